@@ -1,0 +1,412 @@
+//! The model YAML: one schema for every generic backend plugin (ONNX, TorchScript) and the harness.
+//!
+//! ```yaml
+//! plugin: onnx                      # which plugin runs it: a name (onnx, torchscript, example)
+//!                                   # or a path to a plugin library, relative to this file
+//! model: squeezenet1.1-fp16.onnx    # the model file, relative to this file
+//! name: squeezenet1.1-fp16          # optional; default: the model file's stem
+//! labels: imagenet1k                # imagenet1k (default), imagenet22k, imagenet21k_goog,
+//!                                   # or a text file of wnids in output order
+//! scores: probabilities             # or logits (default)
+//! batch: 0                          # optional: most images per call (0 = what the model allows)
+//! input: data_0                     # optional: input name (the plugin reads it from the model)
+//! output: softmaxout_1              # optional: output name
+//! preprocess:
+//!   resize: 256                     # shorter side
+//!   crop: 224                       # center crop (the model's input size)
+//!   interpolation: bilinear         # bilinear | bicubic | nearest
+//!   channel_order: bgr              # rgb | bgr
+//!   range: 0-255                    # 0-1 | 0-255: the pixel range before mean/std
+//!   mean: [104, 117, 123]           # in the model's channel order and range
+//!   std: [1, 1, 1]
+//!   layout: nchw                    # nchw | nhwc
+//! ```
+//!
+//! Every error names the file, and for YAML errors the line and column.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use shiftbench_plugin::{ChannelOrder, Interpolation, Layout, PreprocessSpec, ScoreKind};
+
+/// The ImageNet-1k wnids in the standard model output order (timm's `imagenet_synsets.txt`).
+pub const IMAGENET1K: &str = include_str!("../../../suites/classes/imagenet1k.txt");
+/// ImageNet-22k (Microsoft/BEiT order, timm's `imagenet22k_synsets.txt`).
+pub const IMAGENET22K: &str = include_str!("../../../suites/classes/imagenet22k.txt");
+/// ImageNet-21k (Google order, timm's `imagenet21k_goog_synsets.txt`).
+pub const IMAGENET21K_GOOG: &str = include_str!("../../../suites/classes/imagenet21k_goog.txt");
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for ConfigError {}
+
+fn err(msg: impl Into<String>) -> ConfigError {
+    ConfigError(msg.into())
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum InterpolationName {
+    Nearest,
+    Bilinear,
+    Bicubic,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelOrderName {
+    Rgb,
+    Bgr,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LayoutName {
+    Nchw,
+    Nhwc,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum Range {
+    #[serde(rename = "0-1")]
+    Unit,
+    #[serde(rename = "0-255")]
+    Byte,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ScoresName {
+    Logits,
+    Probabilities,
+}
+
+fn default_resize() -> u32 {
+    256
+}
+fn default_crop() -> u32 {
+    224
+}
+fn default_interp() -> InterpolationName {
+    InterpolationName::Bilinear
+}
+fn default_order() -> ChannelOrderName {
+    ChannelOrderName::Rgb
+}
+fn default_layout() -> LayoutName {
+    LayoutName::Nchw
+}
+fn default_range() -> Range {
+    Range::Unit
+}
+fn default_mean() -> [f32; 3] {
+    [0.485, 0.456, 0.406]
+}
+fn default_std() -> [f32; 3] {
+    [0.229, 0.224, 0.225]
+}
+
+/// The `preprocess:` block; every field has the torchvision ImageNet default.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PreprocessYaml {
+    #[serde(default = "default_resize")]
+    pub resize: u32,
+    #[serde(default = "default_crop")]
+    pub crop: u32,
+    #[serde(default = "default_interp")]
+    pub interpolation: InterpolationName,
+    #[serde(default = "default_order")]
+    pub channel_order: ChannelOrderName,
+    #[serde(default = "default_range")]
+    pub range: Range,
+    #[serde(default = "default_mean")]
+    pub mean: [f32; 3],
+    #[serde(default = "default_std")]
+    pub std: [f32; 3],
+    #[serde(default = "default_layout")]
+    pub layout: LayoutName,
+}
+
+impl Default for PreprocessYaml {
+    fn default() -> Self {
+        serde_yaml::from_str("{}").expect("defaults")
+    }
+}
+
+impl PreprocessYaml {
+    pub fn to_spec(&self) -> Result<PreprocessSpec, ConfigError> {
+        if self.crop == 0 || self.resize == 0 {
+            return Err(err("preprocess: resize and crop must be positive"));
+        }
+        if self.crop > self.resize {
+            return Err(err(format!(
+                "preprocess: crop ({}) is larger than resize ({}): the center crop would not fit",
+                self.crop, self.resize
+            )));
+        }
+        if self.std.iter().any(|s| !s.is_finite() || *s == 0.0) || self.mean.iter().any(|m| !m.is_finite()) {
+            return Err(err("preprocess: mean must be finite and std finite and non-zero"));
+        }
+        Ok(PreprocessSpec {
+            resize: self.resize,
+            crop: self.crop,
+            interpolation: match self.interpolation {
+                InterpolationName::Nearest => Interpolation::Nearest,
+                InterpolationName::Bilinear => Interpolation::Bilinear,
+                InterpolationName::Bicubic => Interpolation::Bicubic,
+            },
+            channel_order: match self.channel_order {
+                ChannelOrderName::Rgb => ChannelOrder::Rgb,
+                ChannelOrderName::Bgr => ChannelOrder::Bgr,
+            },
+            layout: match self.layout {
+                LayoutName::Nchw => Layout::Nchw,
+                LayoutName::Nhwc => Layout::Nhwc,
+            },
+            scale: match self.range {
+                Range::Unit => 1.0 / 255.0,
+                Range::Byte => 1.0,
+            },
+            mean: self.mean,
+            std: self.std,
+        })
+    }
+}
+
+/// A model YAML as written.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelYaml {
+    pub plugin: String,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub labels: Option<String>,
+    #[serde(default)]
+    pub scores: Option<ScoresName>,
+    #[serde(default)]
+    pub batch: Option<u32>,
+    #[serde(default)]
+    pub input: Option<String>,
+    #[serde(default)]
+    pub output: Option<String>,
+    #[serde(default)]
+    pub preprocess: PreprocessYaml,
+    /// Backend-specific settings (for example `threads`, `device`), passed through untouched.
+    #[serde(default)]
+    pub options: BTreeMap<String, serde_yaml::Value>,
+}
+
+/// A model YAML resolved against its location: paths made absolute, labels loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    pub path: PathBuf,
+    pub plugin: String,
+    pub model_file: Option<PathBuf>,
+    pub name: String,
+    pub labels: Vec<String>,
+    pub scores: ScoreKind,
+    pub batch: Option<u32>,
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub preprocess: PreprocessSpec,
+    pub options: BTreeMap<String, serde_yaml::Value>,
+}
+
+/// Formats a serde_yaml error as `file:line:column: message`.
+pub fn yaml_error(path: &Path, e: &serde_yaml::Error) -> ConfigError {
+    match e.location() {
+        Some(loc) => err(format!("{}:{}:{}: {}", path.display(), loc.line(), loc.column(), strip_location(e))),
+        None => err(format!("{}: {}", path.display(), e)),
+    }
+}
+
+fn strip_location(e: &serde_yaml::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// Parses a wnid list: one wnid per line; blank lines and `#` comments ignored; every entry must
+/// look like a WordNet id (`n` + 8 digits) and appear once.
+pub fn parse_wnid_list(text: &str, origin: &str) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.split('#').next().unwrap_or("").trim();
+        if t.is_empty() {
+            continue;
+        }
+        let wnid = t.split_whitespace().next().unwrap_or(t);
+        if !is_wnid(wnid) {
+            return Err(err(format!("{origin}:{}: {wnid:?} is not a WordNet id (n + 8 digits)", i + 1)));
+        }
+        if !seen.insert(wnid.to_string()) {
+            return Err(err(format!("{origin}:{}: wnid {wnid} is listed twice", i + 1)));
+        }
+        out.push(wnid.to_string());
+    }
+    if out.is_empty() {
+        return Err(err(format!("{origin}: the label list is empty")));
+    }
+    Ok(out)
+}
+
+/// `n` followed by 8 digits.
+pub fn is_wnid(s: &str) -> bool {
+    s.len() == 9 && s.starts_with('n') && s[1..].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Resolves a label-list name or file.
+pub fn load_labels(spec: &str, base: &Path) -> Result<Vec<String>, ConfigError> {
+    match spec {
+        "imagenet1k" => parse_wnid_list(IMAGENET1K, "imagenet1k"),
+        "imagenet22k" => parse_wnid_list(IMAGENET22K, "imagenet22k"),
+        "imagenet21k_goog" => parse_wnid_list(IMAGENET21K_GOOG, "imagenet21k_goog"),
+        file => {
+            let p = base.join(file);
+            let text = std::fs::read_to_string(&p)
+                .map_err(|e| err(format!("cannot read label list {}: {e}", p.display())))?;
+            parse_wnid_list(&text, &p.display().to_string())
+        }
+    }
+}
+
+impl ModelConfig {
+    /// Reads and validates a model YAML.
+    pub fn load(path: &Path) -> Result<ModelConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err(format!("cannot read model file {}: {e}", path.display())))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses model YAML text as if it were read from `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<ModelConfig, ConfigError> {
+        let y: ModelYaml = serde_yaml::from_str(text).map_err(|e| yaml_error(path, &e))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let model_file = y.model.as_ref().map(|m| base.join(m));
+        let name = match (&y.name, &model_file) {
+            (Some(n), _) => n.clone(),
+            (None, Some(f)) => f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            (None, None) => path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        };
+        let labels = load_labels(y.labels.as_deref().unwrap_or("imagenet1k"), base)
+            .map_err(|e| err(format!("{}: labels: {e}", path.display())))?;
+        let preprocess = y.preprocess.to_spec().map_err(|e| err(format!("{}: {e}", path.display())))?;
+        Ok(ModelConfig {
+            path: path.to_path_buf(),
+            plugin: y.plugin,
+            model_file,
+            name,
+            labels,
+            scores: match y.scores.unwrap_or(ScoresName::Logits) {
+                ScoresName::Logits => ScoreKind::Logits,
+                ScoresName::Probabilities => ScoreKind::Probabilities,
+            },
+            batch: y.batch,
+            input: y.input,
+            output: y.output,
+            preprocess,
+            options: y.options,
+        })
+    }
+
+    /// The model file, or an error saying the YAML must name one.
+    pub fn require_model_file(&self) -> Result<&Path, ConfigError> {
+        let p = self
+            .model_file
+            .as_deref()
+            .ok_or_else(|| err(format!("{}: `model:` (the model file) is required for plugin {}", self.path.display(), self.plugin)))?;
+        if !p.is_file() {
+            return Err(err(format!("{}: model file {} does not exist", self.path.display(), p.display())));
+        }
+        Ok(p)
+    }
+
+    /// A backend option as an integer, if set.
+    pub fn option_u64(&self, key: &str) -> Result<Option<u64>, ConfigError> {
+        match self.options.get(key) {
+            None => Ok(None),
+            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+                err(format!("{}: options.{key} must be a non-negative integer", self.path.display()))
+            }),
+        }
+    }
+
+    /// A backend option as a string, if set.
+    pub fn option_str(&self, key: &str) -> Result<Option<&str>, ConfigError> {
+        match self.options.get(key) {
+            None => Ok(None),
+            Some(v) => v.as_str().map(Some).ok_or_else(|| {
+                err(format!("{}: options.{key} must be a string", self.path.display()))
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_torchvision_imagenet() {
+        let c = ModelConfig::parse("plugin: onnx\nmodel: m.onnx\n", Path::new("/x/m.yaml")).unwrap();
+        assert_eq!(c.preprocess, PreprocessSpec::IMAGENET);
+        assert_eq!(c.labels.len(), 1000);
+        assert_eq!(c.labels[0], "n01440764");
+        assert_eq!(c.name, "m");
+        assert_eq!(c.model_file.as_deref(), Some(Path::new("/x/m.onnx")));
+        assert_eq!(c.scores, ScoreKind::Logits);
+    }
+
+    #[test]
+    fn caffe_style_card() {
+        let y = "plugin: onnx\nmodel: s.onnx\nscores: probabilities\npreprocess:\n  channel_order: bgr\n  range: 0-255\n  mean: [104, 117, 123]\n  std: [1, 1, 1]\n";
+        let c = ModelConfig::parse(y, Path::new("s.yaml")).unwrap();
+        assert_eq!(c.preprocess.channel_order, ChannelOrder::Bgr);
+        assert_eq!(c.preprocess.scale, 1.0);
+        assert_eq!(c.preprocess.mean, [104.0, 117.0, 123.0]);
+        assert_eq!(c.scores, ScoreKind::Probabilities);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let y = "plugin: onnx\nmodel: s.onnx\npreprocess:\n  interpolation: lanczos\n";
+        let e = ModelConfig::parse(y, Path::new("dir/s.yaml")).unwrap_err().0;
+        assert!(e.starts_with("dir/s.yaml:4:"), "{e}");
+        assert!(e.contains("lanczos"), "{e}");
+        let e = ModelConfig::parse("plugin: onnx\nmodle: x\n", Path::new("s.yaml")).unwrap_err().0;
+        assert!(e.starts_with("s.yaml:2:"), "{e}");
+        assert!(e.contains("modle"), "{e}");
+    }
+
+    #[test]
+    fn bad_label_lists() {
+        let e = parse_wnid_list("n01440764\nfoo\n", "l.txt").unwrap_err().0;
+        assert_eq!(e, "l.txt:2: \"foo\" is not a WordNet id (n + 8 digits)");
+        let e = parse_wnid_list("n01440764\nn01440764\n", "l.txt").unwrap_err().0;
+        assert!(e.contains("listed twice"));
+        assert!(parse_wnid_list("# nothing\n", "l.txt").is_err());
+        assert_eq!(parse_wnid_list(IMAGENET22K, "22k").unwrap().len(), 21841);
+    }
+
+    #[test]
+    fn crop_larger_than_resize_is_refused() {
+        let y = "plugin: onnx\npreprocess:\n  resize: 200\n  crop: 224\n";
+        let e = ModelConfig::parse(y, Path::new("s.yaml")).unwrap_err().0;
+        assert!(e.contains("crop (224) is larger than resize (200)"), "{e}");
+    }
+}
