@@ -1,1 +1,295 @@
-fn main(){}
+//! The `shiftbench` command line: parses, calls the library, prints.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use shiftbench::eval::EvalOptions;
+use shiftbench::predlog::{read_log, Tally};
+use shiftbench::report::{problem_lines, table, EvalResult, RunResult};
+use shiftbench::score::{load_class_subset, stored_columns, stored_models, tally_stored, LabelSource};
+use shiftbench::suite::{read_table, Suite, Weights};
+use shiftbench::{demo, run, RunSpec};
+
+#[derive(Parser)]
+#[command(name = "shiftbench", version, about = "How ImageNet classifiers hold up when ImageNet is swapped for LAIONet")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct Perf {
+    /// Images per model call (capped by the model's own limit).
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Decode/preprocess threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Threads the model may use for inference (default: the plugin decides).
+    #[arg(long, default_value_t = 0)]
+    model_threads: u32,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Generate two synthetic suites (ImageNet-like, LAIONet-like), run the example plugin on
+    /// both and print the table. Nothing is downloaded.
+    Demo {
+        /// Where the suites, logs and result go.
+        #[arg(long, default_value = "shiftbench-demo")]
+        out: PathBuf,
+        /// The model (default: the example plugin).
+        #[arg(long, default_value = "example")]
+        model: String,
+        #[command(flatten)]
+        perf: Perf,
+    },
+    /// Evaluate models on suites: prints the table, writes predictions logs and result.json.
+    /// An interrupted run resumes from its logs when run again.
+    Run {
+        /// Suite YAML files (repeat for several).
+        #[arg(long = "suite", required = true)]
+        suites: Vec<PathBuf>,
+        /// Models: a model YAML, a plugin library or a plugin name (repeat for several).
+        #[arg(long = "model", required = true)]
+        models: Vec<String>,
+        /// Output folder.
+        #[arg(long, default_value = "shiftbench-out")]
+        out: PathBuf,
+        /// Replace existing predictions logs instead of resuming them.
+        #[arg(long)]
+        fresh: bool,
+        /// Exit non-zero if any sample failed or is missing, naming them.
+        #[arg(long)]
+        strict: bool,
+        #[command(flatten)]
+        perf: Perf,
+    },
+    /// Recompute metrics from predictions logs, or from per-sample results stored elsewhere
+    /// (such as the LAIONet paper's ILSVRC2012_val.parquet).
+    Score(ScoreArgs),
+}
+
+#[derive(Args)]
+struct ScoreArgs {
+    /// Predictions logs written by `shiftbench run` (logs of shards of one run are merged).
+    #[arg(long = "log")]
+    logs: Vec<PathBuf>,
+    /// With --log: the suite whose class weights to use (default: equal weights).
+    #[arg(long)]
+    suite: Option<PathBuf>,
+    /// A stored per-sample results table (Parquet, CSV or TSV) with columns
+    /// top_1_is_correct_<model> and top_5_is_correct_<model>.
+    #[arg(long)]
+    results: Option<PathBuf>,
+    /// With --results: a table of sample id -> wnid (default: the results table's own wnid column).
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// With --results: the sample id column of the results table (default: found by name).
+    #[arg(long)]
+    id_column: Option<String>,
+    /// With --labels: its sample id column.
+    #[arg(long, default_value = "image")]
+    label_id_column: String,
+    /// The wnid column of the labels (or results) table.
+    #[arg(long, default_value = "wnid")]
+    wnid_column: String,
+    /// With --results: models to score (default: every model in the table).
+    #[arg(long = "model")]
+    models: Vec<String>,
+    /// Restrict to a class subset: a wnid list, or a table with a wnid column.
+    #[arg(long)]
+    classes: Option<PathBuf>,
+    /// With a --classes table: keep rows where COLUMN=VALUE (repeatable).
+    #[arg(long = "classes-where", value_parser = parse_kv)]
+    classes_where: Vec<(String, String)>,
+    /// Class weights for the weighted columns: a table with a wnid column and --weight-column.
+    #[arg(long)]
+    weights_table: Option<PathBuf>,
+    #[arg(long, default_value = "weight")]
+    weight_column: String,
+    /// Write the result JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Print every metric with six decimals (fractions, not percent).
+    #[arg(long)]
+    precise: bool,
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("expected COLUMN=VALUE, got {s:?}"))
+}
+
+fn eval_options(p: &Perf) -> EvalOptions {
+    let mut o = EvalOptions { batch: p.batch.max(1), progress: std::io::stderr().is_terminal(), ..EvalOptions::default() };
+    if let Some(t) = p.threads {
+        o.threads = t.max(1);
+    }
+    o
+}
+
+fn print_results(run: &RunResult) {
+    println!("{}", table(&run.results));
+    for l in problem_lines(&run.results, 10) {
+        println!("{l}");
+    }
+}
+
+fn precise_lines(results: &[EvalResult]) -> Vec<String> {
+    let f = |e: Option<shiftbench::metrics::Estimate>| e.map(|e| format!("{:.6} (se {:.6})", e.value, e.se)).unwrap_or("n/a".into());
+    results
+        .iter()
+        .map(|r| {
+            format!(
+                "{} on {} ({} classes): top-1 equal {}, top-5 equal {}, top-1 weighted {}, top-5 weighted {}",
+                r.model,
+                r.suite,
+                r.classes_present,
+                f(r.metrics.top1_equal),
+                f(r.metrics.top5_equal),
+                f(r.metrics.top1_weighted),
+                f(r.metrics.top5_weighted)
+            )
+        })
+        .collect()
+}
+
+fn weights_from_args(a: &ScoreArgs) -> Result<Option<BTreeMap<String, f64>>> {
+    let Some(p) = &a.weights_table else { return Ok(None) };
+    let (header, rows) = read_table(p)?;
+    let wc = header.iter().position(|h| h == &a.wnid_column).ok_or_else(|| anyhow!("{}: no column {:?}", p.display(), a.wnid_column))?;
+    let vc = header.iter().position(|h| h == &a.weight_column).ok_or_else(|| anyhow!("{}: no column {:?}", p.display(), a.weight_column))?;
+    let mut w = BTreeMap::new();
+    for (line, r) in rows {
+        let v: f64 = r[vc].parse().map_err(|_| anyhow!("{}:{line}: {:?} is not a number", p.display(), r[vc]))?;
+        *w.entry(r[wc].clone()).or_insert(0.0) += v;
+    }
+    Ok(Some(w))
+}
+
+fn score(a: ScoreArgs) -> Result<RunResult> {
+    let classes = match &a.classes {
+        Some(p) => Some(load_class_subset(p, &a.classes_where)?),
+        None => None,
+    };
+    let table_weights = weights_from_args(&a)?;
+    let finish = |model: &str, suite: &str, tally: &Tally, own: Option<&Weights>| -> EvalResult {
+        let (kind, w) = match (&table_weights, own) {
+            (Some(w), _) => ("table", tally.counts.keys().map(|k| (k.clone(), w.get(k).copied().unwrap_or(0.0))).collect()),
+            (None, Some(sw)) => (sw.describe(), sw.for_classes(tally.counts.keys())),
+            (None, None) => ("equal", tally.counts.keys().map(|k| (k.clone(), 1.0)).collect()),
+        };
+        EvalResult::from_tally(model, suite, kind, tally, &w)
+    };
+    let mut results = Vec::new();
+    if !a.logs.is_empty() {
+        let suite = a.suite.as_deref().map(Suite::load).transpose()?;
+        let mut groups: BTreeMap<(String, String), Vec<shiftbench::predlog::Record>> = BTreeMap::new();
+        for l in &a.logs {
+            let (h, recs) = read_log(l)?;
+            groups.entry((h.model, h.suite)).or_default().extend(recs);
+        }
+        for ((model, suite_name), mut recs) in groups {
+            if let Some(c) = &classes {
+                recs.retain(|r| c.contains(&r.wnid));
+            }
+            let tally = Tally::from_records(&recs);
+            results.push(finish(&model, &suite_name, &tally, suite.as_ref().map(|s| &s.weights)));
+        }
+    }
+    if let Some(res) = &a.results {
+        let models = if a.models.is_empty() { stored_models(&stored_columns(res)?) } else { a.models.clone() };
+        if models.is_empty() {
+            bail!("{}: no top_1_is_correct_<model> / top_5_is_correct_<model> column pairs", res.display());
+        }
+        let src = LabelSource {
+            labels: a.labels.as_deref(),
+            id_column: a.id_column.as_deref(),
+            label_id_column: &a.label_id_column,
+            wnid_column: &a.wnid_column,
+        };
+        let suite_name = res.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        for (m, tally) in tally_stored(res, &models, &src, classes.as_ref())? {
+            results.push(finish(&m, &suite_name, &tally, None));
+        }
+    }
+    if results.is_empty() {
+        bail!("nothing to score: give --log FILE or --results FILE");
+    }
+    let run = RunResult::new(results);
+    if let Some(j) = &a.json {
+        run.write(j)?;
+    }
+    if a.precise {
+        for l in precise_lines(&run.results) {
+            println!("{l}");
+        }
+    }
+    Ok(run)
+}
+
+fn strict_check(run: &RunResult) -> Result<()> {
+    let bad: Vec<&EvalResult> = run.results.iter().filter(|r| !r.problems.is_empty()).collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = bad
+        .iter()
+        .flat_map(|r| r.problems.iter().map(move |p| format!("{} ({}): {}", p.id, r.suite, p.reason)))
+        .collect();
+    bail!("--strict: {} samples failed or are missing: {}", names.len(), names.join("; "))
+}
+
+fn main_inner() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Demo { out, model, perf } => {
+            let suites = demo::generate(&out).with_context(|| format!("cannot write the demo suites under {}", out.display()))?;
+            let spec = RunSpec {
+                suites: vec![suites.imagenet, suites.laionet],
+                models: vec![model],
+                out: out.clone(),
+                eval: eval_options(&perf),
+                model_threads: perf.model_threads,
+                fresh: true,
+            };
+            let run = run(&spec)?;
+            println!("shiftbench demo: the example plugin on a stereotypical (ImageNet-like) and an in-the-wild (LAIONet-like)");
+            println!("version of the same 10 classes. Recall in percent, ± one standard error; LAION-wt weighs classes by");
+            println!("their frequency in the LAIONet-like suite.");
+            print_results(&run);
+            println!("suites, predictions logs and result.json are in {}", out.display());
+        }
+        Cmd::Run { suites, models, out, fresh, strict, perf } => {
+            let spec = RunSpec { suites, models, out: out.clone(), eval: eval_options(&perf), model_threads: perf.model_threads, fresh };
+            let run = run(&spec)?;
+            print_results(&run);
+            println!("result: {}", Path::new(&out).join("result.json").display());
+            if strict {
+                strict_check(&run)?;
+            }
+        }
+        Cmd::Score(a) => {
+            let precise = a.precise;
+            let run = score(a)?;
+            if !precise {
+                print_results(&run);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match main_inner() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Loading plugins: the example works; each kind of bad library is one clear sentence.
+
+mod common;
+
+use common::plugin_lib;
+use shiftbench::plugin::{load_library, LoadedModel};
+
+#[test]
+fn example_plugin_loads_with_a_valid_card() {
+    let lib = plugin_lib("shiftbench_example");
+    let mut m = LoadedModel::load(&lib, None, 0).unwrap();
+    assert_eq!(m.card.name.as_str(), "example-shape-colour");
+    assert_eq!(m.labels.len(), 10);
+    assert!(m.plugin_name.starts_with("shiftbench-example-plugin "));
+    let n = m.card.preprocess.image_len();
+    // A blank batch of 3 gives 3 x 10 finite scores.
+    let scores = m.infer(&vec![0.5; 3 * n], 3).unwrap();
+    assert_eq!(scores.len(), 30);
+    // The wrong amount of input is caught before the plugin sees it.
+    assert!(m.infer(&vec![0.5; n], 2).is_err());
+}
+
+#[test]
+fn incompatible_interface_names_both_versions() {
+    let lib = plugin_lib("shiftbench_incompatible");
+    let e = load_library(&lib).err().expect("must be refused").to_string();
+    assert!(e.contains("was built against shiftbench-plugin interface 1.0.0"), "{e}");
+    assert!(e.contains(&format!("this shiftbench speaks interface {}", shiftbench_plugin::INTERFACE_VERSION)), "{e}");
+    assert!(e.contains("rebuild the plugin"), "{e}");
+    assert!(!e.contains('\n'), "one sentence: {e}");
+}
+
+#[test]
+fn a_library_that_is_not_a_plugin() {
+    let lib = plugin_lib("shiftbench_not_a_plugin");
+    let e = load_library(&lib).err().unwrap().to_string();
+    assert!(e.contains("is a shared library but not a shiftbench plugin"), "{e}");
+}
+
+#[test]
+fn missing_and_garbage_files() {
+    let e = LoadedModel::open("/no/such/libplugin.so", 0).err().unwrap().to_string();
+    assert_eq!(e, "plugin library /no/such/libplugin.so does not exist");
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("libgarbage.so");
+    std::fs::write(&f, vec![0x7f, b'E', b'L', b'F', 0, 0, 0]).unwrap();
+    let e = load_library(&f).err().unwrap().to_string();
+    assert!(e.contains("is not a loadable shared library"), "{e}");
+}
+
+#[test]
+fn model_yaml_names_the_plugin() {
+    let d = tempfile::tempdir().unwrap();
+    let lib = plugin_lib("shiftbench_example");
+    let y = d.path().join("m.yaml");
+    std::fs::write(&y, format!("plugin: {}\n", lib.display())).unwrap();
+    let m = LoadedModel::open(y.to_str().unwrap(), 0).unwrap();
+    assert_eq!(m.config.as_deref(), Some(y.as_path()));
+    std::fs::write(&y, "plugin: example\nbatch: many\n").unwrap();
+    let e = LoadedModel::open(y.to_str().unwrap(), 0).err().unwrap().to_string();
+    assert!(e.contains("m.yaml:2:"), "{e}");
+}
