@@ -3,7 +3,7 @@
 mod common;
 
 use common::plugin_lib;
-use shiftbench::plugin::{load_library, LoadedModel};
+use shiftbench::plugin::{load_library, LoadedModel, Scorer};
 
 #[test]
 fn example_plugin_loads_with_a_valid_card() {

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use shiftbench_model_config::is_wnid;
 
 use crate::imaging::{load_tensor, Normaliser};
-use crate::plugin::LoadedModel;
+use crate::plugin::Scorer;
 use crate::predlog::{LogHeader, LogWriter, Record, Status, LOG_VERSION};
 use crate::suite::{Sample, Suite};
 
@@ -47,13 +47,13 @@ pub fn labels_digest(labels: &[String]) -> String {
     format!("{:x}", h.finalize())
 }
 
-pub fn log_header(model: &LoadedModel, suite: &Suite) -> LogHeader {
+pub fn log_header(model: &dyn Scorer, suite: &Suite) -> LogHeader {
     LogHeader {
         shiftbench_log: LOG_VERSION,
-        model: model.card.name.to_string(),
+        model: model.card().name.to_string(),
         suite: suite.name.clone(),
         suite_digest: suite.digest.clone(),
-        labels_digest: labels_digest(&model.labels),
+        labels_digest: labels_digest(model.labels()),
     }
 }
 
@@ -102,18 +102,18 @@ fn failed(s: &Sample, status: Status, error: String) -> Record {
 /// Evaluates the suite's samples that are not in `done`, appending records to `log`.
 /// Returns how many samples were evaluated now.
 pub fn evaluate(
-    model: &mut LoadedModel,
+    model: &mut dyn Scorer,
     suite: &Suite,
     log: &mut LogWriter,
     done: &HashSet<String>,
     opts: &EvalOptions,
 ) -> Result<usize> {
-    let spec = model.card.preprocess;
+    let spec = model.card().preprocess;
     let norm = Normaliser::new(&spec);
     let todo: Vec<&Sample> = suite.samples.iter().filter(|s| !done.contains(&s.id)).collect();
     let batch = model.batch_size(opts.batch);
     let chunk = (batch * 4).clamp(64, 1024);
-    let k = TOP_K.min(model.labels.len());
+    let k = TOP_K.min(model.labels().len());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.max(1))
         .thread_name(|i| format!("shiftbench-decode-{i}"))
@@ -126,7 +126,7 @@ pub fn evaluate(
                 .expect("template")
                 .progress_chars("=> "),
         );
-        b.set_prefix(format!("{} on {}", model.card.name, suite.name));
+        b.set_prefix(format!("{} on {}", model.card().name, suite.name));
         b
     } else {
         ProgressBar::hidden()
@@ -176,19 +176,19 @@ pub fn evaluate(
                 }
                 match model.infer(&input, group.len()) {
                     Ok(scores) => {
-                        let per = model.labels.len();
+                        let per = model.labels().len();
                         for (j, &i) in pending.iter().enumerate() {
                             let row = &scores[j * per..(j + 1) * per];
                             let s = samples[i];
                             records[i] = Some(if row.iter().any(|v| !v.is_finite()) {
-                                failed(s, Status::Failed, format!("plugin {} returned non-finite scores", model.plugin_name))
+                                failed(s, Status::Failed, format!("plugin {} returned non-finite scores", model.plugin_name()))
                             } else {
                                 let top = top_k(row, k);
                                 Record {
                                     id: s.id.clone(),
                                     wnid: s.wnid.clone(),
                                     status: Status::Ok,
-                                    top: top.iter().map(|&t| model.labels[t].clone()).collect(),
+                                    top: top.iter().map(|&t| model.labels()[t].clone()).collect(),
                                     scores: top.iter().map(|&t| row[t]).collect(),
                                     error: None,
                                 }

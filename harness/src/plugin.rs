@@ -15,6 +15,28 @@ use anyhow::{anyhow, bail, Result};
 use shiftbench_model_config::{is_wnid, ModelConfig};
 use shiftbench_plugin::{FfiModelBox, LoadRequest, ModelCard, PluginModRef, INTERFACE_VERSION, ROOT_SYMBOL};
 
+/// Anything the pipeline can score batches with: a plugin loaded in this process
+/// ([`LoadedModel`]), or one running elsewhere (a worker process). Implementations check the
+/// answer's shape at the boundary; the pipeline checks the values.
+pub trait Scorer {
+    /// The validated model card.
+    fn card(&self) -> &ModelCard;
+    /// The card's labels (wnids in output order).
+    fn labels(&self) -> &[String];
+    /// The plugin's name and version, for messages.
+    fn plugin_name(&self) -> &str;
+    /// Scores `batch` images laid out as the card says: `batch * labels().len()` values.
+    fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>>;
+
+    /// Largest batch the model accepts (`requested` capped by the card).
+    fn batch_size(&self, requested: usize) -> usize {
+        match self.card().max_batch {
+            0 => requested.max(1),
+            m => requested.clamp(1, m as usize),
+        }
+    }
+}
+
 /// A model ready to score batches, with its validated card.
 pub struct LoadedModel {
     pub card: ModelCard,
@@ -201,16 +223,23 @@ impl LoadedModel {
         })
     }
 
-    /// Largest batch the model accepts (`requested` capped by the card).
-    pub fn batch_size(&self, requested: usize) -> usize {
-        match self.card.max_batch {
-            0 => requested.max(1),
-            m => requested.clamp(1, m as usize),
-        }
+}
+
+impl Scorer for LoadedModel {
+    fn card(&self) -> &ModelCard {
+        &self.card
     }
 
-    /// Scores `batch` images; checks the answer's shape and values at the boundary.
-    pub fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>> {
+    fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    fn plugin_name(&self) -> &str {
+        &self.plugin_name
+    }
+
+    /// Scores `batch` images; checks the answer's shape at the boundary.
+    fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>> {
         let expect_in = batch * self.card.preprocess.image_len();
         if input.len() != expect_in {
             bail!("internal error: batch of {batch} needs {expect_in} values, got {}", input.len());
