@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use eval::EvalOptions;
-use plugin::{LoadedModel, Scorer};
+use plugin::LoadedModel;
 use predlog::{read_log, LogWriter, Tally};
 use report::{EvalResult, RunResult};
 use suite::Suite;
