@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use shiftbench_model_config::is_wnid;
 
-use crate::imaging::{load_tensor, Normaliser};
+use crate::imaging::{load_tensor, Normaliser, MAX_FILE_BYTES};
 use crate::plugin::Scorer;
 use crate::predlog::{LogHeader, LogWriter, Record, Status, LOG_VERSION};
 use crate::suite::{Sample, Suite};
@@ -82,16 +82,18 @@ fn prepare(s: &Sample, spec: &shiftbench_plugin::PreprocessSpec, norm: &Normalis
     if !is_wnid(&s.wnid) {
         return Prepared::Failed(format!("label {:?} is not a WordNet id", s.wnid));
     }
-    let bytes = match std::fs::read(&s.path) {
+    let bytes = match crate::safeio::read_bounded(&s.path, MAX_FILE_BYTES) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Prepared::Missing(format!("{} does not exist", s.path.display()))
         }
         Err(e) => return Prepared::Failed(format!("cannot read {}: {e}", s.path.display())),
     };
-    match load_tensor(&bytes, spec, norm) {
-        Ok(t) => Prepared::Tensor(t),
-        Err(e) => Prepared::Failed(e),
+    // A decoder bug must cost one sample, not the run.
+    match std::panic::catch_unwind(|| load_tensor(&bytes, spec, norm)) {
+        Ok(Ok(t)) => Prepared::Tensor(t),
+        Ok(Err(e)) => Prepared::Failed(e),
+        Err(_) => Prepared::Failed("the image decoder panicked on this file".into()),
     }
 }
 

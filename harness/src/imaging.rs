@@ -21,6 +21,8 @@ use shiftbench_plugin::{ChannelOrder, Interpolation, Layout, PreprocessSpec};
 pub const MAX_SIDE: u32 = 30_000;
 /// Largest pixel count accepted (about 16k x 16k).
 pub const MAX_PIXELS: u64 = 268_435_456;
+/// Largest image file read (bigger files are refused before they are read).
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
 /// Largest resized intermediate image (pixels) before the center crop.
 pub const MAX_RESIZED_PIXELS: u64 = 64 * 1024 * 1024;
 

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod plugin;
 pub mod predlog;
 pub mod report;
+pub mod safeio;
 pub mod score;
 pub mod suite;
 

@@ -186,7 +186,7 @@ fn delimiter_for(path: &Path, header: &str) -> u8 {
 
 /// Reads a CSV/TSV table into its header and rows (with 1-based line numbers).
 pub fn read_table(path: &Path) -> Result<(Vec<String>, Vec<(usize, Vec<String>)>)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read table {}", path.display()))?;
+    let text = crate::safeio::read_text_bounded(path, crate::safeio::MAX_TABLE_BYTES).with_context(|| format!("cannot read table {}", path.display()))?;
     let delim = delimiter_for(path, text.lines().next().unwrap_or(""));
     let mut rdr = csv::ReaderBuilder::new().delimiter(delim).flexible(false).from_reader(text.as_bytes());
     let header: Vec<String> = rdr
@@ -256,7 +256,7 @@ impl Suite {
         if depth > 4 {
             bail!("{}: weights refer to other suites too deeply (a cycle?)", path.display());
         }
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read suite {}", path.display()))?;
+        let text = crate::safeio::read_text_bounded(path, crate::safeio::MAX_YAML_BYTES).with_context(|| format!("cannot read suite {}", path.display()))?;
         let y: SuiteYaml = serde_yaml::from_str(&text).map_err(|e| anyhow!(yaml_error(path, &e)))?;
         let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let here = |key: &str| format!("{}: {key}", path.display());
@@ -326,7 +326,7 @@ impl Suite {
         }
         if let Some(f) = &y.classes_file {
             let p = resolve(&base, f)?;
-            let text = std::fs::read_to_string(&p).with_context(|| format!("{}: cannot read {}", here("classes_file"), p.display()))?;
+            let text = crate::safeio::read_text_bounded(&p, crate::safeio::MAX_YAML_BYTES).with_context(|| format!("{}: cannot read {}", here("classes_file"), p.display()))?;
             classes = Some(parse_wnid_list(&text, &p.display().to_string()).map_err(|e| anyhow!(e))?.into_iter().collect());
         }
         if let Some(set) = &classes {

@@ -270,6 +270,20 @@ pub fn is_wnid(s: &str) -> bool {
     s.len() == 9 && s.starts_with('n') && s[1..].bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Largest model YAML or label list read: a hostile `labels: /dev/zero` is an error, not an
+/// endless read.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
+fn read_small(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?.take(MAX_FILE_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("larger than {} MiB", MAX_FILE_BYTES >> 20)));
+    }
+    Ok(text)
+}
+
 /// Resolves a label-list name or file.
 pub fn load_labels(spec: &str, base: &Path) -> Result<Vec<String>, ConfigError> {
     match spec {
@@ -278,7 +292,7 @@ pub fn load_labels(spec: &str, base: &Path) -> Result<Vec<String>, ConfigError> 
         "imagenet21k_goog" => parse_wnid_list(IMAGENET21K_GOOG, "imagenet21k_goog"),
         file => {
             let p = base.join(file);
-            let text = std::fs::read_to_string(&p)
+            let text = read_small(&p)
                 .map_err(|e| err(format!("cannot read label list {}: {e}", p.display())))?;
             parse_wnid_list(&text, &p.display().to_string())
         }
@@ -288,7 +302,7 @@ pub fn load_labels(spec: &str, base: &Path) -> Result<Vec<String>, ConfigError> 
 impl ModelConfig {
     /// Reads and validates a model YAML.
     pub fn load(path: &Path) -> Result<ModelConfig, ConfigError> {
-        let text = std::fs::read_to_string(path)
+        let text = read_small(path)
             .map_err(|e| err(format!("cannot read model file {}: {e}", path.display())))?;
         Self::parse(&text, path)
     }
