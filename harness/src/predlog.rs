@@ -11,11 +11,13 @@
 //!
 //! Records are flushed after every batch, so a run that dies keeps what it evaluated; reopening
 //! the log with the same header resumes after the last complete line (a torn last line is cut).
+//! Only the end of a log can be torn: a corrupt line with records after it, or a first line that
+//! is not a header, is refused with its line number rather than cut away with what follows.
 //! Metrics are computed from logs, so they can be recomputed, re-weighted and merged.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -76,7 +78,7 @@ impl LogWriter {
         }
         let mut done = HashSet::new();
         if path.exists() && !fresh {
-            let (old_header, records, good_len) = read_log_lenient(path)?;
+            let (old_header, records, good_len) = read_log_lenient(path).map_err(|e| anyhow!("{e:#}, or pass --fresh to start the log over"))?;
             match old_header {
                 Some(h) if &h == header => {
                     done.extend(records.into_iter().map(|r| r.id));
@@ -117,32 +119,54 @@ impl LogWriter {
     }
 }
 
-/// Reads a log, stopping at the first torn or unparsable line. Returns the header, the records
-/// and the byte length of the valid prefix.
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(|b| b.is_ascii_whitespace())
+}
+
+/// Reads a log for resuming: the header, the records and the byte length of the valid prefix.
+/// A torn last line (a write cut short: no newline, or garbage with nothing but blanks or NULs
+/// after it) is left out of that prefix. An empty file or a torn header gives no header.
+/// Anything else that is not a record (a corrupt line with records after it, a first line that
+/// is not a header) is an error naming the line, so resuming never cuts good records away.
+/// Bytes are parsed as they are, so a line torn inside a multi-byte character is just torn.
 pub fn read_log_lenient(path: &Path) -> Result<(Option<LogHeader>, Vec<Record>, u64)> {
     let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut rd = BufReader::new(f);
-    let mut line = String::new();
-    let mut good = 0u64;
-    let n = rd.read_line(&mut line)?;
-    if n == 0 || !line.ends_with('\n') {
+    let mut line = Vec::new();
+    let n = rd.read_until(b'\n', &mut line)?;
+    if n == 0 || line.last() != Some(&b'\n') {
         return Ok((None, vec![], 0));
     }
-    let header: LogHeader = match serde_json::from_str(line.trim_end()) {
-        Ok(h) => h,
-        Err(_) => return Ok((None, vec![], 0)),
-    };
-    good += n as u64;
+    let header: LogHeader = serde_json::from_slice(&line)
+        .map_err(|e| anyhow!("{}:1: not a shiftbench predictions log header ({e}): move the file away", path.display()))?;
+    let mut good = n as u64;
     let mut records = Vec::new();
+    let mut lineno = 1usize;
     loop {
         line.clear();
-        let n = rd.read_line(&mut line)?;
-        if n == 0 || !line.ends_with('\n') {
-            break;
+        let n = rd.read_until(b'\n', &mut line)?;
+        lineno += 1;
+        if n == 0 || line.last() != Some(&b'\n') {
+            break; // end of file, or a torn last line
         }
-        match serde_json::from_str::<Record>(line.trim_end()) {
+        if is_blank(&line) {
+            good += n as u64;
+            continue;
+        }
+        match serde_json::from_slice::<Record>(&line) {
             Ok(r) => records.push(r),
-            Err(_) => break,
+            Err(e) => {
+                let mut rest = Vec::new();
+                rd.read_to_end(&mut rest)?;
+                if rest.iter().all(|&b| b == 0 || b.is_ascii_whitespace()) {
+                    break; // a garbled end: torn
+                }
+                bail!(
+                    "{}:{lineno}: corrupt record ({e}) with more records after it: this is not a torn last line, \
+                     so resuming would lose them: repair or delete that line",
+                    path.display()
+                );
+            }
         }
         good += n as u64;
     }
@@ -152,20 +176,26 @@ pub fn read_log_lenient(path: &Path) -> Result<(Option<LogHeader>, Vec<Record>, 
 /// Reads a complete log strictly: any bad line is an error naming its line number.
 pub fn read_log(path: &Path) -> Result<(LogHeader, Vec<Record>)> {
     let f = File::open(path).with_context(|| format!("cannot open predictions log {}", path.display()))?;
-    let mut lines = BufReader::new(f).lines();
-    let first = lines.next().ok_or_else(|| anyhow!("{}: empty predictions log", path.display()))??;
-    let header: LogHeader = serde_json::from_str(&first)
+    let mut rd = BufReader::new(f);
+    let mut line = Vec::new();
+    if rd.read_until(b'\n', &mut line)? == 0 {
+        bail!("{}: empty predictions log", path.display());
+    }
+    let header: LogHeader = serde_json::from_slice(&line)
         .map_err(|e| anyhow!("{}:1: not a shiftbench predictions log header: {e}", path.display()))?;
     if header.shiftbench_log != LOG_VERSION {
         bail!("{}: log version {} is not supported (this shiftbench reads {LOG_VERSION})", path.display(), header.shiftbench_log);
     }
     let mut records = Vec::new();
-    for (i, line) in lines.enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
+    for lineno in 2.. {
+        line.clear();
+        if rd.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        if is_blank(&line) {
             continue;
         }
-        let r: Record = serde_json::from_str(&line).map_err(|e| anyhow!("{}:{}: {e}", path.display(), i + 2))?;
+        let r: Record = serde_json::from_slice(&line).map_err(|e| anyhow!("{}:{lineno}: {e}", path.display()))?;
         records.push(r);
     }
     Ok((header, records))
