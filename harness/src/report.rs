@@ -11,6 +11,8 @@ use crate::metrics::{ClassCounts, Estimate, Headline, TopK};
 use crate::predlog::{ClassStatus, Tally};
 
 pub const RESULT_VERSION: u32 = 1;
+/// Largest result file read.
+pub const MAX_RESULT_BYTES: u64 = 1 << 30;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PerClass {
@@ -44,6 +46,12 @@ pub struct EvalResult {
     pub per_class: BTreeMap<String, PerClass>,
     /// Every sample that failed or is missing, with the reason.
     pub problems: Vec<Problem>,
+    /// Set when the model could not be loaded or stopped (crashed, hung, panicked, broke the
+    /// interface) on this suite: why. Then `metrics` are all null (the samples scored before the
+    /// stop are still counted in `totals` and `per_class`), and `totals.expected` is the suite's
+    /// size, so `expected - evaluated - failed - missing` samples were not evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl EvalResult {
@@ -79,7 +87,23 @@ impl EvalResult {
             metrics,
             per_class,
             problems: tally.problems.iter().map(|(id, reason)| Problem { id: id.clone(), reason: reason.clone() }).collect(),
+            error: None,
         }
+    }
+
+    /// Marks the result as stopped by `error` on a suite of `expected` samples: metrics from a
+    /// partial run would be silently wrong, so they are dropped.
+    pub fn with_error(mut self, error: String, expected: usize) -> EvalResult {
+        self.error = Some(error);
+        self.metrics = Headline { top1_equal: None, top5_equal: None, top1_weighted: None, top5_weighted: None };
+        self.totals.expected = self.totals.expected.max(expected as u64);
+        self
+    }
+
+    /// Samples of the suite with no record (the model stopped before them).
+    pub fn not_evaluated(&self) -> u64 {
+        let t = &self.totals;
+        t.expected.saturating_sub(t.evaluated + t.failed + t.missing)
     }
 }
 
@@ -100,6 +124,25 @@ impl RunResult {
     pub fn write(&self, path: &Path) -> Result<()> {
         write_atomic(path, &serde_json::to_vec_pretty(self)?)
     }
+
+    /// Reads a result file, refusing what is not one (with the reason) rather than guessing.
+    pub fn read(path: &Path) -> Result<RunResult> {
+        let bytes = crate::safeio::read_bounded(path, MAX_RESULT_BYTES).with_context(|| format!("cannot read result {}", path.display()))?;
+        Self::from_slice(&bytes).with_context(|| format!("{} is not a shiftbench result", path.display()))
+    }
+
+    /// Parses a result file's bytes.
+    pub fn from_slice(bytes: &[u8]) -> Result<RunResult> {
+        #[derive(Deserialize)]
+        struct Version {
+            shiftbench_result: u32,
+        }
+        let v: Version = serde_json::from_slice(bytes)?;
+        if v.shiftbench_result != RESULT_VERSION {
+            anyhow::bail!("result version {} is not supported (this shiftbench reads {RESULT_VERSION})", v.shiftbench_result);
+        }
+        Ok(serde_json::from_slice(bytes)?)
+    }
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
@@ -108,8 +151,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let tmp = dir.join(format!(".{}.tmp{}", path.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))?;
+    let written = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, bytes)?;
+        // On disk before the rename, so a power cut leaves the old file or the new one, whole.
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", tmp.display()));
+    }
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot move {} into place", path.display()));
+    }
+    // Make the rename itself durable (best effort: not every platform can sync a folder).
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     Ok(())
 }
 
@@ -157,6 +216,19 @@ pub fn table(results: &[EvalResult]) -> Table {
         let rows: Vec<&EvalResult> = results.iter().filter(|r| r.model == m).collect();
         for r in &rows {
             let m = &r.metrics;
+            if r.error.is_some() {
+                t.add_row(vec![
+                    Cell::new(&r.model),
+                    Cell::new(&r.suite),
+                    Cell::new(format!("{} / {}", r.totals.evaluated, r.totals.expected)).set_alignment(CellAlignment::Right),
+                    Cell::new(r.classes_present).set_alignment(CellAlignment::Right),
+                    Cell::new("ERROR (see below)"),
+                    Cell::new(""),
+                    Cell::new(""),
+                    Cell::new(""),
+                ]);
+                continue;
+            }
             t.add_row(vec![
                 Cell::new(&r.model),
                 Cell::new(&r.suite),
@@ -190,6 +262,16 @@ pub fn table(results: &[EvalResult]) -> Table {
 pub fn problem_lines(results: &[EvalResult], limit: usize) -> Vec<String> {
     let mut out = Vec::new();
     for r in results {
+        if let Some(e) = &r.error {
+            out.push(format!("{} on {}: ERROR: {e}", r.model, r.suite));
+            if r.not_evaluated() > 0 {
+                out.push(format!(
+                    "  {} of {} samples were not evaluated; run the same command again to retry them",
+                    r.not_evaluated(),
+                    r.totals.expected
+                ));
+            }
+        }
         if r.problems.is_empty() {
             continue;
         }
@@ -197,11 +279,17 @@ pub fn problem_lines(results: &[EvalResult], limit: usize) -> Vec<String> {
             "{} on {}: {} failed, {} missing of {} samples",
             r.model, r.suite, r.totals.failed, r.totals.missing, r.totals.expected
         ));
-        for p in r.problems.iter().take(limit) {
+        // The batch in flight when a model stopped failed with the error above: count it once.
+        let stopped = r.problems.iter().filter(|p| Some(&p.reason) == r.error.as_ref()).count();
+        if stopped > 0 {
+            out.push(format!("  {stopped} samples in the batch in flight failed with that ERROR (ids in the JSON result)"));
+        }
+        let others: Vec<&Problem> = r.problems.iter().filter(|p| Some(&p.reason) != r.error.as_ref()).collect();
+        for p in others.iter().take(limit) {
             out.push(format!("  {}: {}", p.id, p.reason));
         }
-        if r.problems.len() > limit {
-            out.push(format!("  ... and {} more (all listed in the JSON result)", r.problems.len() - limit));
+        if others.len() > limit {
+            out.push(format!("  ... and {} more (all listed in the JSON result)", others.len() - limit));
         }
     }
     out
