@@ -7,9 +7,10 @@ use std::path::Path;
 
 use shiftbench::eval::EvalOptions;
 use shiftbench::report::{table, RunResult};
+use shiftbench::worker::{Isolation, WorkerOptions};
 use shiftbench::{demo, run, RunSpec};
 
-fn run_demo(dir: &Path, threads: usize, batch: usize) -> RunResult {
+fn run_demo(dir: &Path, threads: usize, batch: usize, isolation: Isolation) -> RunResult {
     let suites = demo::generate(&dir.join("suites")).unwrap();
     let lib = common::plugin_lib("shiftbench_example");
     run(&RunSpec {
@@ -19,6 +20,7 @@ fn run_demo(dir: &Path, threads: usize, batch: usize) -> RunResult {
         eval: EvalOptions { batch, threads, progress: false },
         model_threads: 0,
         fresh: true,
+        isolation,
     })
     .unwrap()
 }
@@ -26,7 +28,7 @@ fn run_demo(dir: &Path, threads: usize, batch: usize) -> RunResult {
 #[test]
 fn demo_table_and_the_papers_point() {
     let d = tempfile::tempdir().unwrap();
-    let r = run_demo(d.path(), 2, 32);
+    let r = run_demo(d.path(), 2, 32, Isolation::InProcess);
     insta::assert_snapshot!("demo_table", table(&r.results).to_string());
     let (inet, laion) = (&r.results[0], &r.results[1]);
     assert_eq!(inet.totals.expected, 400);
@@ -46,10 +48,11 @@ fn demo_table_and_the_papers_point() {
 }
 
 #[test]
-fn identical_whatever_threads_and_batch() {
+fn identical_whatever_threads_batch_and_isolation() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = run_demo(d1.path(), 1, 1);
-    let b = run_demo(d2.path(), 2, 7);
+    let a = run_demo(d1.path(), 1, 1, Isolation::InProcess);
+    let worker = WorkerOptions { exe: common::shiftbench_bin(), ..WorkerOptions::current_exe().unwrap() };
+    let b = run_demo(d2.path(), 2, 7, Isolation::Worker(worker));
     assert_eq!(a.results, b.results);
     for r in &a.results {
         assert!(r.metrics.top1_equal.is_some());

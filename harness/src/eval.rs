@@ -3,7 +3,7 @@
 //! Decoding and preprocessing run on a rayon pool one chunk ahead of inference (a bounded
 //! channel holds one prepared chunk), so the CPU work and the model overlap and memory stays
 //! bounded by two chunks whatever the suite size. Records are written in sample order and
-//! flushed after every chunk.
+//! flushed after every batch.
 
 use std::collections::HashSet;
 use std::sync::mpsc::sync_channel;
@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 use shiftbench_model_config::is_wnid;
 
 use crate::imaging::{load_tensor, Normaliser, MAX_FILE_BYTES};
-use crate::plugin::Scorer;
+use crate::interrupt::{self, Interrupted};
+use crate::plugin::{ModelStopped, Scorer};
 use crate::predlog::{LogHeader, LogWriter, Record, Status, LOG_VERSION};
 use crate::suite::{Sample, Suite};
 
@@ -103,6 +104,11 @@ fn failed(s: &Sample, status: Status, error: String) -> Record {
 
 /// Evaluates the suite's samples that are not in `done`, appending records to `log`.
 /// Returns how many samples were evaluated now.
+///
+/// Stops early with [`ModelStopped`] when the model cannot go on (the batch in flight is logged
+/// as failed with the reason; later samples stay out of the log), and with [`Interrupted`] when
+/// [`interrupt::requested`] (after the batch in flight). Either way everything decided so far is
+/// written and flushed first.
 pub fn evaluate(
     model: &mut dyn Scorer,
     suite: &Suite,
@@ -114,7 +120,8 @@ pub fn evaluate(
     let norm = Normaliser::new(&spec);
     let todo: Vec<&Sample> = suite.samples.iter().filter(|s| !done.contains(&s.id)).collect();
     let batch = model.batch_size(opts.batch);
-    let chunk = (batch * 4).clamp(64, 1024);
+    // Prepared tensors of one chunk are held at once: keep that under about 2 GiB too.
+    let chunk = (batch * 4).clamp(64, 1024).min((2 * crate::plugin::MAX_BATCH_VALUES / spec.image_len().max(1)).max(batch));
     let k = TOP_K.min(model.labels().len());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.max(1))
@@ -141,6 +148,9 @@ pub fn evaluate(
         let (norm_ref, pool_ref) = (&norm, &pool);
         scope.spawn(move || {
             for ch in todo_ref.chunks(chunk) {
+                if interrupt::requested() {
+                    break;
+                }
                 let prepared: Vec<Prepared> = pool_ref.install(|| ch.par_iter().map(|s| prepare(s, &spec, norm_ref)).collect());
                 if tx.send(prepared).is_err() {
                     break;
@@ -169,7 +179,14 @@ pub fn evaluate(
                 }
             }
             let ready: Vec<usize> = (0..samples.len()).filter(|&i| tensors[i].is_some()).collect();
+            let mut stop: Option<anyhow::Error> = None;
+            // Records are written in sample order: `next` is the first one not yet written.
+            let (mut next, mut written) = (0usize, 0usize);
             for group in ready.chunks(batch) {
+                if interrupt::requested() {
+                    stop = Some(Interrupted { log: log.path.clone(), done: 0, total: suite.samples.len() }.into());
+                    break;
+                }
                 input.clear();
                 pending.clear();
                 for &i in group {
@@ -201,18 +218,45 @@ pub fn evaluate(
                         for &i in &pending {
                             records[i] = Some(failed(samples[i], Status::Failed, format!("{e:#}")));
                         }
+                        if e.downcast_ref::<ModelStopped>().is_some() {
+                            stop = Some(e);
+                            break;
+                        }
                     }
                 }
                 for &i in group {
                     tensors[i] = None;
                 }
+                // Flush after every batch, so a crash of the harness itself loses at most one.
+                while let Some(Some(r)) = records.get(next) {
+                    log.write(r)?;
+                    (next, written) = (next + 1, written + 1);
+                    bar.inc(1);
+                }
+                log.flush()?;
             }
-            for r in records.into_iter().flatten() {
-                log.write(&r)?;
+            if stop.is_none() && interrupt::requested() {
+                stop = Some(Interrupted { log: log.path.clone(), done: 0, total: suite.samples.len() }.into());
+            }
+            // The rest: all decided, unless the model stopped (then the undecided stay out).
+            for r in records[next..].iter().flatten() {
+                log.write(r)?;
+                written += 1;
+                bar.inc(1);
             }
             log.flush()?;
-            evaluated += samples.len();
-            bar.inc(samples.len() as u64);
+            evaluated += written;
+            if let Some(mut e) = stop {
+                bar.abandon();
+                if let Some(i) = e.downcast_mut::<Interrupted>() {
+                    i.done = done.len() + evaluated;
+                }
+                return Err(e);
+            }
+        }
+        if interrupt::requested() && done.len() + evaluated < suite.samples.len() {
+            bar.abandon();
+            return Err(Interrupted { log: log.path.clone(), done: done.len() + evaluated, total: suite.samples.len() }.into());
         }
         bar.finish_and_clear();
         Ok(evaluated)

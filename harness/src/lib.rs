@@ -5,11 +5,14 @@
 //! [`imaging`] (decode, preprocess) -> [`plugin`] (the model) -> [`eval`] (batches, top-k) ->
 //! [`predlog`] (the predictions log, the source of truth) -> [`metrics`] (recall, Wilson se,
 //! weighted means) -> [`report`] (tables, JSON). [`score`] scores predictions made elsewhere;
-//! [`demo`] makes the synthetic suites of `shiftbench demo`.
+//! [`demo`] makes the synthetic suites of `shiftbench demo`. [`worker`] runs each model in a
+//! worker process; [`interrupt`] stops a run cleanly on Ctrl-C; [`safeio`] is about
+//! hostile input.
 
 pub mod demo;
 pub mod eval;
 pub mod imaging;
+pub mod interrupt;
 pub mod metrics;
 pub mod plugin;
 pub mod predlog;
@@ -17,16 +20,18 @@ pub mod report;
 pub mod safeio;
 pub mod score;
 pub mod suite;
+pub mod worker;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
 use eval::EvalOptions;
-use plugin::LoadedModel;
+use plugin::{ModelStopped, Scorer};
 use predlog::{read_log, LogWriter, Tally};
 use report::{EvalResult, RunResult};
 use suite::Suite;
+use worker::Isolation;
 
 /// What `shiftbench run` does.
 #[derive(Debug, Clone)]
@@ -41,6 +46,8 @@ pub struct RunSpec {
     pub model_threads: u32,
     /// Replace existing logs instead of resuming them.
     pub fresh: bool,
+    /// In a worker process per model (the CLI's default) or in this process.
+    pub isolation: Isolation,
 }
 
 /// A file-name-safe form of a model or suite name.
@@ -61,24 +68,65 @@ pub fn result_from_log(log: &Path, model: &str, suite: &Suite) -> Result<EvalRes
     Ok(EvalResult::from_tally(model, &suite.name, suite.weights.describe(), &tally, &weights))
 }
 
+/// The result of a model that evaluated nothing on `suite`, with the reason.
+fn stopped_result(model: &str, suite: &Suite, why: String) -> EvalResult {
+    let none = predlog::Tally::default();
+    EvalResult::from_tally(model, &suite.name, suite.weights.describe(), &none, &Default::default()).with_error(why, suite.samples.len())
+}
+
 /// Evaluates every model on every suite (resuming logs that exist), writes
 /// `<out>/result.json` and returns the results.
+///
+/// A model that cannot be loaded, or that stops (its worker crashed or hung, it panicked, it
+/// broke the interface) gets a result with `error` set for that suite, and the run goes on with
+/// the next suite (in a fresh worker) and the next model. A stop asked for with Ctrl-C returns
+/// [`interrupt::Interrupted`] once the logs are flushed.
 pub fn run(spec: &RunSpec) -> Result<RunResult> {
     let suites: Vec<Suite> = spec.suites.iter().map(|p| Suite::load(p)).collect::<Result<_>>()?;
-    let mut results = Vec::new();
+    // A misspelt --model fails now, not after hours of evaluating the others.
     for m in &spec.models {
-        let mut model = LoadedModel::open(m, spec.model_threads).with_context(|| format!("model {m}"))?;
-        let name = model.card.name.to_string();
+        plugin::resolve_model(m).with_context(|| format!("model {m}"))?;
+    }
+    let mut results = Vec::new();
+    let mut names: Vec<(String, &str)> = Vec::new();
+    for m in &spec.models {
+        let mut model: Option<Box<dyn Scorer>> = None;
+        let mut load_error: Option<String> = None;
         for suite in &suites {
+            if model.is_none() && load_error.is_none() {
+                match worker::open_scorer(m, spec.model_threads, &spec.isolation) {
+                    Ok(s) => model = Some(s),
+                    Err(e) => load_error = Some(format!("model {m} could not be loaded: {e:#}")),
+                }
+            }
+            let Some(scorer) = model.as_mut() else {
+                let why = load_error.clone().unwrap_or_default();
+                results.push(stopped_result(&worker::display_name(m), suite, why));
+                continue;
+            };
+            let name = scorer.card().name.to_string();
+            if let Some((_, other)) = names.iter().find(|(n, a)| n == &name && a != m) {
+                let why = format!("--model {m} and --model {other} are both named {name:?}: they would share predictions logs; give one another `name:` in its model YAML");
+                results.push(stopped_result(&name, suite, why));
+                continue;
+            }
+            names.push((name.clone(), m));
             let log = log_path(&spec.out, &name, &suite.name);
-            let header = eval::log_header(&model, suite);
+            let header = eval::log_header(scorer.as_ref(), suite);
             let (mut writer, done) = LogWriter::open(&log, &header, spec.fresh)?;
             if !done.is_empty() && spec.eval.progress {
                 eprintln!("resuming {}: {} of {} samples already in the log", log.display(), done.len(), suite.samples.len());
             }
-            eval::evaluate(&mut model, suite, &mut writer, &done, &spec.eval)?;
+            let outcome = eval::evaluate(scorer.as_mut(), suite, &mut writer, &done, &spec.eval);
             drop(writer);
-            results.push(result_from_log(&log, &name, suite)?);
+            match outcome {
+                Ok(_) => results.push(result_from_log(&log, &name, suite)?),
+                Err(e) => {
+                    let stop = e.downcast::<ModelStopped>()?;
+                    results.push(result_from_log(&log, &name, suite)?.with_error(stop.0, suite.samples.len()));
+                    model = None; // the next suite gets a fresh worker
+                }
+            }
         }
     }
     let run = RunResult::new(results);

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use shiftbench::eval::EvalOptions;
+use shiftbench::interrupt::{Interrupted, EXIT_INTERRUPTED};
+use shiftbench::worker::IsolationArgs;
 use shiftbench::predlog::{read_log, Tally};
 use shiftbench::report::{problem_lines, table, EvalResult, RunResult};
 use shiftbench::score::{load_class_subset, stored_columns, stored_models, tally_stored, LabelSource};
@@ -34,6 +36,28 @@ struct Perf {
     model_threads: u32,
 }
 
+/// The exit status of a run in which some model could not be loaded or stopped.
+const EXIT_MODEL_ERROR: u8 = 3;
+
+/// Some model/suite pairs ended with an error row.
+#[derive(Debug)]
+struct ModelErrors(usize);
+
+impl std::fmt::Display for ModelErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} model/suite pair(s) stopped with an error; the other results are complete (see ERROR above)", self.0)
+    }
+}
+
+impl std::error::Error for ModelErrors {}
+
+fn check_model_errors(run: &RunResult) -> Result<()> {
+    match run.results.iter().filter(|r| r.error.is_some()).count() {
+        0 => Ok(()),
+        n => Err(ModelErrors(n).into()),
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Generate two synthetic suites (ImageNet-like, LAIONet-like), run the example plugin on
@@ -47,6 +71,8 @@ enum Cmd {
         model: String,
         #[command(flatten)]
         perf: Perf,
+        #[command(flatten)]
+        isolate: IsolationArgs,
     },
     /// Evaluate models on suites: prints the table, writes predictions logs and result.json.
     /// An interrupted run resumes from its logs when run again.
@@ -68,10 +94,22 @@ enum Cmd {
         strict: bool,
         #[command(flatten)]
         perf: Perf,
+        #[command(flatten)]
+        isolate: IsolationArgs,
     },
     /// Recompute metrics from predictions logs, or from per-sample results stored elsewhere
     /// (such as the LAIONet paper's ILSVRC2012_val.parquet).
     Score(ScoreArgs),
+    /// Internal: runs one model for a `run` in a separate process (see harness/src/worker.rs).
+    #[command(name = "__worker", hide = true)]
+    Worker {
+        #[arg(long)]
+        library: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value_t = 0)]
+        threads: u32,
+    },
 }
 
 #[derive(Args)]
@@ -247,7 +285,8 @@ fn strict_check(run: &RunResult) -> Result<()> {
 fn main_inner() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Demo { out, model, perf } => {
+        Cmd::Demo { out, model, perf, isolate } => {
+            shiftbench::interrupt::install()?;
             let suites = demo::generate(&out).with_context(|| format!("cannot write the demo suites under {}", out.display()))?;
             let spec = RunSpec {
                 suites: vec![suites.imagenet, suites.laionet],
@@ -256,6 +295,7 @@ fn main_inner() -> Result<()> {
                 eval: eval_options(&perf),
                 model_threads: perf.model_threads,
                 fresh: true,
+                isolation: isolate.isolation()?,
             };
             let run = run(&spec)?;
             println!("shiftbench demo: the example plugin on a stereotypical (ImageNet-like) and an in-the-wild (LAIONet-like)");
@@ -263,15 +303,22 @@ fn main_inner() -> Result<()> {
             println!("their frequency in the LAIONet-like suite.");
             print_results(&run);
             println!("suites, predictions logs and result.json are in {}", out.display());
+            check_model_errors(&run)?;
         }
-        Cmd::Run { suites, models, out, fresh, strict, perf } => {
-            let spec = RunSpec { suites, models, out: out.clone(), eval: eval_options(&perf), model_threads: perf.model_threads, fresh };
+        Cmd::Run { suites, models, out, fresh, strict, perf, isolate } => {
+            shiftbench::interrupt::install()?;
+            let isolation = isolate.isolation()?;
+            let spec = RunSpec { suites, models, out: out.clone(), eval: eval_options(&perf), model_threads: perf.model_threads, fresh, isolation };
             let run = run(&spec)?;
             print_results(&run);
             println!("result: {}", Path::new(&out).join("result.json").display());
+            check_model_errors(&run)?;
             if strict {
                 strict_check(&run)?;
             }
+        }
+        Cmd::Worker { library, config, threads } => {
+            std::process::exit(shiftbench::worker::serve(&library, config.as_deref(), threads));
         }
         Cmd::Score(a) => {
             let precise = a.precise;
@@ -287,6 +334,14 @@ fn main_inner() -> Result<()> {
 fn main() -> ExitCode {
     match main_inner() {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Interrupted>() => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
+        Err(e) if e.is::<ModelErrors>() => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_MODEL_ERROR)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)

@@ -15,6 +15,24 @@ use anyhow::{anyhow, bail, Result};
 use shiftbench_model_config::{is_wnid, ModelConfig};
 use shiftbench_plugin::{FfiModelBox, LoadRequest, ModelCard, PluginModRef, INTERFACE_VERSION, ROOT_SYMBOL};
 
+/// A model that cannot go on: its worker crashed or hung, it panicked, or it broke the
+/// interface's contract (scores of the wrong shape). The pipeline stops that model on that suite
+/// and reports this sentence; samples it has not scored stay out of the log, so a later run
+/// retries them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelStopped(pub String);
+
+impl std::fmt::Display for ModelStopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ModelStopped {}
+
+/// The most input values one batch may hold (1 GiB of f32): bounds memory whatever the card says.
+pub const MAX_BATCH_VALUES: usize = 1 << 28;
+
 /// Anything the pipeline can score batches with: a plugin loaded in this process
 /// ([`LoadedModel`]), or one running elsewhere (a worker process). Implementations check the
 /// answer's shape at the boundary; the pipeline checks the values.
@@ -28,11 +46,12 @@ pub trait Scorer {
     /// Scores `batch` images laid out as the card says: `batch * labels().len()` values.
     fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>>;
 
-    /// Largest batch the model accepts (`requested` capped by the card).
+    /// Largest batch the model accepts (`requested` capped by the card and by memory).
     fn batch_size(&self, requested: usize) -> usize {
+        let by_memory = (MAX_BATCH_VALUES / self.card().preprocess.image_len().max(1)).max(1);
         match self.card().max_batch {
-            0 => requested.max(1),
-            m => requested.clamp(1, m as usize),
+            0 => requested.clamp(1, by_memory),
+            m => requested.clamp(1, (m as usize).min(by_memory)),
         }
     }
 }
@@ -153,6 +172,9 @@ fn library_error(path: &Path, e: LibraryError) -> anyhow::Error {
 /// Checks what a plugin says about itself before anything trusts it.
 pub fn validate_card(card: &ModelCard, plugin: &str) -> Result<Vec<String>> {
     let labels: Vec<String> = card.labels.iter().map(|s| s.to_string()).collect();
+    if card.name.trim().is_empty() || card.name.len() > 200 || card.name.chars().any(char::is_control) {
+        bail!("plugin {plugin}: the model card's name {:?} is empty, too long or has control characters", card.name.as_str());
+    }
     if labels.is_empty() {
         bail!("plugin {plugin}: the model card lists no labels");
     }
@@ -161,8 +183,11 @@ pub fn validate_card(card: &ModelCard, plugin: &str) -> Result<Vec<String>> {
         if !is_wnid(l) {
             bail!("plugin {plugin}: label {i} ({l:?}) is not a WordNet id");
         }
+        if !known_wnid(l) {
+            bail!("plugin {plugin}: label {i} ({l}) is not an ImageNet synset (it is in neither the ImageNet-21k nor the 22k list)");
+        }
         if !seen.insert(l) {
-            bail!("plugin {plugin}: label {l} appears twice in the label list");
+            bail!("plugin {plugin}: label {l} appears twice in the label list (at {} and {i})", labels.iter().position(|x| x == l).unwrap_or(0));
         }
     }
     let p = &card.preprocess;
@@ -173,6 +198,18 @@ pub fn validate_card(card: &ModelCard, plugin: &str) -> Result<Vec<String>> {
         bail!("plugin {plugin}: preprocess scale/mean/std must be finite with non-zero std");
     }
     Ok(labels)
+}
+
+/// Whether `wnid` is an ImageNet synset (in the ImageNet-22k or the Google ImageNet-21k list,
+/// which contain ImageNet-1k).
+pub fn known_wnid(wnid: &str) -> bool {
+    static KNOWN: std::sync::OnceLock<HashSet<&'static str>> = std::sync::OnceLock::new();
+    KNOWN
+        .get_or_init(|| {
+            use shiftbench_model_config::{IMAGENET21K_GOOG, IMAGENET22K};
+            IMAGENET22K.lines().chain(IMAGENET21K_GOOG.lines()).map(str::trim).filter(|l| is_wnid(l)).collect()
+        })
+        .contains(wnid)
 }
 
 /// What the user named with `--model`.
@@ -246,16 +283,27 @@ impl Scorer for LoadedModel {
         }
         let out = match self.model.infer(RSlice::from_slice(input), batch as u32) {
             RResult::ROk(v) => v.into_vec(),
+            // A panic leaves the model unusable (the export macro refuses further calls).
+            RResult::RErr(e) if e.starts_with("plugin panicked") || e.contains("unusable after an earlier panic") => {
+                return Err(ModelStopped(format!("plugin {} stopped: {e}", self.plugin_name)).into())
+            }
             RResult::RErr(e) => bail!("plugin {} failed: {e}", self.plugin_name),
         };
-        let expect = batch * self.labels.len();
+        let per = self.labels.len();
+        let expect = batch * per;
         if out.len() != expect {
-            bail!(
-                "plugin {} returned {} scores for {batch} images x {} labels (expected {expect})",
+            // Scores of the wrong shape cannot be attributed to images: stop trusting the model.
+            let rows = if out.len() % per == 0 {
+                format!(" (scores for {} images: it was asked for {batch})", out.len() / per)
+            } else {
+                String::new()
+            };
+            return Err(ModelStopped(format!(
+                "plugin {} broke the interface: it returned {} scores for {batch} images x {per} labels, expected {expect}{rows}",
                 self.plugin_name,
-                out.len(),
-                self.labels.len()
-            );
+                out.len()
+            ))
+            .into());
         }
         Ok(out)
     }

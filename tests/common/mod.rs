@@ -32,3 +32,31 @@ pub fn plugin_lib(lib: &str) -> PathBuf {
 pub fn shiftbench_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_shiftbench"))
 }
+
+/// The example plugin's ten classes.
+pub const EXAMPLE_WNIDS: [&str; 10] =
+    ["n07747607", "n07753592", "n07745940", "n07720875", "n09472597", "n04254680", "n03938244", "n07718472", "n07749582", "n02782093"];
+
+/// Writes a small synthetic suite under `dir`: `per_class` PNGs (48x40, a coloured square on a
+/// plain background) for each of the example plugin's classes, in ImageFolder layout, and
+/// returns the suite YAML.
+pub fn synthetic_suite(dir: &std::path::Path, name: &str, per_class: usize) -> PathBuf {
+    for (c, wnid) in EXAMPLE_WNIDS.iter().enumerate() {
+        let d = dir.join(name).join(wnid);
+        std::fs::create_dir_all(&d).unwrap();
+        for i in 0..per_class {
+            let img = image::RgbImage::from_fn(48, 40, |x, y| {
+                let inside = (12..36).contains(&x) && (8..32).contains(&y);
+                if inside {
+                    image::Rgb([(c * 25) as u8, (i * 40 % 256) as u8, 255 - (c * 20) as u8])
+                } else {
+                    image::Rgb([200, 200, 200])
+                }
+            });
+            img.save(d.join(format!("{i:03}.png"))).unwrap();
+        }
+    }
+    let y = dir.join(format!("{name}.yaml"));
+    std::fs::write(&y, format!("name: {name}\nsource:\n  image_folder: {name}\n")).unwrap();
+    y
+}
