@@ -6,11 +6,12 @@
 //! [`predlog`] (the predictions log, the source of truth) -> [`metrics`] (recall, Wilson se,
 //! weighted means) -> [`report`] (tables, JSON). [`score`] scores predictions made elsewhere;
 //! [`demo`] makes the synthetic suites of `shiftbench demo`. [`worker`] runs each model in a
-//! worker process; [`interrupt`] stops a run cleanly on Ctrl-C; [`safeio`] is about
-//! hostile input.
+//! worker process; [`interrupt`] stops a run cleanly on Ctrl-C; [`safeio`] and [`fuzzing`]
+//! are about hostile input.
 
 pub mod demo;
 pub mod eval;
+pub mod fuzzing;
 pub mod imaging;
 pub mod interrupt;
 pub mod metrics;

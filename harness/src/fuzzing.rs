@@ -1,0 +1,168 @@
+//! Entry points for hostile input: the fuzz targets in `fuzz/` and the property tests in
+//! `tests/hostile.rs` call these with arbitrary bytes. Each runs one parser the way the harness
+//! does and returns its verdict (`Ok`, or the error a user would see). A panic, a hang or an
+//! unbounded allocation inside is a bug, and so is a broken invariant: those are checked with
+//! `assert!`, so a fuzzer reports them as crashes.
+//!
+//! Parsers that read from a path get the bytes through a scratch file in a private temporary
+//! folder (one per thread).
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+
+use shiftbench_model_config::ModelConfig;
+use shiftbench_plugin::{ChannelOrder, Interpolation, Layout, PreprocessSpec};
+
+use crate::imaging::{decode, resize_crop, to_tensor, Normaliser};
+use crate::predlog::{read_log, read_log_lenient, LogWriter, Record, Status, LOG_VERSION};
+use crate::report::RunResult;
+use crate::suite::Suite;
+
+thread_local! {
+    static SCRATCH: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
+}
+
+/// A private folder for this thread's scratch files (removed when the process exits normally is
+/// not guaranteed; it lives under the system temporary folder).
+pub fn scratch_dir() -> PathBuf {
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        if let Some(d) = s.as_ref() {
+            return d.clone();
+        }
+        let tid = format!("{:?}", std::thread::current().id()).chars().filter(char::is_ascii_digit).collect::<String>();
+        let d = std::env::temp_dir().join(format!("shiftbench-fuzz-{}-{tid}", std::process::id()));
+        std::fs::create_dir_all(&d).expect("cannot create a scratch folder");
+        *s = Some(d.clone());
+        d
+    })
+}
+
+fn scratch_file(name: &str, data: &[u8]) -> PathBuf {
+    let p = scratch_dir().join(name);
+    std::fs::write(&p, data).expect("cannot write a scratch file");
+    p
+}
+
+/// Small preprocessing specs covering each interpolation, channel order and layout.
+pub const SPECS: [PreprocessSpec; 3] = [
+    PreprocessSpec {
+        resize: 40,
+        crop: 32,
+        interpolation: Interpolation::Bilinear,
+        channel_order: ChannelOrder::Rgb,
+        layout: Layout::Nchw,
+        scale: 1.0 / 255.0,
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+    },
+    PreprocessSpec {
+        resize: 17,
+        crop: 17,
+        interpolation: Interpolation::Bicubic,
+        channel_order: ChannelOrder::Bgr,
+        layout: Layout::Nhwc,
+        scale: 1.0,
+        mean: [104.0, 117.0, 123.0],
+        std: [1.0, 1.0, 1.0],
+    },
+    PreprocessSpec {
+        resize: 9,
+        crop: 5,
+        interpolation: Interpolation::Nearest,
+        channel_order: ChannelOrder::Rgb,
+        layout: Layout::Nchw,
+        scale: 1.0 / 255.0,
+        mean: [0.0; 3],
+        std: [1.0; 3],
+    },
+];
+
+/// Decodes an image file's bytes and preprocesses it with every spec in [`SPECS`], as the
+/// pipeline does. Invariant: a decoded image gives a full tensor of finite values.
+pub fn image(data: &[u8]) -> Result<(), String> {
+    let img = decode(data)?;
+    for spec in &SPECS {
+        let crop = resize_crop(&img, spec)?;
+        assert_eq!(crop.dimensions(), (spec.crop, spec.crop));
+        let mut out = vec![f32::NAN; spec.image_len()];
+        to_tensor(&crop, spec, &Normaliser::new(spec), &mut out);
+        assert!(out.iter().all(|v| v.is_finite()), "non-finite tensor value");
+    }
+    Ok(())
+}
+
+/// Loads a suite YAML (paths in it are relative to a scratch folder). Invariant: a loaded suite
+/// has unique, sorted sample ids and weights that are finite and non-negative.
+pub fn suite_yaml(data: &[u8]) -> Result<(), String> {
+    let p = scratch_file("suite.yaml", data);
+    let s = Suite::load(&p).map_err(|e| format!("{e:#}"))?;
+    assert!(s.samples.windows(2).all(|w| w[0].id < w[1].id), "sample ids not unique and sorted");
+    if let crate::suite::Weights::Freq(w) = &s.weights {
+        assert!(w.values().all(|v| v.is_finite() && *v >= 0.0), "bad weights {w:?}");
+    }
+    Ok(())
+}
+
+/// Parses a model YAML (as if it were `/nonexistent/model.yaml`, so relative label files do not
+/// exist). Invariant: an accepted preprocessing spec is usable.
+pub fn model_yaml(data: &[u8]) -> Result<(), String> {
+    let text = std::str::from_utf8(data).map_err(|e| format!("not UTF-8: {e}"))?;
+    let c = ModelConfig::parse(text, Path::new("/nonexistent/model.yaml")).map_err(|e| e.to_string())?;
+    let p = &c.preprocess;
+    assert!(p.crop > 0 && p.crop <= p.resize, "unusable crop {} / resize {}", p.crop, p.resize);
+    assert!(p.std.iter().all(|s| s.is_finite() && *s != 0.0), "bad std {:?}", p.std);
+    assert!(!c.labels.is_empty());
+    Ok(())
+}
+
+fn probe_record() -> Record {
+    Record {
+        id: "fuzz/ünïcödé probe.JPEG".into(),
+        wnid: "n01440764".into(),
+        status: Status::Ok,
+        top: vec!["n01440764".into()],
+        scores: vec![0.5],
+        error: None,
+    }
+}
+
+/// Reads a predictions log strictly and for resuming, then resumes it. Invariants: resuming
+/// keeps exactly the records the lenient reader found, appends after them, and the result reads
+/// back strictly.
+pub fn predictions_log(data: &[u8]) -> Result<(), String> {
+    let p = scratch_file("log.jsonl", data);
+    let strict = read_log(&p);
+    let (header, records, good) = read_log_lenient(&p).map_err(|e| format!("{e:#}"))?;
+    assert!(good <= data.len() as u64);
+    if let Ok((h, recs)) = &strict {
+        // A log that reads strictly and ends with a newline loses nothing when resumed.
+        if data.ends_with(b"\n") {
+            assert_eq!(header.as_ref(), Some(h));
+            assert_eq!(&records, recs);
+        }
+    }
+    let Some(header) = header else { return Ok(()) };
+    if header.shiftbench_log != LOG_VERSION {
+        return Ok(());
+    }
+    let (mut w, done) = LogWriter::open(&p, &header, false).map_err(|e| format!("{e:#}"))?;
+    assert_eq!(done.len(), records.iter().map(|r| &r.id).collect::<std::collections::HashSet<_>>().len());
+    w.write(&probe_record()).map_err(|e| e.to_string())?;
+    w.flush().map_err(|e| e.to_string())?;
+    drop(w);
+    let (h2, recs2) = read_log(&p).map_err(|e| format!("resumed log does not read back: {e:#}")).expect("resumed log reads back");
+    assert_eq!(h2, header);
+    assert_eq!(recs2.len(), records.len() + 1);
+    assert_eq!(&recs2[..records.len()], &records[..]);
+    assert_eq!(recs2.last(), Some(&probe_record()));
+    Ok(())
+}
+
+/// Parses a result file. Invariant: what parses writes back and parses to the same.
+pub fn result_file(data: &[u8]) -> Result<(), String> {
+    let r = RunResult::from_slice(data).map_err(|e| format!("{e:#}"))?;
+    let again = RunResult::from_slice(&serde_json::to_vec(&r).expect("serialises")).expect("reads back");
+    assert_eq!(again, r);
+    Ok(())
+}
