@@ -155,13 +155,16 @@ pub fn display_name(arg: &str) -> String {
 
 fn write_frame(w: &mut impl Write, tag: u8, parts: &[&[u8]]) -> std::io::Result<()> {
     let len: usize = parts.iter().map(|p| p.len()).sum();
-    let mut head = [0u8; 9];
-    head[0] = tag;
-    head[1..].copy_from_slice(&(len as u64).to_le_bytes());
-    w.write_all(&head)?;
-    for p in parts {
-        w.write_all(p)?;
+    // The header and the small parts in one write; the last (large) part straight from its buffer.
+    let (last, small) = parts.split_last().map(|(l, s)| (*l, s)).unwrap_or((&[][..], &[][..]));
+    let mut head = Vec::with_capacity(9 + small.iter().map(|p| p.len()).sum::<usize>());
+    head.push(tag);
+    head.extend_from_slice(&(len as u64).to_le_bytes());
+    for p in small {
+        head.extend_from_slice(p);
     }
+    w.write_all(&head)?;
+    w.write_all(last)?;
     w.flush()
 }
 
@@ -361,6 +364,8 @@ fn protocol_stdout() -> std::io::Result<std::fs::File> {
 #[derive(Default)]
 struct WatchState {
     deadline: Option<Instant>,
+    /// When the watchdog thread will next look (None: only when notified).
+    wakes_at: Option<Instant>,
     fired: bool,
     stop: bool,
 }
@@ -384,13 +389,19 @@ impl Watchdog {
                         return;
                     }
                     match st.deadline {
-                        None => st = cv.wait(st).unwrap_or_else(|e| e.into_inner()),
+                        None => {
+                            st.wakes_at = None;
+                            st = cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                        }
                         Some(d) if Instant::now() >= d => {
                             let _ = child.lock().unwrap_or_else(|e| e.into_inner()).kill();
                             st.fired = true;
                             st.deadline = None;
                         }
-                        Some(d) => st = cv.wait_timeout(st, d - Instant::now()).unwrap_or_else(|e| e.into_inner()).0,
+                        Some(d) => {
+                            st.wakes_at = Some(d);
+                            st = cv.wait_timeout(st, d - Instant::now()).unwrap_or_else(|e| e.into_inner()).0;
+                        }
                     }
                 }
             })
@@ -398,10 +409,18 @@ impl Watchdog {
         Watchdog { shared }
     }
 
+    /// Arms (or with None, disarms) the deadline. The thread is only woken when it would
+    /// otherwise look too late, so a batch costs no context switch here: a disarmed or later
+    /// deadline is noticed when the thread wakes at the earlier one.
     fn set(&self, deadline: Option<Instant>) {
         let (lock, cv) = &*self.shared;
-        lock.lock().unwrap_or_else(|e| e.into_inner()).deadline = deadline;
-        cv.notify_all();
+        let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+        st.deadline = deadline;
+        if let Some(d) = deadline {
+            if st.wakes_at.map_or(true, |w| w > d) {
+                cv.notify_all();
+            }
+        }
     }
 
     fn fired(&self) -> bool {
