@@ -200,14 +200,14 @@ pub fn validate_card(card: &ModelCard, plugin: &str) -> Result<Vec<String>> {
     Ok(labels)
 }
 
-/// Whether `wnid` is an ImageNet synset (in the ImageNet-22k or the Google ImageNet-21k list,
-/// which contain ImageNet-1k).
+/// Whether `wnid` is an ImageNet synset: in the ImageNet-1k, ImageNet-22k or Google ImageNet-21k
+/// list (1k is not quite a subset of the others: n04399382, teddy bear, is only in 1k).
 pub fn known_wnid(wnid: &str) -> bool {
     static KNOWN: std::sync::OnceLock<HashSet<&'static str>> = std::sync::OnceLock::new();
     KNOWN
         .get_or_init(|| {
-            use shiftbench_model_config::{IMAGENET21K_GOOG, IMAGENET22K};
-            IMAGENET22K.lines().chain(IMAGENET21K_GOOG.lines()).map(str::trim).filter(|l| is_wnid(l)).collect()
+            use shiftbench_model_config::{IMAGENET1K, IMAGENET21K_GOOG, IMAGENET22K};
+            [IMAGENET1K, IMAGENET22K, IMAGENET21K_GOOG].iter().flat_map(|l| l.lines()).map(str::trim).filter(|l| is_wnid(l)).collect()
         })
         .contains(wnid)
 }
@@ -312,6 +312,16 @@ impl Scorer for LoadedModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_wnid_of_the_shipped_label_lists_is_known() {
+        use shiftbench_model_config::{parse_wnid_list, IMAGENET1K, IMAGENET21K_GOOG, IMAGENET22K};
+        for list in [IMAGENET1K, IMAGENET22K, IMAGENET21K_GOOG] {
+            assert!(parse_wnid_list(list, "list").unwrap().iter().all(|w| known_wnid(w)));
+        }
+        assert!(known_wnid("n04399382"));
+        assert!(!known_wnid("n99999999"));
+    }
 
     #[test]
     fn missing_and_not_a_library() {
