@@ -416,10 +416,10 @@ impl Watchdog {
         let (lock, cv) = &*self.shared;
         let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
         st.deadline = deadline;
-        if let Some(d) = deadline {
-            if st.wakes_at.map_or(true, |w| w > d) {
-                cv.notify_all();
-            }
+        match (deadline, st.wakes_at) {
+            (None, _) => {}
+            (Some(d), Some(w)) if w <= d => {}
+            _ => cv.notify_all(),
         }
     }
 
