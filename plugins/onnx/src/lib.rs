@@ -312,8 +312,7 @@ mod cuda {
         let mut b = builder.clone();
         let ep = CUDA::default().with_device_id(id);
         ep.register(&mut b).map_err(|e| e.to_string())?;
-        // Do not let ONNX Runtime quietly put the whole graph on the CPU instead.
-        let mut b = b.with_disable_cpu_fallback().map_err(|e| e.to_string())?;
+        // Nodes CUDA cannot run stay on the CPU, as ONNX Runtime does by default.
         b.commit_from_file(model).map_err(|e| e.to_string())
     }
 }
