@@ -66,7 +66,10 @@ echo "Downloading onnxruntime==$ORT_VERSION (wheel for CPython $PY_VERSION, $arc
     --python-version "$PY_VERSION" --implementation cp --abi "cp$pyver_nodot" "${plat_args[@]}" \
     --dest "$tmp" "onnxruntime==$ORT_VERSION"
 
-wheel="$(ls "$tmp"/onnxruntime-"$ORT_VERSION"-*.whl 2>/dev/null | head -n 1)"
+shopt -s nullglob
+wheels=("$tmp"/onnxruntime-"$ORT_VERSION"-*.whl)
+shopt -u nullglob
+wheel="${wheels[0]:-}"
 if [[ -z "$wheel" ]]; then
     echo "setup-onnxruntime.sh: pip did not produce an onnxruntime $ORT_VERSION wheel in $tmp" >&2
     exit 1
