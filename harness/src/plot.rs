@@ -217,18 +217,32 @@ fn scatter_with_diagonal(
             .map_err(err)?
             .label(g.as_str())
             .legend(move |(x, y)| Circle::new((x + 9, y), 4, c.filled()));
-        if label_points {
-            // Labels go right of their point, or left of it in the right third of the plot.
-            chart
-                .draw_series(mine.iter().map(|p| {
-                    let (x, y) = (pct(p.x).0, pct(p.y).0);
-                    let left = x > lo + 0.66 * span;
-                    let style = TextStyle::from((FONT, 12).into_font())
-                        .pos(Pos::new(if left { HPos::Right } else { HPos::Left }, VPos::Bottom));
-                    EmptyElement::at((x, y)) + Text::new(p.label.clone(), (if left { -6 } else { 6 }, -4), style)
-                }))
-                .map_err(err)?;
+    }
+    if label_points {
+        // Labels go right of their point (left of it in the right third of the plot); a label that
+        // would overlap one already placed is left out (the legend still names the colours).
+        let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
+        let mut labels = Vec::new();
+        for p in points {
+            let (x, y) = (pct(p.x).0, pct(p.y).0);
+            let (px, py) = chart.backend_coord(&(x, y));
+            let left = x > lo + 0.66 * span;
+            let w = (p.label.chars().count() as f64 * 6.6) as i32;
+            let (x0, x1) = if left { (px - 6 - w, px - 6) } else { (px + 6, px + 6 + w) };
+            let rect = (x0, py - 18, x1, py - 4);
+            if placed.iter().any(|q| rect.0 < q.2 && q.0 < rect.2 && rect.1 < q.3 && q.1 < rect.3) {
+                continue;
+            }
+            placed.push(rect);
+            labels.push((x, y, left, p.label.clone()));
         }
+        chart
+            .draw_series(labels.into_iter().map(|(x, y, left, label)| {
+                let style = TextStyle::from((FONT, 12).into_font())
+                    .pos(Pos::new(if left { HPos::Right } else { HPos::Left }, VPos::Bottom));
+                EmptyElement::at((x, y)) + Text::new(label, (if left { -6 } else { 6 }, -4), style)
+            }))
+            .map_err(err)?;
     }
     chart
         .configure_series_labels()
