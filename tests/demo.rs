@@ -19,6 +19,7 @@ fn run_demo(dir: &Path, threads: usize, batch: usize) -> RunResult {
         eval: EvalOptions { batch, threads, progress: false },
         model_threads: 0,
         fresh: true,
+        shard: None,
     })
     .unwrap()
 }

@@ -54,6 +54,7 @@ pub fn log_header(model: &dyn Scorer, suite: &Suite) -> LogHeader {
         suite: suite.name.clone(),
         suite_digest: suite.digest.clone(),
         labels_digest: labels_digest(model.labels()),
+        shard: None,
     }
 }
 

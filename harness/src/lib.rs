@@ -6,15 +6,25 @@
 //! [`predlog`] (the predictions log, the source of truth) -> [`metrics`] (recall, Wilson se,
 //! weighted means) -> [`report`] (tables, JSON). [`score`] scores predictions made elsewhere;
 //! [`demo`] makes the synthetic suites of `shiftbench demo`.
+//!
+//! Nightly regressions: [`provenance`] (what a result was made from), [`compare`] (baselines),
+//! [`sinks`] (Markdown, CSV, JSON, JUnit reports), [`plot`] (SVG plots), [`shard`] (`--shard i/N`
+//! and merging shard logs), [`progress`] (progress bars on a terminal only).
 
+pub mod compare;
 pub mod demo;
 pub mod eval;
 pub mod imaging;
 pub mod metrics;
+pub mod plot;
 pub mod plugin;
 pub mod predlog;
+pub mod progress;
+pub mod provenance;
 pub mod report;
 pub mod score;
+pub mod shard;
+pub mod sinks;
 pub mod suite;
 
 use std::path::{Path, PathBuf};
@@ -22,13 +32,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use eval::EvalOptions;
-use plugin::LoadedModel;
-use predlog::{read_log, LogWriter, Tally};
+use plugin::{LoadedModel, Scorer};
+use predlog::{read_log, LogHeader, LogWriter, Tally};
+use provenance::{ModelInfo, RunInfo, SuiteInfo};
 use report::{EvalResult, RunResult};
+use shard::Shard;
 use suite::Suite;
 
 /// What `shiftbench run` does.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RunSpec {
     pub suites: Vec<PathBuf>,
     /// Model references: plugin library, plugin name or model YAML.
@@ -40,6 +52,8 @@ pub struct RunSpec {
     pub model_threads: u32,
     /// Replace existing logs instead of resuming them.
     pub fresh: bool,
+    /// Evaluate only this shard of every suite.
+    pub shard: Option<Shard>,
 }
 
 /// A file-name-safe form of a model or suite name.
@@ -52,6 +66,23 @@ pub fn log_path(out: &Path, model: &str, suite: &str) -> PathBuf {
     out.join("predictions").join(format!("{}__{}.jsonl", slug(model), slug(suite)))
 }
 
+/// The predictions log of `model` on `suite` under `out`, for one shard:
+/// `<model>__<suite>.shard-<i>-of-<N>.jsonl`, so shards can share a folder.
+pub fn shard_log_path(out: &Path, model: &str, suite: &str, shard: Option<Shard>) -> PathBuf {
+    match shard {
+        None => log_path(out, model, suite),
+        Some(s) => out.join("predictions").join(format!("{}__{}.{}.jsonl", slug(model), slug(suite), s.tag())),
+    }
+}
+
+/// Where a run writes its result: `result.json`, or `result.shard-<i>-of-<N>.json` for a shard.
+pub fn result_path(out: &Path, shard: Option<Shard>) -> PathBuf {
+    match shard {
+        None => out.join("result.json"),
+        Some(s) => out.join(format!("result.{}.json", s.tag())),
+    }
+}
+
 /// Scores a suite's predictions log into a result.
 pub fn result_from_log(log: &Path, model: &str, suite: &Suite) -> Result<EvalResult> {
     let (_, records) = read_log(log)?;
@@ -61,16 +92,31 @@ pub fn result_from_log(log: &Path, model: &str, suite: &Suite) -> Result<EvalRes
 }
 
 /// Evaluates every model on every suite (resuming logs that exist), writes
-/// `<out>/result.json` and returns the results.
+/// `<out>/result.json` (see [`result_path`]) and returns the results.
 pub fn run(spec: &RunSpec) -> Result<RunResult> {
-    let suites: Vec<Suite> = spec.suites.iter().map(|p| Suite::load(p)).collect::<Result<_>>()?;
+    let mut info = RunInfo::start("run");
+    (info.threads, info.batch, info.model_threads, info.shard) =
+        (Some(spec.eval.threads), Some(spec.eval.batch), Some(spec.model_threads), spec.shard);
+    let loading = progress::spinner("listing suites", spec.eval.progress);
+    let mut suites: Vec<Suite> = spec.suites.iter().map(|p| Suite::load(p)).collect::<Result<_>>()?;
+    loading.finish_and_clear();
+    for suite in &mut suites {
+        let mut si = SuiteInfo::of(suite);
+        if let Some(sh) = spec.shard {
+            suite.samples.retain(|s| sh.contains(&s.id));
+            si.samples_in_shard = Some(suite.samples.len());
+        }
+        info.suites.push(si);
+    }
     let mut results = Vec::new();
     for m in &spec.models {
         let mut model = LoadedModel::open(m, spec.model_threads).with_context(|| format!("model {m}"))?;
         let name = model.card.name.to_string();
+        let batch = model.batch_size(spec.eval.batch);
+        info.models.push(ModelInfo::new(m, &model.library, model.config.as_deref(), &model.plugin_name, &model.card, &model.labels, batch));
         for suite in &suites {
-            let log = log_path(&spec.out, &name, &suite.name);
-            let header = eval::log_header(&model, suite);
+            let log = shard_log_path(&spec.out, &name, &suite.name, spec.shard);
+            let header = LogHeader { shard: spec.shard, ..eval::log_header(&model, suite) };
             let (mut writer, done) = LogWriter::open(&log, &header, spec.fresh)?;
             if !done.is_empty() && spec.eval.progress {
                 eprintln!("resuming {}: {} of {} samples already in the log", log.display(), done.len(), suite.samples.len());
@@ -80,7 +126,8 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
             results.push(result_from_log(&log, &name, suite)?);
         }
     }
-    let run = RunResult::new(results);
-    run.write(&spec.out.join("result.json"))?;
+    info.finish();
+    let run = RunResult::new(results).with_run(info);
+    run.write(&result_path(&spec.out, spec.shard))?;
     Ok(run)
 }

@@ -7,12 +7,17 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use shiftbench::compare::{compare, Comparison, Tolerance};
 use shiftbench::eval::EvalOptions;
+use shiftbench::plot::{plot_run, PlotOptions};
 use shiftbench::predlog::{read_log, Tally};
+use shiftbench::provenance::{FileInfo, RunInfo};
 use shiftbench::report::{problem_lines, table, EvalResult, RunResult};
 use shiftbench::score::{load_class_subset, stored_columns, stored_models, tally_stored, LabelSource};
+use shiftbench::shard::{merge, Shard};
+use shiftbench::sinks::{render_comparison, render_run, write_comparison_reports, write_run_reports, Format};
 use shiftbench::suite::{read_table, Suite, Weights};
-use shiftbench::{demo, run, RunSpec};
+use shiftbench::{demo, result_path, run, RunSpec};
 
 #[derive(Parser)]
 #[command(name = "shiftbench", version, about = "How ImageNet classifiers hold up when ImageNet is swapped for LAIONet")]
@@ -32,6 +37,37 @@ struct Perf {
     /// Threads the model may use for inference (default: the plugin decides).
     #[arg(long, default_value_t = 0)]
     model_threads: u32,
+}
+
+/// How results are reported.
+#[derive(Args, Clone)]
+struct Report {
+    /// What to print: table, markdown, csv, json or junit.
+    #[arg(long, default_value = "table")]
+    format: Format,
+    /// Also write the report in every format (and the plots) into this folder.
+    #[arg(long)]
+    report_dir: Option<PathBuf>,
+}
+
+/// When a change counts as a regression.
+#[derive(Args, Clone)]
+struct Tol {
+    /// A drop must exceed this many standard errors of the difference...
+    #[arg(long, default_value_t = 3.0)]
+    tolerance_se: f64,
+    /// ...and this absolute amount (a fraction: 0.005 is half a percentage point).
+    #[arg(long, default_value_t = 0.005)]
+    min_drop: f64,
+}
+
+impl Tol {
+    fn get(&self) -> Result<Tolerance> {
+        if !(self.tolerance_se >= 0.0 && self.min_drop >= 0.0) {
+            bail!("--tolerance-se and --min-drop must be non-negative numbers");
+        }
+        Ok(Tolerance { se: self.tolerance_se, min_drop: self.min_drop })
+    }
 }
 
 #[derive(Subcommand)]
@@ -66,8 +102,66 @@ enum Cmd {
         /// Exit non-zero if any sample failed or is missing, naming them.
         #[arg(long)]
         strict: bool,
+        /// Evaluate only shard i of N (0-based; by a stable hash of each sample id). Each shard
+        /// writes its own logs and result; `shiftbench merge` combines them.
+        #[arg(long)]
+        shard: Option<Shard>,
+        /// Compare with this stored result (exit 1 on a regression).
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        #[command(flatten)]
+        tol: Tol,
+        #[command(flatten)]
+        report: Report,
         #[command(flatten)]
         perf: Perf,
+    },
+    /// Compare a new result with a baseline, per model, suite and metric. Exit status: 0 no
+    /// regression, 1 regression, 2 error.
+    Compare {
+        /// The baseline result (a result.json, or the folder holding it).
+        baseline: PathBuf,
+        /// The new result.
+        new: PathBuf,
+        #[command(flatten)]
+        tol: Tol,
+        #[command(flatten)]
+        report: Report,
+    },
+    /// Draw SVG plots of a result: ImageNet vs LAIONet recall per model (the paper's Figure 1),
+    /// equal- vs LAION-weighted recall, and per-class recall against LAION frequency.
+    Plot {
+        /// The result (a result.json, or the folder holding it).
+        result: PathBuf,
+        /// Where the SVG files go.
+        #[arg(long, default_value = "plots")]
+        out: PathBuf,
+        /// The suite on the x axis of the shift plots (default: the result's first suite).
+        #[arg(long)]
+        x_suite: Option<String>,
+        /// The suite on the y axis (default: the second).
+        #[arg(long)]
+        y_suite: Option<String>,
+        /// Plot top-5 recall instead of top-1.
+        #[arg(long)]
+        top5: bool,
+    },
+    /// Merge the predictions logs of shards (`run --shard i/N`) into the result of the unsharded
+    /// run. Inputs: output folders, logs (.jsonl) or shard results (.json).
+    Merge {
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Where result.json goes (default: the input folder, when there is one).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Take class weights from these suites instead of the shards' result files.
+        #[arg(long = "suite")]
+        suites: Vec<PathBuf>,
+        /// Merge even when some shards are missing.
+        #[arg(long)]
+        allow_partial: bool,
+        #[command(flatten)]
+        report: Report,
     },
     /// Recompute metrics from predictions logs, or from per-sample results stored elsewhere
     /// (such as the LAIONet paper's ILSVRC2012_val.parquet).
@@ -118,6 +212,8 @@ struct ScoreArgs {
     /// Print every metric with six decimals (fractions, not percent).
     #[arg(long)]
     precise: bool,
+    #[command(flatten)]
+    report: Report,
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
@@ -220,7 +316,11 @@ fn score(a: ScoreArgs) -> Result<RunResult> {
     if results.is_empty() {
         bail!("nothing to score: give --log FILE or --results FILE");
     }
-    let run = RunResult::new(results);
+    let mut info = RunInfo::start("score");
+    info.inputs = a.results.iter().chain(&a.labels).chain(&a.classes).chain(&a.weights_table).chain(&a.logs).map(|p| FileInfo::of(p)).collect();
+    info.suites = a.suite.as_deref().map(Suite::load).transpose()?.iter().map(shiftbench::provenance::SuiteInfo::of).collect();
+    info.finish();
+    let run = RunResult::new(results).with_run(info);
     if let Some(j) = &a.json {
         run.write(j)?;
     }
@@ -244,7 +344,43 @@ fn strict_check(run: &RunResult) -> Result<()> {
     bail!("--strict: {} samples failed or are missing: {}", names.len(), names.join("; "))
 }
 
-fn main_inner() -> Result<()> {
+/// Prints `run` in `format` (the table with its problem lines, or a machine format).
+fn print_run(run: &RunResult, format: Format) -> Result<()> {
+    if format == Format::Table {
+        print_results(run);
+    } else {
+        print!("{}", render_run(run, format)?);
+    }
+    Ok(())
+}
+
+/// Writes the report folder of a run: every format, per-class CSV and the plots.
+fn write_run_dir(run: &RunResult, dir: &Path, stem: &str) -> Result<()> {
+    write_run_reports(dir, stem, run)?;
+    let plots = plot_run(run, &dir.join("plots"), &PlotOptions::default())?;
+    eprintln!("reports in {} ({} plots)", dir.display(), plots.written.len());
+    Ok(())
+}
+
+/// Prints `run` as `report` asks and writes the report folder.
+fn report_run(run: &RunResult, report: &Report, stem: &str) -> Result<()> {
+    print_run(run, report.format)?;
+    if let Some(dir) = &report.report_dir {
+        write_run_dir(run, dir, stem)?;
+    }
+    Ok(())
+}
+
+/// Prints a comparison as `report` asks, writes the report folder, and says whether it regressed.
+fn report_comparison(c: &Comparison, report: &Report) -> Result<bool> {
+    print!("{}", render_comparison(c, report.format)?);
+    if let Some(dir) = &report.report_dir {
+        write_comparison_reports(dir, "compare", c)?;
+    }
+    Ok(c.regressions() > 0)
+}
+
+fn main_inner() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Demo { out, model, perf } => {
@@ -256,6 +392,7 @@ fn main_inner() -> Result<()> {
                 eval: eval_options(&perf),
                 model_threads: perf.model_threads,
                 fresh: true,
+                shard: None,
             };
             let run = run(&spec)?;
             println!("shiftbench demo: the example plugin on a stereotypical (ImageNet-like) and an in-the-wild (LAIONet-like)");
@@ -264,29 +401,87 @@ fn main_inner() -> Result<()> {
             print_results(&run);
             println!("suites, predictions logs and result.json are in {}", out.display());
         }
-        Cmd::Run { suites, models, out, fresh, strict, perf } => {
-            let spec = RunSpec { suites, models, out: out.clone(), eval: eval_options(&perf), model_threads: perf.model_threads, fresh };
+        Cmd::Run { suites, models, out, fresh, strict, shard, baseline, tol, report, perf } => {
+            let tol = tol.get()?;
+            let base = baseline.as_deref().map(RunResult::read).transpose()?;
+            let spec =
+                RunSpec { suites, models, out: out.clone(), eval: eval_options(&perf), model_threads: perf.model_threads, fresh, shard };
             let run = run(&spec)?;
-            print_results(&run);
-            println!("result: {}", Path::new(&out).join("result.json").display());
+            let path = result_path(Path::new(&out), shard);
+            // With a baseline and a machine format, stdout holds the comparison alone.
+            if base.is_none() || report.format == Format::Table {
+                print_run(&run, report.format)?;
+            }
+            if report.format == Format::Table {
+                println!("result: {}", path.display());
+            }
+            if let Some(dir) = &report.report_dir {
+                write_run_dir(&run, dir, "run")?;
+            }
             if strict {
                 strict_check(&run)?;
             }
+            if let (Some(b), Some(bp)) = (base, baseline) {
+                let c = compare(&b, &run, &bp.display().to_string(), &path.display().to_string(), tol);
+                if report_comparison(&c, &report)? {
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+        Cmd::Compare { baseline, new, tol, report } => {
+            let (b, n) = (RunResult::read(&baseline)?, RunResult::read(&new)?);
+            let c = compare(&b, &n, &baseline.display().to_string(), &new.display().to_string(), tol.get()?);
+            if report_comparison(&c, &report)? {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Cmd::Plot { result, out, x_suite, y_suite, top5 } => {
+            let r = RunResult::read(&result)?;
+            let plots = plot_run(&r, &out, &PlotOptions { x_suite, y_suite, top5 })?;
+            for p in &plots.written {
+                println!("wrote {}", p.display());
+            }
+            for s in &plots.skipped {
+                println!("skipped {s}");
+            }
+        }
+        Cmd::Merge { inputs, out, suites, allow_partial, report } => {
+            let out = match out {
+                Some(o) => o,
+                None if inputs.len() == 1 && inputs[0].is_dir() => inputs[0].clone(),
+                None => bail!("give --out DIR: where the merged result.json goes"),
+            };
+            let mut weights = BTreeMap::new();
+            for p in &suites {
+                let s = Suite::load(p)?;
+                let w = match &s.weights {
+                    Weights::Equal => s.class_set().into_iter().map(|c| (c, 1.0)).collect(),
+                    Weights::Freq(f) => f.clone(),
+                };
+                weights.insert(s.name.clone(), (s.weights.describe().to_string(), w));
+            }
+            let merged = merge(&inputs, &weights, allow_partial, std::io::stderr().is_terminal())?;
+            let path = out.join("result.json");
+            merged.run.write(&path)?;
+            report_run(&merged.run, &report, "run")?;
+            if report.format == Format::Table {
+                println!("merged {} logs into {}", merged.logs.len(), path.display());
+            }
         }
         Cmd::Score(a) => {
-            let precise = a.precise;
+            let (precise, report) = (a.precise, a.report.clone());
             let run = score(a)?;
             if !precise {
-                print_results(&run);
+                report_run(&run, &report, "score")?;
             }
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
     match main_inner() {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)

@@ -1,16 +1,19 @@
-//! Results: one model on one suite, computed from a tally; the JSON result file; the terminal table.
+//! Results: one model on one suite, computed from a tally; the JSON result file (its schema is
+//! documented in `docs/result-schema.md`); the terminal table.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArrangement, Table};
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{ClassCounts, Estimate, Headline, TopK};
 use crate::predlog::{ClassStatus, Tally};
+use crate::provenance::RunInfo;
 
-pub const RESULT_VERSION: u32 = 1;
+/// The version of the result file's schema (`shiftbench_result`). 2 added `run` (provenance).
+pub const RESULT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PerClass {
@@ -36,13 +39,18 @@ pub struct Problem {
 pub struct EvalResult {
     pub model: String,
     pub suite: String,
-    /// How classes are weighted in the weighted columns (`equal` or `frequency`).
+    /// How classes are weighted in the weighted columns (`equal`, `frequency` or `table`).
+    #[serde(default)]
     pub weights: String,
+    #[serde(default)]
     pub totals: ClassStatus,
+    #[serde(default)]
     pub classes_present: usize,
     pub metrics: Headline,
+    #[serde(default)]
     pub per_class: BTreeMap<String, PerClass>,
     /// Every sample that failed or is missing, with the reason.
+    #[serde(default)]
     pub problems: Vec<Problem>,
 }
 
@@ -87,13 +95,42 @@ impl EvalResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
     pub shiftbench_result: u32,
+    #[serde(default)]
     pub shiftbench_version: String,
+    /// What made the result (absent in version 1 results and in results built in code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunInfo>,
     pub results: Vec<EvalResult>,
 }
 
 impl RunResult {
     pub fn new(results: Vec<EvalResult>) -> RunResult {
-        RunResult { shiftbench_result: RESULT_VERSION, shiftbench_version: env!("CARGO_PKG_VERSION").into(), results }
+        RunResult { shiftbench_result: RESULT_VERSION, shiftbench_version: env!("CARGO_PKG_VERSION").into(), run: None, results }
+    }
+
+    pub fn with_run(mut self, info: RunInfo) -> RunResult {
+        self.run = Some(info);
+        self
+    }
+
+    /// Reads a result file (or `<dir>/result.json` when given a folder). Results of schema
+    /// version 1 and later read; fields this version does not know are ignored.
+    pub fn read(path: &Path) -> Result<RunResult> {
+        let file = if path.is_dir() { path.join("result.json") } else { path.to_path_buf() };
+        let bytes = std::fs::read(&file).with_context(|| format!("cannot read result {}", file.display()))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| anyhow!("{}: not JSON: {e}", file.display()))?;
+        let version = v.get("shiftbench_result").and_then(|x| x.as_u64()).ok_or_else(|| {
+            anyhow!("{}: not a shiftbench result (no shiftbench_result version field)", file.display())
+        })?;
+        match serde_json::from_value::<RunResult>(v) {
+            Ok(r) => Ok(r),
+            Err(e) if version > RESULT_VERSION as u64 => bail!(
+                "{}: result schema version {version} is newer than this shiftbench reads ({RESULT_VERSION}): {e}",
+                file.display()
+            ),
+            Err(e) => bail!("{}: {e}", file.display()),
+        }
     }
 
     /// Writes the result atomically (a temporary file renamed into place).
