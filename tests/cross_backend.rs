@@ -16,9 +16,10 @@ fn squeezenet_onnx_and_torchscript_agree() {
     let Some(ts_lib) = common::plugin_lib_if_built("shiftbench_torchscript", test) else { return };
     let repo = common::repo();
     let onnx_lib = common::plugin_lib("shiftbench_onnx");
-    let mut onnx = LoadedModel::load(&onnx_lib, Some(&repo.join("plugins/onnx/examples/squeezenet1.1-fp32.yaml")), 0).unwrap();
+    // One thread each: two runtimes whose idle threads spin would starve each other on few cores.
+    let mut onnx = LoadedModel::load(&onnx_lib, Some(&repo.join("plugins/onnx/examples/squeezenet1.1-fp32.yaml")), 1).unwrap();
     let mut ts =
-        LoadedModel::load(&ts_lib, Some(&repo.join("plugins/torchscript/examples/squeezenet1.1-fp32.yaml")), 0).unwrap();
+        LoadedModel::load(&ts_lib, Some(&repo.join("plugins/torchscript/examples/squeezenet1.1-fp32.yaml")), 1).unwrap();
     assert_eq!(onnx.card().preprocess, ts.card().preprocess);
     assert_eq!(onnx.labels(), ts.labels());
     let spec = onnx.card().preprocess;
