@@ -12,11 +12,11 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use shiftbench_model_config::is_wnid;
 
 use crate::imaging::{load_tensor, Normaliser};
 use crate::plugin::Scorer;
 use crate::predlog::{LogHeader, LogWriter, Record, Status, LOG_VERSION};
+use crate::sources::ReadError;
 use crate::suite::{Sample, Suite};
 
 /// How many predictions each record keeps.
@@ -78,16 +78,14 @@ enum Prepared {
     Missing(String),
 }
 
-fn prepare(s: &Sample, spec: &shiftbench_plugin::PreprocessSpec, norm: &Normaliser) -> Prepared {
-    if !is_wnid(&s.wnid) {
-        return Prepared::Failed(format!("label {:?} is not a WordNet id", s.wnid));
+fn prepare(s: &Sample, suite: &Suite, spec: &shiftbench_plugin::PreprocessSpec, norm: &Normaliser) -> Prepared {
+    if let Some(p) = suite.label_problem(&s.wnid) {
+        return Prepared::Failed(p);
     }
-    let bytes = match std::fs::read(&s.path) {
+    let bytes = match s.image.read() {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Prepared::Missing(format!("{} does not exist", s.path.display()))
-        }
-        Err(e) => return Prepared::Failed(format!("cannot read {}: {e}", s.path.display())),
+        Err(ReadError::Missing(e)) => return Prepared::Missing(e),
+        Err(ReadError::Failed(e)) => return Prepared::Failed(e),
     };
     match load_tensor(&bytes, spec, norm) {
         Ok(t) => Prepared::Tensor(t),
@@ -139,7 +137,7 @@ pub fn evaluate(
         let (norm_ref, pool_ref) = (&norm, &pool);
         scope.spawn(move || {
             for ch in todo_ref.chunks(chunk) {
-                let prepared: Vec<Prepared> = pool_ref.install(|| ch.par_iter().map(|s| prepare(s, &spec, norm_ref)).collect());
+                let prepared: Vec<Prepared> = pool_ref.install(|| ch.par_iter().map(|s| prepare(s, suite, &spec, norm_ref)).collect());
                 if tx.send(prepared).is_err() {
                     break;
                 }

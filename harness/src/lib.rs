@@ -15,6 +15,7 @@ pub mod plugin;
 pub mod predlog;
 pub mod report;
 pub mod score;
+pub mod sources;
 pub mod suite;
 
 use std::path::{Path, PathBuf};

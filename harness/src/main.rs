@@ -187,7 +187,7 @@ fn score(a: ScoreArgs) -> Result<RunResult> {
     };
     let mut results = Vec::new();
     if !a.logs.is_empty() {
-        let suite = a.suite.as_deref().map(Suite::load).transpose()?;
+        let suite = a.suite.as_deref().map(Suite::load_labels).transpose()?;
         let mut groups: BTreeMap<(String, String), Vec<shiftbench::predlog::Record>> = BTreeMap::new();
         for l in &a.logs {
             let (h, recs) = read_log(l)?;
