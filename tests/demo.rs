@@ -16,7 +16,7 @@ fn run_demo(dir: &Path, threads: usize, batch: usize) -> RunResult {
         suites: vec![suites.imagenet, suites.laionet],
         models: vec![lib.to_string_lossy().into_owned()],
         out: dir.join("out"),
-        eval: EvalOptions { batch, threads, progress: false },
+        eval: EvalOptions { batch, threads, progress: false, ..EvalOptions::default() },
         model_threads: 0,
         fresh: true,
     })

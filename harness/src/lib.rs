@@ -61,27 +61,72 @@ pub fn result_from_log(log: &Path, model: &str, suite: &Suite) -> Result<EvalRes
     Ok(EvalResult::from_tally(model, &suite.name, suite.weights.describe(), &tally, &weights))
 }
 
+/// The `name:` a model YAML sets explicitly, if `arg` is a model YAML that sets one: it names
+/// the model in logs and tables whatever the plugin calls it, so one plugin can run under
+/// several names (and several settings) in one run.
+fn yaml_name(arg: &str) -> Option<String> {
+    let p = Path::new(arg);
+    if !matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+        return None;
+    }
+    let y: shiftbench_model_config::ModelYaml = serde_yaml::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
+    y.name
+}
+
 /// Evaluates every model on every suite (resuming logs that exist), writes
-/// `<out>/result.json` and returns the results.
+/// `<out>/result.json` and returns the results, model by model.
+///
+/// Each suite is one pass for all models ([`eval::evaluate_many`]): every image is read and
+/// decoded once, and preprocessed once per distinct preprocessing spec, however many models
+/// consume it.
 pub fn run(spec: &RunSpec) -> Result<RunResult> {
     let suites: Vec<Suite> = spec.suites.iter().map(|p| Suite::load(p)).collect::<Result<_>>()?;
-    let mut results = Vec::new();
+    for n in suites.iter().flat_map(|s| &s.notes) {
+        eprintln!("{n}");
+    }
+    let mut models = Vec::new();
     for m in &spec.models {
         let mut model = LoadedModel::open(m, spec.model_threads).with_context(|| format!("model {m}"))?;
-        let name = model.card.name.to_string();
-        for suite in &suites {
-            let log = log_path(&spec.out, &name, &suite.name);
-            let header = eval::log_header(&model, suite);
-            let (mut writer, done) = LogWriter::open(&log, &header, spec.fresh)?;
+        if let Some(n) = yaml_name(m) {
+            model.card.name = n.into();
+        }
+        if let Some((other, _)) = models.iter().find(|(_, o): &&(String, LoadedModel)| o.card.name == model.card.name) {
+            anyhow::bail!(
+                "models {other} and {m} are both named {:?}: give them distinct `name:` in their model YAMLs",
+                model.card.name.as_str()
+            );
+        }
+        models.push((m.clone(), model));
+    }
+    let mut per_model: Vec<Vec<EvalResult>> = models.iter().map(|_| Vec::new()).collect();
+    for suite in &suites {
+        let mut writers = Vec::with_capacity(models.len());
+        let mut dones = Vec::with_capacity(models.len());
+        for (_, model) in &models {
+            let log = log_path(&spec.out, model.card.name.as_str(), &suite.name);
+            let header = eval::log_header_opts(model, suite, &spec.eval);
+            let (writer, done) = LogWriter::open(&log, &header, spec.fresh)?;
             if !done.is_empty() && spec.eval.progress {
                 eprintln!("resuming {}: {} of {} samples already in the log", log.display(), done.len(), suite.samples.len());
             }
-            eval::evaluate(&mut model, suite, &mut writer, &done, &spec.eval)?;
+            writers.push(writer);
+            dones.push(done);
+        }
+        let mut jobs: Vec<eval::Job> = models
+            .iter_mut()
+            .zip(writers.iter_mut())
+            .zip(dones.iter())
+            .map(|(((_, model), log), done)| eval::Job { model: model as &mut dyn plugin::Scorer, log, done })
+            .collect();
+        eval::evaluate_many(&mut jobs, suite, &spec.eval).with_context(|| format!("suite {}", suite.name))?;
+        drop(jobs);
+        for ((writer, (_, model)), results) in writers.into_iter().zip(&models).zip(per_model.iter_mut()) {
+            let log = writer.path.clone();
             drop(writer);
-            results.push(result_from_log(&log, &name, suite)?);
+            results.push(result_from_log(&log, model.card.name.as_str(), suite)?);
         }
     }
-    let run = RunResult::new(results);
+    let run = RunResult::new(per_model.into_iter().flatten().collect());
     run.write(&spec.out.join("result.json"))?;
     Ok(run)
 }
