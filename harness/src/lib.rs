@@ -11,12 +11,14 @@ pub mod demo;
 pub mod eval;
 pub mod imaging;
 pub mod metrics;
+pub mod plan;
 pub mod plugin;
 pub mod predlog;
 pub mod report;
 pub mod score;
 pub mod sources;
 pub mod suite;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 
