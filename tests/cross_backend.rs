@@ -28,7 +28,7 @@ fn squeezenet_onnx_and_torchscript_agree() {
     assert_eq!(suite.samples.len(), 1000);
     let (mut same_top1, mut max_diff) = (0usize, 0f32);
     for s in &suite.samples {
-        let x = load_tensor(&std::fs::read(&s.path).unwrap(), &spec, &norm).unwrap();
+        let x = load_tensor(&s.image.read().unwrap(), &spec, &norm).unwrap();
         let a = onnx.infer(&x, 1).unwrap();
         let b = ts.infer(&x, 1).unwrap();
         same_top1 += (top_k(&a, 1) == top_k(&b, 1)) as usize;

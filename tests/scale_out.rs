@@ -20,7 +20,7 @@ fn spec(suites: &[PathBuf], out: &Path, shard: Option<Shard>) -> RunSpec {
         suites: suites.to_vec(),
         models: vec![common::plugin_lib("shiftbench_example").to_string_lossy().into_owned()],
         out: out.to_path_buf(),
-        eval: EvalOptions { batch: 16, threads: 2, progress: false },
+        eval: EvalOptions { batch: 16, threads: 2, progress: false, ..Default::default() },
         shard,
         ..RunSpec::default()
     }

@@ -16,6 +16,7 @@ pub mod demo;
 pub mod eval;
 pub mod imaging;
 pub mod metrics;
+pub mod plan;
 pub mod plot;
 pub mod plugin;
 pub mod predlog;
@@ -25,7 +26,9 @@ pub mod report;
 pub mod score;
 pub mod shard;
 pub mod sinks;
+pub mod sources;
 pub mod suite;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -91,8 +94,24 @@ pub fn result_from_log(log: &Path, model: &str, suite: &Suite) -> Result<EvalRes
     Ok(EvalResult::from_tally(model, &suite.name, suite.weights.describe(), &tally, &weights))
 }
 
+/// The `name:` a model YAML sets explicitly, if `arg` is a model YAML that sets one: it names
+/// the model in logs and tables whatever the plugin calls it, so one plugin can run under
+/// several names (and several settings) in one run.
+fn yaml_name(arg: &str) -> Option<String> {
+    let p = Path::new(arg);
+    if !matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+        return None;
+    }
+    let y: shiftbench_model_config::ModelYaml = serde_yaml::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
+    y.name
+}
+
 /// Evaluates every model on every suite (resuming logs that exist), writes
-/// `<out>/result.json` (see [`result_path`]) and returns the results.
+/// `<out>/result.json` (see [`result_path`]) and returns the results, model by model.
+///
+/// Each suite is one pass for all models ([`eval::evaluate_many`]): every image is read and
+/// decoded once, and preprocessed once per distinct preprocessing spec, however many models
+/// consume it.
 pub fn run(spec: &RunSpec) -> Result<RunResult> {
     let mut info = RunInfo::start("run");
     (info.threads, info.batch, info.model_threads, info.shard) =
@@ -100,6 +119,9 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
     let loading = progress::spinner("listing suites", spec.eval.progress);
     let mut suites: Vec<Suite> = spec.suites.iter().map(|p| Suite::load(p)).collect::<Result<_>>()?;
     loading.finish_and_clear();
+    for n in suites.iter().flat_map(|s| &s.notes) {
+        eprintln!("{n}");
+    }
     for suite in &mut suites {
         let mut si = SuiteInfo::of(suite);
         if let Some(sh) = spec.shard {
@@ -108,26 +130,52 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
         }
         info.suites.push(si);
     }
-    let mut results = Vec::new();
+    let mut models = Vec::new();
     for m in &spec.models {
         let mut model = LoadedModel::open(m, spec.model_threads).with_context(|| format!("model {m}"))?;
-        let name = model.card.name.to_string();
+        if let Some(n) = yaml_name(m) {
+            model.card.name = n.into();
+        }
+        if let Some((other, _)) = models.iter().find(|(_, o): &&(String, LoadedModel)| o.card.name == model.card.name) {
+            anyhow::bail!(
+                "models {other} and {m} are both named {:?}: give them distinct `name:` in their model YAMLs",
+                model.card.name.as_str()
+            );
+        }
         let batch = model.batch_size(spec.eval.batch);
         info.models.push(ModelInfo::new(m, &model.library, model.config.as_deref(), &model.plugin_name, &model.card, &model.labels, batch));
-        for suite in &suites {
-            let log = shard_log_path(&spec.out, &name, &suite.name, spec.shard);
-            let header = LogHeader { shard: spec.shard, ..eval::log_header(&model, suite) };
-            let (mut writer, done) = LogWriter::open(&log, &header, spec.fresh)?;
+        models.push((m.clone(), model));
+    }
+    let mut per_model: Vec<Vec<EvalResult>> = models.iter().map(|_| Vec::new()).collect();
+    for suite in &suites {
+        let mut writers = Vec::with_capacity(models.len());
+        let mut dones = Vec::with_capacity(models.len());
+        for (_, model) in &models {
+            let log = shard_log_path(&spec.out, model.card.name.as_str(), &suite.name, spec.shard);
+            let header = LogHeader { shard: spec.shard, ..eval::log_header_opts(model, suite, &spec.eval) };
+            let (writer, done) = LogWriter::open(&log, &header, spec.fresh)?;
             if !done.is_empty() && spec.eval.progress {
                 eprintln!("resuming {}: {} of {} samples already in the log", log.display(), done.len(), suite.samples.len());
             }
-            eval::evaluate(&mut model, suite, &mut writer, &done, &spec.eval)?;
+            writers.push(writer);
+            dones.push(done);
+        }
+        let mut jobs: Vec<eval::Job> = models
+            .iter_mut()
+            .zip(writers.iter_mut())
+            .zip(dones.iter())
+            .map(|(((_, model), log), done)| eval::Job { model: model as &mut dyn plugin::Scorer, log, done })
+            .collect();
+        eval::evaluate_many(&mut jobs, suite, &spec.eval).with_context(|| format!("suite {}", suite.name))?;
+        drop(jobs);
+        for ((writer, (_, model)), results) in writers.into_iter().zip(&models).zip(per_model.iter_mut()) {
+            let log = writer.path.clone();
             drop(writer);
-            results.push(result_from_log(&log, &name, suite)?);
+            results.push(result_from_log(&log, model.card.name.as_str(), suite)?);
         }
     }
     info.finish();
-    let run = RunResult::new(results).with_run(info);
+    let run = RunResult::new(per_model.into_iter().flatten().collect()).with_run(info);
     run.write(&result_path(&spec.out, spec.shard))?;
     Ok(run)
 }

@@ -8,11 +8,12 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use shiftbench::compare::{compare, Comparison, Tolerance};
-use shiftbench::eval::EvalOptions;
+use shiftbench::eval::{Argmax, EvalOptions};
+use shiftbench::plan::Plan;
 use shiftbench::plot::{plot_run, PlotOptions};
 use shiftbench::predlog::{read_log, Tally};
 use shiftbench::provenance::{FileInfo, RunInfo};
-use shiftbench::report::{problem_lines, table, EvalResult, RunResult};
+use shiftbench::report::{ordered, problem_lines, sort_models, suites_in_order, summary_table, table, EvalResult, RunResult};
 use shiftbench::score::{load_class_subset, stored_columns, stored_models, tally_stored, LabelSource};
 use shiftbench::shard::{merge, Shard};
 use shiftbench::sinks::{render_comparison, render_run, write_comparison_reports, write_run_reports, Format};
@@ -28,15 +29,15 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct Perf {
-    /// Images per model call (capped by the model's own limit).
-    #[arg(long, default_value_t = 32)]
-    batch: usize,
+    /// Images per model call (capped by the model's own limit) [default: 32].
+    #[arg(long)]
+    batch: Option<usize>,
     /// Decode/preprocess threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
     /// Threads the model may use for inference (default: the plugin decides).
-    #[arg(long, default_value_t = 0)]
-    model_threads: u32,
+    #[arg(long)]
+    model_threads: Option<u32>,
 }
 
 /// How results are reported.
@@ -84,18 +85,23 @@ enum Cmd {
         #[command(flatten)]
         perf: Perf,
     },
-    /// Evaluate models on suites: prints the table, writes predictions logs and result.json.
-    /// An interrupted run resumes from its logs when run again.
+    /// Evaluate models on suites: prints the tables, writes predictions logs and result.json.
+    /// All models go through each suite together (each image decoded once). An interrupted run
+    /// resumes from its logs when run again.
     Run {
-        /// Suite YAML files (repeat for several).
-        #[arg(long = "suite", required = true)]
+        /// A run plan (YAML: models, suites, out, batch, threads, ...); flags override it and
+        /// --model/--suite add to its lists.
+        #[arg(long)]
+        plan: Option<PathBuf>,
+        /// Suite YAML files (repeat for several; the first is the reference for the drop).
+        #[arg(long = "suite")]
         suites: Vec<PathBuf>,
         /// Models: a model YAML, a plugin library or a plugin name (repeat for several).
-        #[arg(long = "model", required = true)]
+        #[arg(long = "model")]
         models: Vec<String>,
-        /// Output folder.
-        #[arg(long, default_value = "shiftbench-out")]
-        out: PathBuf,
+        /// Output folder [default: shiftbench-out].
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Replace existing predictions logs instead of resuming them.
         #[arg(long)]
         fresh: bool,
@@ -113,6 +119,16 @@ enum Cmd {
         tol: Tol,
         #[command(flatten)]
         report: Report,
+        /// Order models by a column of the summary table: a suite name (its top-1 equal-wt),
+        /// SUITE:laion, drop, drop:laion, drop:SUITE, model, or a column header; append :asc or
+        /// :desc to choose the direction.
+        #[arg(long)]
+        sort: Option<String>,
+        /// Which labels predictions are taken over: auto (the suite's classes for models whose
+        /// labels are not all ImageNet-1k classes, e.g. 21k/22k models; all labels otherwise),
+        /// suite (always the suite's classes) or all [default: auto].
+        #[arg(long)]
+        argmax: Option<Argmax>,
         #[command(flatten)]
         perf: Perf,
     },
@@ -162,6 +178,19 @@ enum Cmd {
         allow_partial: bool,
         #[command(flatten)]
         report: Report,
+    },
+    /// Check a suite's images against the sha256 checksums it pins (`checksums:` or a
+    /// checksum column); exits non-zero on a mismatch or a missing image. --write makes a
+    /// checksum file (sha256sum format, by sample id) to pin.
+    Verify {
+        #[arg(long = "suite", required = true)]
+        suites: Vec<PathBuf>,
+        /// Write the checksums of every readable image to this file instead of verifying.
+        #[arg(long)]
+        write: Option<PathBuf>,
+        /// Reading/hashing threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Recompute metrics from predictions logs, or from per-sample results stored elsewhere
     /// (such as the LAIONet paper's ILSVRC2012_val.parquet).
@@ -221,18 +250,32 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 }
 
 fn eval_options(p: &Perf) -> EvalOptions {
-    let mut o = EvalOptions { batch: p.batch.max(1), progress: std::io::stderr().is_terminal(), ..EvalOptions::default() };
+    let mut o = EvalOptions { batch: p.batch.unwrap_or(32).max(1), progress: std::io::stderr().is_terminal(), ..EvalOptions::default() };
     if let Some(t) = p.threads {
         o.threads = t.max(1);
     }
     o
 }
 
-fn print_results(run: &RunResult) {
-    println!("{}", table(&run.results));
-    for l in problem_lines(&run.results, 10) {
+/// Prints the main table, the models x suites summary (two suites or more) and the problems,
+/// models ordered by `sort` if given.
+fn print_results_sorted(run: &RunResult, sort: Option<&str>) -> Result<()> {
+    let results = match sort {
+        Some(key) => ordered(&run.results, &sort_models(&run.results, key).map_err(|e| anyhow!(e))?),
+        None => run.results.clone(),
+    };
+    println!("{}", table(&results));
+    if suites_in_order(&results).len() > 1 {
+        println!("{}", summary_table(&results));
+    }
+    for l in problem_lines(&results, 10) {
         println!("{l}");
     }
+    Ok(())
+}
+
+fn print_results(run: &RunResult) {
+    print_results_sorted(run, None).expect("no sort key");
 }
 
 fn precise_lines(results: &[EvalResult]) -> Vec<String> {
@@ -283,7 +326,7 @@ fn score(a: ScoreArgs) -> Result<RunResult> {
     };
     let mut results = Vec::new();
     if !a.logs.is_empty() {
-        let suite = a.suite.as_deref().map(Suite::load).transpose()?;
+        let suite = a.suite.as_deref().map(Suite::load_labels).transpose()?;
         let mut groups: BTreeMap<(String, String), Vec<shiftbench::predlog::Record>> = BTreeMap::new();
         for l in &a.logs {
             let (h, recs) = read_log(l)?;
@@ -333,14 +376,19 @@ fn score(a: ScoreArgs) -> Result<RunResult> {
 }
 
 fn strict_check(run: &RunResult) -> Result<()> {
-    let bad: Vec<&EvalResult> = run.results.iter().filter(|r| !r.problems.is_empty()).collect();
-    if bad.is_empty() {
+    // A sample that failed for every model is named once.
+    let mut names: Vec<String> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &run.results {
+        for p in &r.problems {
+            if seen.insert((r.suite.clone(), p.id.clone())) {
+                names.push(format!("{} ({}): {}", p.id, r.suite, p.reason));
+            }
+        }
+    }
+    if names.is_empty() {
         return Ok(());
     }
-    let names: Vec<String> = bad
-        .iter()
-        .flat_map(|r| r.problems.iter().map(move |p| format!("{} ({}): {}", p.id, r.suite, p.reason)))
-        .collect();
     bail!("--strict: {} samples failed or are missing: {}", names.len(), names.join("; "))
 }
 
@@ -390,7 +438,7 @@ fn main_inner() -> Result<ExitCode> {
                 models: vec![model],
                 out: out.clone(),
                 eval: eval_options(&perf),
-                model_threads: perf.model_threads,
+                model_threads: perf.model_threads.unwrap_or(0),
                 fresh: true,
                 shard: None,
             };
@@ -401,24 +449,44 @@ fn main_inner() -> Result<ExitCode> {
             print_results(&run);
             println!("suites, predictions logs and result.json are in {}", out.display());
         }
-        Cmd::Run { suites, models, out, fresh, strict, shard, baseline, tol, report, perf } => {
+        Cmd::Run { plan, suites, models, out, fresh, strict, shard, baseline, tol, report, sort, argmax, perf } => {
             let tol = tol.get()?;
             let base = baseline.as_deref().map(RunResult::read).transpose()?;
-            let spec =
-                RunSpec { suites, models, out: out.clone(), eval: eval_options(&perf), model_threads: perf.model_threads, fresh, shard };
+            let plan = plan.as_deref().map(Plan::load).transpose()?.unwrap_or_default();
+            let mut perf = perf;
+            perf.batch = perf.batch.or(plan.batch);
+            perf.threads = perf.threads.or(plan.threads);
+            let mut eval = eval_options(&perf);
+            eval.argmax = argmax.or(plan.argmax).unwrap_or_default();
+            let all_suites: Vec<PathBuf> = plan.suites.iter().cloned().chain(suites).collect();
+            let all_models: Vec<String> = plan.models.iter().cloned().chain(models).collect();
+            if all_suites.is_empty() || all_models.is_empty() {
+                bail!("give at least one --suite and one --model, or a --plan that lists them");
+            }
+            let out = out.or(plan.out.clone()).unwrap_or_else(|| PathBuf::from("shiftbench-out"));
+            let spec = RunSpec {
+                suites: all_suites,
+                models: all_models,
+                out: out.clone(),
+                eval,
+                model_threads: perf.model_threads.or(plan.model_threads).unwrap_or(0),
+                fresh: fresh || plan.fresh.unwrap_or(false),
+                shard,
+            };
+            let sort = sort.or(plan.sort.clone());
             let run = run(&spec)?;
             let path = result_path(Path::new(&out), shard);
             // With a baseline and a machine format, stdout holds the comparison alone.
-            if base.is_none() || report.format == Format::Table {
-                print_run(&run, report.format)?;
-            }
             if report.format == Format::Table {
+                print_results_sorted(&run, sort.as_deref())?;
                 println!("result: {}", path.display());
+            } else if base.is_none() {
+                print_run(&run, report.format)?;
             }
             if let Some(dir) = &report.report_dir {
                 write_run_dir(&run, dir, "run")?;
             }
-            if strict {
+            if strict || plan.strict.unwrap_or(false) {
                 strict_check(&run)?;
             }
             if let (Some(b), Some(bp)) = (base, baseline) {
@@ -466,6 +534,41 @@ fn main_inner() -> Result<ExitCode> {
             report_run(&merged.run, &report, "run")?;
             if report.format == Format::Table {
                 println!("merged {} logs into {}", merged.logs.len(), path.display());
+            }
+        }
+        Cmd::Verify { suites, write, threads } => {
+            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+            let mut failed = Vec::new();
+            for p in &suites {
+                let suite = Suite::load(p)?;
+                if let Some(w) = &write {
+                    let (text, problems) = shiftbench::verify::checksum_file(&suite, threads)?;
+                    shiftbench::report::write_atomic(w, text.as_bytes())?;
+                    println!(
+                        "{}: wrote {} checksums to {} ({} images could not be read)",
+                        suite.name,
+                        suite.samples.len() - problems.len(),
+                        w.display(),
+                        problems.len()
+                    );
+                    for (id, why) in problems.iter().take(10) {
+                        println!("  {id}: {why}");
+                    }
+                    continue;
+                }
+                if suite.checksums.is_empty() {
+                    bail!("{}: the suite pins no checksums (add `checksums:` or a checksum column; `--write FILE` makes one)", p.display());
+                }
+                let r = shiftbench::verify::verify(&suite, threads)?;
+                for l in r.lines(&suite.name, 20) {
+                    println!("{l}");
+                }
+                if !r.passed() {
+                    failed.push(suite.name.clone());
+                }
+            }
+            if !failed.is_empty() {
+                bail!("verify failed for {}", failed.join(", "));
             }
         }
         Cmd::Score(a) => {
