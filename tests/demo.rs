@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use shiftbench::eval::EvalOptions;
-use shiftbench::report::{table, RunResult};
+use shiftbench::report::{summary_table, table, RunResult};
 use shiftbench::worker::{Isolation, WorkerOptions};
 use shiftbench::{demo, run, RunSpec};
 
@@ -17,10 +17,11 @@ fn run_demo(dir: &Path, threads: usize, batch: usize, isolation: Isolation) -> R
         suites: vec![suites.imagenet, suites.laionet],
         models: vec![lib.to_string_lossy().into_owned()],
         out: dir.join("out"),
-        eval: EvalOptions { batch, threads, progress: false },
+        eval: EvalOptions { batch, threads, progress: false, ..EvalOptions::default() },
         model_threads: 0,
         fresh: true,
         isolation,
+        shard: None,
     })
     .unwrap()
 }
@@ -29,7 +30,7 @@ fn run_demo(dir: &Path, threads: usize, batch: usize, isolation: Isolation) -> R
 fn demo_table_and_the_papers_point() {
     let d = tempfile::tempdir().unwrap();
     let r = run_demo(d.path(), 2, 32, Isolation::InProcess);
-    insta::assert_snapshot!("demo_table", table(&r.results).to_string());
+    insta::assert_snapshot!("demo_table", format!("{}\n{}", table(&r.results), summary_table(&r.results)));
     let (inet, laion) = (&r.results[0], &r.results[1]);
     assert_eq!(inet.totals.expected, 400);
     assert_eq!(inet.totals.evaluated, 400);

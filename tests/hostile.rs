@@ -243,6 +243,7 @@ fn header() -> LogHeader {
         suite: "s".into(),
         suite_digest: "abc".into(),
         labels_digest: "def".into(),
+        shard: None,
     }
 }
 
@@ -361,6 +362,10 @@ proptest! {
 
 #[test]
 fn a_result_of_another_version_is_refused() {
-    let e = fuzzing::result_file(br#"{"shiftbench_result": 2, "shiftbench_version": "9", "results": []}"#).unwrap_err();
-    assert!(e.contains("result version 2 is not supported"), "{e}");
+    // A newer schema this version cannot read is refused, saying so.
+    let e = fuzzing::result_file(br#"{"shiftbench_result": 3, "shiftbench_version": "9", "results": 5}"#).unwrap_err();
+    assert!(e.contains("result schema version 3 is newer than this shiftbench reads (2)"), "{e}");
+    // Not a result at all.
+    let e = fuzzing::result_file(br#"{"results": []}"#).unwrap_err();
+    assert!(e.contains("no shiftbench_result version field"), "{e}");
 }

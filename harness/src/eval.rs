@@ -1,27 +1,73 @@
-//! The evaluation pipeline: samples -> decode -> preprocess -> batch -> model -> predictions log.
+//! The evaluation pipeline: samples -> read + decode (once) -> preprocess (once per distinct
+//! preprocessing spec) -> batches -> every model with that spec -> one predictions log per model.
 //!
-//! Decoding and preprocessing run on a rayon pool one chunk ahead of inference (a bounded
-//! channel holds one prepared chunk), so the CPU work and the model overlap and memory stays
-//! bounded by two chunks whatever the suite size. Records are written in sample order and
-//! flushed after every batch.
+//! One pass over a suite serves every model of a run. Each image is read and decoded once, then
+//! resized, cropped and normalised once for each distinct [`PreprocessSpec`] among the models
+//! that still need it (models resuming a log skip what they already have), and the tensor is
+//! handed to every model with that spec, each in its own batches and its own log.
+//!
+//! Reading and decoding run on a rayon pool one chunk ahead of inference (a bounded channel holds
+//! one prepared chunk), so the CPU work and the models overlap, and memory stays bounded by a
+//! few chunks whatever the suite size: chunks are sized so that one holds at most
+//! [`CHUNK_BYTES`] of tensors. Records are written in sample order and flushed after every batch.
+//!
+//! A model that stops (its worker crashed or hung, it broke the interface: [`ModelStopped`]) is
+//! dropped from the pass: the batch in flight is logged as failed with the reason, its later
+//! samples stay out of its log, and the other models go on. A stop asked for with Ctrl-C
+//! ([`interrupt::requested`]) ends the pass after the batch in flight with [`Interrupted`].
+//!
+//! Models whose label set is not a subset of ImageNet-1k (ImageNet-21k/22k models) predict among
+//! the suite's classes only (see [`Argmax`]), as the paper does.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use shiftbench_model_config::is_wnid;
+use shiftbench_plugin::PreprocessSpec;
 
-use crate::imaging::{load_tensor, Normaliser, MAX_FILE_BYTES};
+use crate::imaging::{decode, resize_crop, to_tensor, Normaliser};
 use crate::interrupt::{self, Interrupted};
 use crate::plugin::{ModelStopped, Scorer};
 use crate::predlog::{LogHeader, LogWriter, Record, Status, LOG_VERSION};
+use crate::sources::ReadError;
 use crate::suite::{Sample, Suite};
 
 /// How many predictions each record keeps.
 pub const TOP_K: usize = 5;
+
+/// Most bytes of tensors one chunk may hold (a few chunks are in flight at once).
+pub const CHUNK_BYTES: usize = 128 << 20;
+
+/// Which labels a model's top-k is taken over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Argmax {
+    /// All labels for models whose labels are all ImageNet-1k classes; the suite's classes for
+    /// models with other labels (ImageNet-21k/22k), whose extra classes no suite sample has.
+    #[default]
+    Auto,
+    /// Always only the suite's classes.
+    Suite,
+    /// Always every label the model has.
+    All,
+}
+
+impl std::str::FromStr for Argmax {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Argmax::Auto),
+            "suite" => Ok(Argmax::Suite),
+            "all" => Ok(Argmax::All),
+            o => Err(format!("argmax must be auto, suite or all, not {o:?}")),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct EvalOptions {
@@ -31,11 +77,18 @@ pub struct EvalOptions {
     pub threads: usize,
     /// Show a progress bar (only drawn when stderr is a terminal).
     pub progress: bool,
+    /// Which labels predictions are taken over.
+    pub argmax: Argmax,
 }
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        EvalOptions { batch: 32, threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), progress: false }
+        EvalOptions {
+            batch: 32,
+            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            progress: false,
+            argmax: Argmax::Auto,
+        }
     }
 }
 
@@ -48,54 +101,155 @@ pub fn labels_digest(labels: &[String]) -> String {
     format!("{:x}", h.finalize())
 }
 
-pub fn log_header(model: &dyn Scorer, suite: &Suite) -> LogHeader {
+fn imagenet1k() -> &'static HashSet<&'static str> {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| shiftbench_model_config::IMAGENET1K.lines().map(str::trim).filter(|l| !l.is_empty()).collect())
+}
+
+/// The label indices a model's predictions are taken over on `suite` (ascending), or `None` for
+/// all of them. See [`Argmax`].
+pub fn allowed_labels(labels: &[String], suite: &Suite, argmax: Argmax) -> Option<Vec<usize>> {
+    let restrict = match argmax {
+        Argmax::All => false,
+        Argmax::Suite => true,
+        Argmax::Auto => !labels.iter().all(|l| imagenet1k().contains(l.as_str())),
+    };
+    if !restrict {
+        return None;
+    }
+    let universe = suite.universe();
+    let allowed: Vec<usize> = (0..labels.len()).filter(|&i| universe.contains(&labels[i])).collect();
+    (allowed.len() < labels.len()).then_some(allowed)
+}
+
+/// The log header of `model` on `suite`. The labels digest covers the labels predictions are
+/// taken over, so a log made with another restriction is not resumed.
+pub fn log_header_for(model: &dyn Scorer, suite: &Suite, allowed: Option<&[usize]>) -> LogHeader {
+    let labels: Vec<String> = match allowed {
+        None => model.labels().to_vec(),
+        Some(a) => a.iter().map(|&i| model.labels()[i].clone()).collect(),
+    };
     LogHeader {
         shiftbench_log: LOG_VERSION,
         model: model.card().name.to_string(),
         suite: suite.name.clone(),
         suite_digest: suite.digest.clone(),
-        labels_digest: labels_digest(model.labels()),
+        labels_digest: labels_digest(&labels),
+        shard: None,
     }
+}
+
+/// The log header of `model` on `suite` under `opts`.
+pub fn log_header_opts(model: &dyn Scorer, suite: &Suite, opts: &EvalOptions) -> LogHeader {
+    let allowed = allowed_labels(model.labels(), suite, opts.argmax);
+    log_header_for(model, suite, allowed.as_deref())
+}
+
+/// The log header of `model` on `suite` with predictions over all its labels.
+pub fn log_header(model: &dyn Scorer, suite: &Suite) -> LogHeader {
+    log_header_for(model, suite, None)
 }
 
 /// Indices of the `k` highest scores, best first; equal scores keep the lower index first (a
 /// stable descending sort), so quantized models with tied scores rank deterministically.
 pub fn top_k(scores: &[f32], k: usize) -> Vec<usize> {
+    top_k_among(scores, None, k)
+}
+
+/// [`top_k`] over the indices in `allowed` (ascending) only, or over all when `None`.
+pub fn top_k_among(scores: &[f32], allowed: Option<&[usize]>, k: usize) -> Vec<usize> {
     let mut top: Vec<usize> = Vec::with_capacity(k + 1);
-    for (i, &s) in scores.iter().enumerate() {
+    let mut consider = |i: usize| {
+        let s = scores[i];
         if top.len() == k && s <= scores[top[k - 1]] {
-            continue;
+            return;
         }
         let pos = top.iter().position(|&t| s > scores[t]).unwrap_or(top.len());
         top.insert(pos, i);
         top.truncate(k);
+    };
+    if k == 0 {
+        return top;
+    }
+    match allowed {
+        None => (0..scores.len()).for_each(&mut consider),
+        Some(a) => a.iter().copied().for_each(&mut consider),
     }
     top
 }
 
+/// One model's part in a pass: the model, its log and the sample ids its log already holds.
+pub struct Job<'a> {
+    pub model: &'a mut dyn Scorer,
+    pub log: &'a mut LogWriter,
+    pub done: &'a HashSet<String>,
+}
+
+/// What a pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassStats {
+    /// Samples read and decoded (each at most once).
+    pub decoded: usize,
+    /// Distinct preprocessing specs among the models.
+    pub specs: usize,
+    /// Tensors made (at most one per decoded sample and spec).
+    pub preprocessed: usize,
+    /// Samples evaluated now, per job.
+    pub evaluated: Vec<usize>,
+    /// Per job, why its model stopped ([`ModelStopped`]) when it did; its remaining samples were
+    /// not evaluated.
+    pub stopped: Vec<Option<String>>,
+}
+
+/// A sample after reading, decoding and preprocessing for every spec some model needs.
 enum Prepared {
-    Tensor(Vec<f32>),
+    /// Per spec: `None` when no model with that spec needs the sample, else the tensor or why
+    /// preprocessing failed.
+    Tensors(Vec<Option<Result<Vec<f32>, String>>>),
     Failed(String),
     Missing(String),
 }
 
-fn prepare(s: &Sample, spec: &shiftbench_plugin::PreprocessSpec, norm: &Normaliser) -> Prepared {
-    if !is_wnid(&s.wnid) {
-        return Prepared::Failed(format!("label {:?} is not a WordNet id", s.wnid));
+struct Counters {
+    decoded: AtomicUsize,
+    preprocessed: AtomicUsize,
+}
+
+fn prepare(s: &Sample, suite: &Suite, wanted: &[bool], specs: &[PreprocessSpec], norms: &[Normaliser], n: &Counters) -> Prepared {
+    if let Some(p) = suite.label_problem(&s.wnid) {
+        return Prepared::Failed(p);
     }
-    let bytes = match crate::safeio::read_bounded(&s.path, MAX_FILE_BYTES) {
+    let bytes = match s.image.read() {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Prepared::Missing(format!("{} does not exist", s.path.display()))
-        }
-        Err(e) => return Prepared::Failed(format!("cannot read {}: {e}", s.path.display())),
+        Err(ReadError::Missing(e)) => return Prepared::Missing(e),
+        Err(ReadError::Failed(e)) => return Prepared::Failed(e),
     };
+    n.decoded.fetch_add(1, Ordering::Relaxed);
     // A decoder bug must cost one sample, not the run.
-    match std::panic::catch_unwind(|| load_tensor(&bytes, spec, norm)) {
-        Ok(Ok(t)) => Prepared::Tensor(t),
-        Ok(Err(e)) => Prepared::Failed(e),
-        Err(_) => Prepared::Failed("the image decoder panicked on this file".into()),
-    }
+    let img = match std::panic::catch_unwind(|| decode(&bytes)) {
+        Ok(Ok(i)) => i,
+        Ok(Err(e)) => return Prepared::Failed(e),
+        Err(_) => return Prepared::Failed("the image decoder panicked on this file".into()),
+    };
+    drop(bytes);
+    let tensors = specs
+        .iter()
+        .zip(norms)
+        .zip(wanted)
+        .map(|((spec, norm), &w)| {
+            w.then(|| {
+                n.preprocessed.fetch_add(1, Ordering::Relaxed);
+                std::panic::catch_unwind(|| {
+                    let crop = resize_crop(&img, spec)?;
+                    let mut out = vec![0f32; spec.image_len()];
+                    to_tensor(&crop, spec, norm, &mut out);
+                    Ok(out)
+                })
+                .unwrap_or_else(|_| Err("preprocessing panicked on this image".to_string()))
+            })
+        })
+        .collect();
+    Prepared::Tensors(tensors)
 }
 
 fn failed(s: &Sample, status: Status, error: String) -> Record {
@@ -103,26 +257,55 @@ fn failed(s: &Sample, status: Status, error: String) -> Record {
 }
 
 /// Evaluates the suite's samples that are not in `done`, appending records to `log`.
-/// Returns how many samples were evaluated now.
+/// Returns how many samples were evaluated now, or [`ModelStopped`] when the model stopped (the
+/// batch in flight is logged as failed with the reason; later samples stay out of the log).
+pub fn evaluate(model: &mut dyn Scorer, suite: &Suite, log: &mut LogWriter, done: &HashSet<String>, opts: &EvalOptions) -> Result<usize> {
+    let mut jobs = [Job { model, log, done }];
+    let mut stats = evaluate_many(&mut jobs, suite, opts)?;
+    match stats.stopped[0].take() {
+        Some(why) => Err(ModelStopped(why).into()),
+        None => Ok(stats.evaluated[0]),
+    }
+}
+
+/// One pass over `suite` for every job: each sample some job still needs is read and decoded
+/// once, preprocessed once per distinct spec among the jobs that need it, and scored by each of
+/// those jobs' models; each job's records go to its own log, in sample order, flushed after
+/// every batch.
 ///
-/// Stops early with [`ModelStopped`] when the model cannot go on (the batch in flight is logged
-/// as failed with the reason; later samples stay out of the log), and with [`Interrupted`] when
-/// [`interrupt::requested`] (after the batch in flight). Either way everything decided so far is
-/// written and flushed first.
-pub fn evaluate(
-    model: &mut dyn Scorer,
-    suite: &Suite,
-    log: &mut LogWriter,
-    done: &HashSet<String>,
-    opts: &EvalOptions,
-) -> Result<usize> {
-    let spec = model.card().preprocess;
-    let norm = Normaliser::new(&spec);
-    let todo: Vec<&Sample> = suite.samples.iter().filter(|s| !done.contains(&s.id)).collect();
-    let batch = model.batch_size(opts.batch);
-    // Prepared tensors of one chunk are held at once: keep that under about 2 GiB too.
-    let chunk = (batch * 4).clamp(64, 1024).min((2 * crate::plugin::MAX_BATCH_VALUES / spec.image_len().max(1)).max(batch));
-    let k = TOP_K.min(model.labels().len());
+/// A job whose model stops ([`ModelStopped`]) is left out of the rest of the pass (see
+/// [`PassStats::stopped`]); the others go on. When [`interrupt::requested`], the pass ends after
+/// the batch in flight with [`Interrupted`], every log flushed.
+pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) -> Result<PassStats> {
+    let n_jobs = jobs.len();
+    let mut specs: Vec<PreprocessSpec> = Vec::new();
+    let mut spec_of = Vec::with_capacity(n_jobs);
+    for j in jobs.iter() {
+        let s = j.model.card().preprocess;
+        let i = specs.iter().position(|x| *x == s).unwrap_or_else(|| {
+            specs.push(s);
+            specs.len() - 1
+        });
+        spec_of.push(i);
+    }
+    let norms: Vec<Normaliser> = specs.iter().map(Normaliser::new).collect();
+    let allowed: Vec<Option<Vec<usize>>> = jobs.iter().map(|j| allowed_labels(j.model.labels(), suite, opts.argmax)).collect();
+    let batches: Vec<usize> = jobs.iter().map(|j| j.model.batch_size(opts.batch)).collect();
+
+    // Which jobs need which samples: need[t * n_jobs + j].
+    let mut todo: Vec<&Sample> = Vec::new();
+    let mut need: Vec<bool> = Vec::new();
+    for s in &suite.samples {
+        let row: Vec<bool> = jobs.iter().map(|j| !j.done.contains(&s.id)).collect();
+        if row.iter().any(|&b| b) {
+            todo.push(s);
+            need.extend(row);
+        }
+    }
+    let bytes_per_sample: usize = specs.iter().map(|s| s.image_len() * 4).sum::<usize>().max(1);
+    let max_batch = batches.iter().copied().max().unwrap_or(1);
+    let chunk = (max_batch * 4).clamp(64, 1024).min((CHUNK_BYTES / bytes_per_sample).max(16)).max(max_batch.min(1024));
+
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.max(1))
         .thread_name(|i| format!("shiftbench-decode-{i}"))
@@ -135,131 +318,172 @@ pub fn evaluate(
                 .expect("template")
                 .progress_chars("=> "),
         );
-        b.set_prefix(format!("{} on {}", model.card().name, suite.name));
+        let who = if n_jobs == 1 { jobs[0].model.card().name.to_string() } else { format!("{n_jobs} models") };
+        b.set_prefix(format!("{who} on {}", suite.name));
         b
     } else {
         ProgressBar::hidden()
     };
-    let image_len = spec.image_len();
+    let counters = Counters { decoded: AtomicUsize::new(0), preprocessed: AtomicUsize::new(0) };
+    let mut evaluated = vec![0usize; n_jobs];
+    let mut stopped: Vec<Option<String>> = vec![None; n_jobs];
+    // Jobs still going: the decoder prepares nothing for a stopped model.
+    let alive: Vec<AtomicBool> = (0..n_jobs).map(|_| AtomicBool::new(true)).collect();
+    let mut interrupted = false;
 
-    std::thread::scope(|scope| -> Result<usize> {
+    std::thread::scope(|scope| -> Result<()> {
         let (tx, rx) = sync_channel::<Vec<Prepared>>(1);
-        let todo_ref = &todo;
-        let (norm_ref, pool_ref) = (&norm, &pool);
+        let (todo_ref, need_ref, spec_of_ref) = (&todo, &need, &spec_of);
+        let (specs_ref, norms_ref, pool_ref, counters_ref, alive_ref) = (&specs, &norms, &pool, &counters, &alive);
+        let n_specs = specs.len();
         scope.spawn(move || {
-            for ch in todo_ref.chunks(chunk) {
-                if interrupt::requested() {
+            for (ci, ch) in todo_ref.chunks(chunk).enumerate() {
+                if interrupt::requested() || !alive_ref.iter().any(|a| a.load(Ordering::SeqCst)) {
                     break;
                 }
-                let prepared: Vec<Prepared> = pool_ref.install(|| ch.par_iter().map(|s| prepare(s, &spec, norm_ref)).collect());
+                let prepared: Vec<Prepared> = pool_ref.install(|| {
+                    ch.par_iter()
+                        .enumerate()
+                        .map(|(k, s)| {
+                            let t = ci * chunk + k;
+                            let mut wanted = vec![false; n_specs];
+                            for j in 0..n_jobs {
+                                if need_ref[t * n_jobs + j] && alive_ref[j].load(Ordering::SeqCst) {
+                                    wanted[spec_of_ref[j]] = true;
+                                }
+                            }
+                            prepare(s, suite, &wanted, specs_ref, norms_ref, counters_ref)
+                        })
+                        .collect()
+                });
                 if tx.send(prepared).is_err() {
                     break;
                 }
             }
         });
 
-        let mut evaluated = 0usize;
-        let mut input = Vec::with_capacity(batch * image_len);
+        let mut input = Vec::new();
         for (ci, prepared) in rx.into_iter().enumerate() {
-            let samples = &todo[ci * chunk..(ci * chunk + prepared.len())];
-            let mut records: Vec<Option<Record>> = vec![None; samples.len()];
-            let mut pending: Vec<usize> = Vec::with_capacity(batch);
-            let mut tensors: Vec<Option<Vec<f32>>> = Vec::with_capacity(samples.len());
-            for (i, p) in prepared.into_iter().enumerate() {
-                match p {
-                    Prepared::Tensor(t) => tensors.push(Some(t)),
-                    Prepared::Failed(e) => {
-                        records[i] = Some(failed(samples[i], Status::Failed, e));
-                        tensors.push(None);
-                    }
-                    Prepared::Missing(e) => {
-                        records[i] = Some(failed(samples[i], Status::Missing, e));
-                        tensors.push(None);
+            let first = ci * chunk;
+            let samples = &todo[first..first + prepared.len()];
+            for (j, job) in jobs.iter_mut().enumerate() {
+                if stopped[j].is_some() {
+                    continue;
+                }
+                let mine: Vec<usize> = (0..samples.len()).filter(|&i| need[(first + i) * n_jobs + j]).collect();
+                if mine.is_empty() {
+                    continue;
+                }
+                let sp = spec_of[j];
+                let mut records: Vec<Option<Record>> = vec![None; samples.len()];
+                let mut ready: Vec<usize> = Vec::with_capacity(mine.len());
+                for &i in &mine {
+                    let s = samples[i];
+                    match &prepared[i] {
+                        Prepared::Failed(e) => records[i] = Some(failed(s, Status::Failed, e.clone())),
+                        Prepared::Missing(e) => records[i] = Some(failed(s, Status::Missing, e.clone())),
+                        Prepared::Tensors(t) => match &t[sp] {
+                            Some(Ok(_)) => ready.push(i),
+                            Some(Err(e)) => records[i] = Some(failed(s, Status::Failed, e.clone())),
+                            None => unreachable!("a needed sample of a running model is prepared for its spec"),
+                        },
                     }
                 }
-            }
-            let ready: Vec<usize> = (0..samples.len()).filter(|&i| tensors[i].is_some()).collect();
-            let mut stop: Option<anyhow::Error> = None;
-            // Records are written in sample order: `next` is the first one not yet written.
-            let (mut next, mut written) = (0usize, 0usize);
-            for group in ready.chunks(batch) {
-                if interrupt::requested() {
-                    stop = Some(Interrupted { log: log.path.clone(), done: 0, total: suite.samples.len() }.into());
+                let per = job.model.labels().len();
+                let k = TOP_K.min(allowed[j].as_ref().map_or(per, |a| a.len()));
+                // Records are written in sample order: `next` is the first one not yet written.
+                let mut next = 0usize;
+                let mut written = 0usize;
+                for group in ready.chunks(batches[j]) {
+                    if interrupt::requested() {
+                        interrupted = true;
+                        break;
+                    }
+                    input.clear();
+                    for &i in group {
+                        if let Prepared::Tensors(t) = &prepared[i] {
+                            if let Some(Ok(v)) = &t[sp] {
+                                input.extend_from_slice(v);
+                            }
+                        }
+                    }
+                    match job.model.infer(&input, group.len()) {
+                        Ok(scores) => {
+                            for (g, &i) in group.iter().enumerate() {
+                                let row = &scores[g * per..(g + 1) * per];
+                                let s = samples[i];
+                                records[i] = Some(if row.iter().any(|v| !v.is_finite()) {
+                                    failed(s, Status::Failed, format!("plugin {} returned non-finite scores", job.model.plugin_name()))
+                                } else {
+                                    let top = top_k_among(row, allowed[j].as_deref(), k);
+                                    Record {
+                                        id: s.id.clone(),
+                                        wnid: s.wnid.clone(),
+                                        status: Status::Ok,
+                                        top: top.iter().map(|&t| job.model.labels()[t].clone()).collect(),
+                                        scores: top.iter().map(|&t| row[t]).collect(),
+                                        error: None,
+                                    }
+                                });
+                            }
+                        }
+                        Err(e) => {
+                            for &i in group {
+                                records[i] = Some(failed(samples[i], Status::Failed, format!("{e:#}")));
+                            }
+                            if let Some(stop) = e.downcast_ref::<ModelStopped>() {
+                                stopped[j] = Some(stop.0.clone());
+                                alive[j].store(false, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                    // Flush after every batch, so a crash of the harness itself loses at most one.
+                    while let Some(Some(r)) = records.get(next) {
+                        job.log.write(r)?;
+                        (next, written) = (next + 1, written + 1);
+                    }
+                    job.log.flush()?;
+                    if stopped[j].is_some() {
+                        break;
+                    }
+                }
+                // The rest: all decided, unless the model stopped or a stop was asked for (then
+                // the undecided stay out of the log).
+                for r in records[next..].iter().flatten() {
+                    job.log.write(r)?;
+                    written += 1;
+                }
+                job.log.flush()?;
+                evaluated[j] += written;
+                if interrupted {
                     break;
                 }
-                input.clear();
-                pending.clear();
-                for &i in group {
-                    input.extend_from_slice(tensors[i].as_ref().expect("ready"));
-                    pending.push(i);
-                }
-                match model.infer(&input, group.len()) {
-                    Ok(scores) => {
-                        let per = model.labels().len();
-                        for (j, &i) in pending.iter().enumerate() {
-                            let row = &scores[j * per..(j + 1) * per];
-                            let s = samples[i];
-                            records[i] = Some(if row.iter().any(|v| !v.is_finite()) {
-                                failed(s, Status::Failed, format!("plugin {} returned non-finite scores", model.plugin_name()))
-                            } else {
-                                let top = top_k(row, k);
-                                Record {
-                                    id: s.id.clone(),
-                                    wnid: s.wnid.clone(),
-                                    status: Status::Ok,
-                                    top: top.iter().map(|&t| model.labels()[t].clone()).collect(),
-                                    scores: top.iter().map(|&t| row[t]).collect(),
-                                    error: None,
-                                }
-                            });
-                        }
-                    }
-                    Err(e) => {
-                        for &i in &pending {
-                            records[i] = Some(failed(samples[i], Status::Failed, format!("{e:#}")));
-                        }
-                        if e.downcast_ref::<ModelStopped>().is_some() {
-                            stop = Some(e);
-                            break;
-                        }
-                    }
-                }
-                for &i in group {
-                    tensors[i] = None;
-                }
-                // Flush after every batch, so a crash of the harness itself loses at most one.
-                while let Some(Some(r)) = records.get(next) {
-                    log.write(r)?;
-                    (next, written) = (next + 1, written + 1);
-                    bar.inc(1);
-                }
-                log.flush()?;
             }
-            if stop.is_none() && interrupt::requested() {
-                stop = Some(Interrupted { log: log.path.clone(), done: 0, total: suite.samples.len() }.into());
-            }
-            // The rest: all decided, unless the model stopped (then the undecided stay out).
-            for r in records[next..].iter().flatten() {
-                log.write(r)?;
-                written += 1;
-                bar.inc(1);
-            }
-            log.flush()?;
-            evaluated += written;
-            if let Some(mut e) = stop {
-                bar.abandon();
-                if let Some(i) = e.downcast_mut::<Interrupted>() {
-                    i.done = done.len() + evaluated;
-                }
-                return Err(e);
+            bar.inc(samples.len() as u64);
+            let last = first + samples.len() >= todo.len();
+            if interrupted || (!last && interrupt::requested()) {
+                interrupted = true;
+                break;
             }
         }
-        if interrupt::requested() && done.len() + evaluated < suite.samples.len() {
-            bar.abandon();
-            return Err(Interrupted { log: log.path.clone(), done: done.len() + evaluated, total: suite.samples.len() }.into());
-        }
+        Ok(())
+    })?;
+    if interrupted {
+        bar.abandon();
+        let (j, job) = jobs.iter().enumerate().find(|(j, _)| stopped[*j].is_none()).unwrap_or((0, &jobs[0]));
+        return Err(Interrupted { log: job.log.path.clone(), done: job.done.len() + evaluated[j], total: suite.samples.len() }.into());
+    }
+    if stopped.iter().any(Option::is_some) {
+        bar.abandon();
+    } else {
         bar.finish_and_clear();
-        Ok(evaluated)
+    }
+    Ok(PassStats {
+        decoded: counters.decoded.load(Ordering::Relaxed),
+        specs: specs.len(),
+        preprocessed: counters.preprocessed.load(Ordering::Relaxed),
+        evaluated,
+        stopped,
     })
 }
 
@@ -278,5 +502,14 @@ mod tests {
         let mut idx: Vec<usize> = (0..v.len()).collect();
         idx.sort_by(|&a, &b| v[b].partial_cmp(&v[a]).unwrap());
         assert_eq!(top_k(&v, 5), idx[..5].to_vec());
+    }
+
+    #[test]
+    fn top_k_among_a_subset() {
+        let s = [0.9, 0.1, 0.8, 0.8, 0.3];
+        assert_eq!(top_k_among(&s, Some(&[1, 2, 3, 4]), 2), vec![2, 3]);
+        assert_eq!(top_k_among(&s, Some(&[1, 4]), 5), vec![4, 1]);
+        assert_eq!(top_k_among(&s, Some(&[]), 5), Vec::<usize>::new());
+        assert_eq!(top_k_among(&s, None, 1), vec![0]);
     }
 }

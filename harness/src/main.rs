@@ -7,14 +7,20 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use shiftbench::eval::EvalOptions;
 use shiftbench::interrupt::{Interrupted, EXIT_INTERRUPTED};
 use shiftbench::worker::IsolationArgs;
+use shiftbench::compare::{compare, Comparison, Tolerance};
+use shiftbench::eval::{Argmax, EvalOptions};
+use shiftbench::plan::Plan;
+use shiftbench::plot::{plot_run, PlotOptions};
 use shiftbench::predlog::{read_log, Tally};
-use shiftbench::report::{problem_lines, table, EvalResult, RunResult};
+use shiftbench::provenance::{FileInfo, RunInfo};
+use shiftbench::report::{ordered, problem_lines, sort_models, suites_in_order, summary_table, table, EvalResult, RunResult};
 use shiftbench::score::{load_class_subset, stored_columns, stored_models, tally_stored, LabelSource};
+use shiftbench::shard::{merge, Shard};
+use shiftbench::sinks::{render_comparison, render_run, write_comparison_reports, write_run_reports, Format};
 use shiftbench::suite::{read_table, Suite, Weights};
-use shiftbench::{demo, run, RunSpec};
+use shiftbench::{demo, result_path, run, RunSpec};
 
 #[derive(Parser)]
 #[command(name = "shiftbench", version, about = "How ImageNet classifiers hold up when ImageNet is swapped for LAIONet")]
@@ -25,15 +31,46 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct Perf {
-    /// Images per model call (capped by the model's own limit).
-    #[arg(long, default_value_t = 32)]
-    batch: usize,
+    /// Images per model call (capped by the model's own limit) [default: 32].
+    #[arg(long)]
+    batch: Option<usize>,
     /// Decode/preprocess threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
     /// Threads the model may use for inference (default: the plugin decides).
-    #[arg(long, default_value_t = 0)]
-    model_threads: u32,
+    #[arg(long)]
+    model_threads: Option<u32>,
+}
+
+/// How results are reported.
+#[derive(Args, Clone)]
+struct Report {
+    /// What to print: table, markdown, csv, json or junit.
+    #[arg(long, default_value = "table")]
+    format: Format,
+    /// Also write the report in every format (and the plots) into this folder.
+    #[arg(long)]
+    report_dir: Option<PathBuf>,
+}
+
+/// When a change counts as a regression.
+#[derive(Args, Clone)]
+struct Tol {
+    /// A drop must exceed this many standard errors of the difference...
+    #[arg(long, default_value_t = 3.0)]
+    tolerance_se: f64,
+    /// ...and this absolute amount (a fraction: 0.005 is half a percentage point).
+    #[arg(long, default_value_t = 0.005)]
+    min_drop: f64,
+}
+
+impl Tol {
+    fn get(&self) -> Result<Tolerance> {
+        if !(self.tolerance_se >= 0.0 && self.min_drop >= 0.0) {
+            bail!("--tolerance-se and --min-drop must be non-negative numbers");
+        }
+        Ok(Tolerance { se: self.tolerance_se, min_drop: self.min_drop })
+    }
 }
 
 /// The exit status of a run in which some model could not be loaded or stopped.
@@ -74,28 +111,114 @@ enum Cmd {
         #[command(flatten)]
         isolate: IsolationArgs,
     },
-    /// Evaluate models on suites: prints the table, writes predictions logs and result.json.
-    /// An interrupted run resumes from its logs when run again.
+    /// Evaluate models on suites: prints the tables, writes predictions logs and result.json.
+    /// All models go through each suite together (each image decoded once). An interrupted run
+    /// resumes from its logs when run again.
     Run {
-        /// Suite YAML files (repeat for several).
-        #[arg(long = "suite", required = true)]
+        /// A run plan (YAML: models, suites, out, batch, threads, ...); flags override it and
+        /// --model/--suite add to its lists.
+        #[arg(long)]
+        plan: Option<PathBuf>,
+        /// Suite YAML files (repeat for several; the first is the reference for the drop).
+        #[arg(long = "suite")]
         suites: Vec<PathBuf>,
         /// Models: a model YAML, a plugin library or a plugin name (repeat for several).
-        #[arg(long = "model", required = true)]
+        #[arg(long = "model")]
         models: Vec<String>,
-        /// Output folder.
-        #[arg(long, default_value = "shiftbench-out")]
-        out: PathBuf,
+        /// Output folder [default: shiftbench-out].
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Replace existing predictions logs instead of resuming them.
         #[arg(long)]
         fresh: bool,
         /// Exit non-zero if any sample failed or is missing, naming them.
         #[arg(long)]
         strict: bool,
+        /// Evaluate only shard i of N (0-based; by a stable hash of each sample id). Each shard
+        /// writes its own logs and result; `shiftbench merge` combines them.
+        #[arg(long)]
+        shard: Option<Shard>,
+        /// Compare with this stored result (exit 1 on a regression).
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        #[command(flatten)]
+        tol: Tol,
+        #[command(flatten)]
+        report: Report,
+        /// Order models by a column of the summary table: a suite name (its top-1 equal-wt),
+        /// SUITE:laion, drop, drop:laion, drop:SUITE, model, or a column header; append :asc or
+        /// :desc to choose the direction.
+        #[arg(long)]
+        sort: Option<String>,
+        /// Which labels predictions are taken over: auto (the suite's classes for models whose
+        /// labels are not all ImageNet-1k classes, e.g. 21k/22k models; all labels otherwise),
+        /// suite (always the suite's classes) or all [default: auto].
+        #[arg(long)]
+        argmax: Option<Argmax>,
         #[command(flatten)]
         perf: Perf,
         #[command(flatten)]
         isolate: IsolationArgs,
+    },
+    /// Compare a new result with a baseline, per model, suite and metric. Exit status: 0 no
+    /// regression, 1 regression, 2 error.
+    Compare {
+        /// The baseline result (a result.json, or the folder holding it).
+        baseline: PathBuf,
+        /// The new result.
+        new: PathBuf,
+        #[command(flatten)]
+        tol: Tol,
+        #[command(flatten)]
+        report: Report,
+    },
+    /// Draw SVG plots of a result: ImageNet vs LAIONet recall per model (the paper's Figure 1),
+    /// equal- vs LAION-weighted recall, and per-class recall against LAION frequency.
+    Plot {
+        /// The result (a result.json, or the folder holding it).
+        result: PathBuf,
+        /// Where the SVG files go.
+        #[arg(long, default_value = "plots")]
+        out: PathBuf,
+        /// The suite on the x axis of the shift plots (default: the result's first suite).
+        #[arg(long)]
+        x_suite: Option<String>,
+        /// The suite on the y axis (default: the second).
+        #[arg(long)]
+        y_suite: Option<String>,
+        /// Plot top-5 recall instead of top-1.
+        #[arg(long)]
+        top5: bool,
+    },
+    /// Merge the predictions logs of shards (`run --shard i/N`) into the result of the unsharded
+    /// run. Inputs: output folders, logs (.jsonl) or shard results (.json).
+    Merge {
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Where result.json goes (default: the input folder, when there is one).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Take class weights from these suites instead of the shards' result files.
+        #[arg(long = "suite")]
+        suites: Vec<PathBuf>,
+        /// Merge even when some shards are missing.
+        #[arg(long)]
+        allow_partial: bool,
+        #[command(flatten)]
+        report: Report,
+    },
+    /// Check a suite's images against the sha256 checksums it pins (`checksums:` or a
+    /// checksum column); exits non-zero on a mismatch or a missing image. --write makes a
+    /// checksum file (sha256sum format, by sample id) to pin.
+    Verify {
+        #[arg(long = "suite", required = true)]
+        suites: Vec<PathBuf>,
+        /// Write the checksums of every readable image to this file instead of verifying.
+        #[arg(long)]
+        write: Option<PathBuf>,
+        /// Reading/hashing threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Recompute metrics from predictions logs, or from per-sample results stored elsewhere
     /// (such as the LAIONet paper's ILSVRC2012_val.parquet).
@@ -156,6 +279,8 @@ struct ScoreArgs {
     /// Print every metric with six decimals (fractions, not percent).
     #[arg(long)]
     precise: bool,
+    #[command(flatten)]
+    report: Report,
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
@@ -163,18 +288,32 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 }
 
 fn eval_options(p: &Perf) -> EvalOptions {
-    let mut o = EvalOptions { batch: p.batch.max(1), progress: std::io::stderr().is_terminal(), ..EvalOptions::default() };
+    let mut o = EvalOptions { batch: p.batch.unwrap_or(32).max(1), progress: std::io::stderr().is_terminal(), ..EvalOptions::default() };
     if let Some(t) = p.threads {
         o.threads = t.max(1);
     }
     o
 }
 
-fn print_results(run: &RunResult) {
-    println!("{}", table(&run.results));
-    for l in problem_lines(&run.results, 10) {
+/// Prints the main table, the models x suites summary (two suites or more) and the problems,
+/// models ordered by `sort` if given.
+fn print_results_sorted(run: &RunResult, sort: Option<&str>) -> Result<()> {
+    let results = match sort {
+        Some(key) => ordered(&run.results, &sort_models(&run.results, key).map_err(|e| anyhow!(e))?),
+        None => run.results.clone(),
+    };
+    println!("{}", table(&results));
+    if suites_in_order(&results).len() > 1 {
+        println!("{}", summary_table(&results));
+    }
+    for l in problem_lines(&results, 10) {
         println!("{l}");
     }
+    Ok(())
+}
+
+fn print_results(run: &RunResult) {
+    print_results_sorted(run, None).expect("no sort key");
 }
 
 fn precise_lines(results: &[EvalResult]) -> Vec<String> {
@@ -225,7 +364,7 @@ fn score(a: ScoreArgs) -> Result<RunResult> {
     };
     let mut results = Vec::new();
     if !a.logs.is_empty() {
-        let suite = a.suite.as_deref().map(Suite::load).transpose()?;
+        let suite = a.suite.as_deref().map(Suite::load_labels).transpose()?;
         let mut groups: BTreeMap<(String, String), Vec<shiftbench::predlog::Record>> = BTreeMap::new();
         for l in &a.logs {
             let (h, recs) = read_log(l)?;
@@ -258,7 +397,11 @@ fn score(a: ScoreArgs) -> Result<RunResult> {
     if results.is_empty() {
         bail!("nothing to score: give --log FILE or --results FILE");
     }
-    let run = RunResult::new(results);
+    let mut info = RunInfo::start("score");
+    info.inputs = a.results.iter().chain(&a.labels).chain(&a.classes).chain(&a.weights_table).chain(&a.logs).map(|p| FileInfo::of(p)).collect();
+    info.suites = a.suite.as_deref().map(Suite::load).transpose()?.iter().map(shiftbench::provenance::SuiteInfo::of).collect();
+    info.finish();
+    let run = RunResult::new(results).with_run(info);
     if let Some(j) = &a.json {
         run.write(j)?;
     }
@@ -271,18 +414,59 @@ fn score(a: ScoreArgs) -> Result<RunResult> {
 }
 
 fn strict_check(run: &RunResult) -> Result<()> {
-    let bad: Vec<&EvalResult> = run.results.iter().filter(|r| !r.problems.is_empty()).collect();
-    if bad.is_empty() {
+    // A sample that failed for every model is named once.
+    let mut names: Vec<String> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &run.results {
+        for p in &r.problems {
+            if seen.insert((r.suite.clone(), p.id.clone())) {
+                names.push(format!("{} ({}): {}", p.id, r.suite, p.reason));
+            }
+        }
+    }
+    if names.is_empty() {
         return Ok(());
     }
-    let names: Vec<String> = bad
-        .iter()
-        .flat_map(|r| r.problems.iter().map(move |p| format!("{} ({}): {}", p.id, r.suite, p.reason)))
-        .collect();
     bail!("--strict: {} samples failed or are missing: {}", names.len(), names.join("; "))
 }
 
-fn main_inner() -> Result<()> {
+/// Prints `run` in `format` (the table with its problem lines, or a machine format).
+fn print_run(run: &RunResult, format: Format) -> Result<()> {
+    if format == Format::Table {
+        print_results(run);
+    } else {
+        print!("{}", render_run(run, format)?);
+    }
+    Ok(())
+}
+
+/// Writes the report folder of a run: every format, per-class CSV and the plots.
+fn write_run_dir(run: &RunResult, dir: &Path, stem: &str) -> Result<()> {
+    write_run_reports(dir, stem, run)?;
+    let plots = plot_run(run, &dir.join("plots"), &PlotOptions::default())?;
+    eprintln!("reports in {} ({} plots)", dir.display(), plots.written.len());
+    Ok(())
+}
+
+/// Prints `run` as `report` asks and writes the report folder.
+fn report_run(run: &RunResult, report: &Report, stem: &str) -> Result<()> {
+    print_run(run, report.format)?;
+    if let Some(dir) = &report.report_dir {
+        write_run_dir(run, dir, stem)?;
+    }
+    Ok(())
+}
+
+/// Prints a comparison as `report` asks, writes the report folder, and says whether it regressed.
+fn report_comparison(c: &Comparison, report: &Report) -> Result<bool> {
+    print!("{}", render_comparison(c, report.format)?);
+    if let Some(dir) = &report.report_dir {
+        write_comparison_reports(dir, "compare", c)?;
+    }
+    Ok(c.regressions() > 0)
+}
+
+fn main_inner() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Demo { out, model, perf, isolate } => {
@@ -293,9 +477,10 @@ fn main_inner() -> Result<()> {
                 models: vec![model],
                 out: out.clone(),
                 eval: eval_options(&perf),
-                model_threads: perf.model_threads,
+                model_threads: perf.model_threads.unwrap_or(0),
                 fresh: true,
                 isolation: isolate.isolation()?,
+                shard: None,
             };
             let run = run(&spec)?;
             println!("shiftbench demo: the example plugin on a stereotypical (ImageNet-like) and an in-the-wild (LAIONet-like)");
@@ -305,35 +490,149 @@ fn main_inner() -> Result<()> {
             println!("suites, predictions logs and result.json are in {}", out.display());
             check_model_errors(&run)?;
         }
-        Cmd::Run { suites, models, out, fresh, strict, perf, isolate } => {
+        Cmd::Run { plan, suites, models, out, fresh, strict, shard, baseline, tol, report, sort, argmax, perf, isolate } => {
             shiftbench::interrupt::install()?;
             let isolation = isolate.isolation()?;
-            let spec = RunSpec { suites, models, out: out.clone(), eval: eval_options(&perf), model_threads: perf.model_threads, fresh, isolation };
+            let tol = tol.get()?;
+            let base = baseline.as_deref().map(RunResult::read).transpose()?;
+            let plan = plan.as_deref().map(Plan::load).transpose()?.unwrap_or_default();
+            let mut perf = perf;
+            perf.batch = perf.batch.or(plan.batch);
+            perf.threads = perf.threads.or(plan.threads);
+            let mut eval = eval_options(&perf);
+            eval.argmax = argmax.or(plan.argmax).unwrap_or_default();
+            let all_suites: Vec<PathBuf> = plan.suites.iter().cloned().chain(suites).collect();
+            let all_models: Vec<String> = plan.models.iter().cloned().chain(models).collect();
+            if all_suites.is_empty() || all_models.is_empty() {
+                bail!("give at least one --suite and one --model, or a --plan that lists them");
+            }
+            let out = out.or(plan.out.clone()).unwrap_or_else(|| PathBuf::from("shiftbench-out"));
+            let spec = RunSpec {
+                suites: all_suites,
+                models: all_models,
+                out: out.clone(),
+                eval,
+                model_threads: perf.model_threads.or(plan.model_threads).unwrap_or(0),
+                fresh: fresh || plan.fresh.unwrap_or(false),
+                shard,
+                isolation,
+            };
+            let sort = sort.or(plan.sort.clone());
             let run = run(&spec)?;
-            print_results(&run);
-            println!("result: {}", Path::new(&out).join("result.json").display());
+            let path = result_path(Path::new(&out), shard);
+            // With a baseline and a machine format, stdout holds the comparison alone.
+            if report.format == Format::Table {
+                print_results_sorted(&run, sort.as_deref())?;
+                println!("result: {}", path.display());
+            } else if base.is_none() {
+                print_run(&run, report.format)?;
+            }
+            if let Some(dir) = &report.report_dir {
+                write_run_dir(&run, dir, "run")?;
+            }
             check_model_errors(&run)?;
-            if strict {
+            if strict || plan.strict.unwrap_or(false) {
                 strict_check(&run)?;
+            }
+            if let (Some(b), Some(bp)) = (base, baseline) {
+                let c = compare(&b, &run, &bp.display().to_string(), &path.display().to_string(), tol);
+                if report_comparison(&c, &report)? {
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+        Cmd::Compare { baseline, new, tol, report } => {
+            let (b, n) = (RunResult::read(&baseline)?, RunResult::read(&new)?);
+            let c = compare(&b, &n, &baseline.display().to_string(), &new.display().to_string(), tol.get()?);
+            if report_comparison(&c, &report)? {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Cmd::Plot { result, out, x_suite, y_suite, top5 } => {
+            let r = RunResult::read(&result)?;
+            let plots = plot_run(&r, &out, &PlotOptions { x_suite, y_suite, top5 })?;
+            for p in &plots.written {
+                println!("wrote {}", p.display());
+            }
+            for s in &plots.skipped {
+                println!("skipped {s}");
+            }
+        }
+        Cmd::Merge { inputs, out, suites, allow_partial, report } => {
+            let out = match out {
+                Some(o) => o,
+                None if inputs.len() == 1 && inputs[0].is_dir() => inputs[0].clone(),
+                None => bail!("give --out DIR: where the merged result.json goes"),
+            };
+            let mut weights = BTreeMap::new();
+            for p in &suites {
+                let s = Suite::load(p)?;
+                let w = match &s.weights {
+                    Weights::Equal => s.class_set().into_iter().map(|c| (c, 1.0)).collect(),
+                    Weights::Freq(f) => f.clone(),
+                };
+                weights.insert(s.name.clone(), (s.weights.describe().to_string(), w));
+            }
+            let merged = merge(&inputs, &weights, allow_partial, std::io::stderr().is_terminal())?;
+            let path = out.join("result.json");
+            merged.run.write(&path)?;
+            report_run(&merged.run, &report, "run")?;
+            if report.format == Format::Table {
+                println!("merged {} logs into {}", merged.logs.len(), path.display());
+            }
+        }
+        Cmd::Verify { suites, write, threads } => {
+            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+            let mut failed = Vec::new();
+            for p in &suites {
+                let suite = Suite::load(p)?;
+                if let Some(w) = &write {
+                    let (text, problems) = shiftbench::verify::checksum_file(&suite, threads)?;
+                    shiftbench::report::write_atomic(w, text.as_bytes())?;
+                    println!(
+                        "{}: wrote {} checksums to {} ({} images could not be read)",
+                        suite.name,
+                        suite.samples.len() - problems.len(),
+                        w.display(),
+                        problems.len()
+                    );
+                    for (id, why) in problems.iter().take(10) {
+                        println!("  {id}: {why}");
+                    }
+                    continue;
+                }
+                if suite.checksums.is_empty() {
+                    bail!("{}: the suite pins no checksums (add `checksums:` or a checksum column; `--write FILE` makes one)", p.display());
+                }
+                let r = shiftbench::verify::verify(&suite, threads)?;
+                for l in r.lines(&suite.name, 20) {
+                    println!("{l}");
+                }
+                if !r.passed() {
+                    failed.push(suite.name.clone());
+                }
+            }
+            if !failed.is_empty() {
+                bail!("verify failed for {}", failed.join(", "));
             }
         }
         Cmd::Worker { library, config, threads } => {
             std::process::exit(shiftbench::worker::serve(&library, config.as_deref(), threads));
         }
         Cmd::Score(a) => {
-            let precise = a.precise;
+            let (precise, report) = (a.precise, a.report.clone());
             let run = score(a)?;
             if !precise {
-                print_results(&run);
+                report_run(&run, &report, "score")?;
             }
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
     match main_inner() {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) if e.is::<Interrupted>() => {
             eprintln!("{e}");
             ExitCode::from(EXIT_INTERRUPTED)

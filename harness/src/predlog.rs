@@ -34,6 +34,9 @@ pub struct LogHeader {
     pub suite: String,
     pub suite_digest: String,
     pub labels_digest: String,
+    /// The shard this log holds (absent: the whole suite).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::Shard>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -273,6 +276,7 @@ mod tests {
             suite: "s".into(),
             suite_digest: "abc".into(),
             labels_digest: "def".into(),
+            shard: None,
         }
     }
 

@@ -10,6 +10,9 @@ pub const MAX_YAML_BYTES: u64 = 16 << 20;
 /// Largest CSV/TSV table read whole (LAIONet's label table is ~100 MB).
 pub const MAX_TABLE_BYTES: u64 = 4 << 30;
 
+/// Largest header row of a table read on its own.
+pub const MAX_HEADER_BYTES: u64 = 1 << 20;
+
 /// Reads at most `max` bytes of `path`; a longer file (or an endless one) is an error saying so.
 pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     let f = std::fs::File::open(path)?;

@@ -199,9 +199,14 @@ pub fn tally_stored(
 /// Loads a class subset: a plain wnid list, or a CSV/TSV table with a `wnid` column filtered by
 /// `column=value` conditions.
 pub fn load_class_subset(path: &Path, filters: &[(String, String)]) -> Result<BTreeSet<String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let first = text.lines().next().unwrap_or("");
-    if first.contains('\t') || first.contains(',') {
+    let header = crate::suite::read_table_header(path).map(|h| h.join(",")).unwrap_or_default();
+    let is_table = header.contains(',') || header.contains('\t');
+    let text = if is_table {
+        String::new()
+    } else {
+        crate::safeio::read_text_bounded(path, crate::safeio::MAX_YAML_BYTES).with_context(|| format!("cannot read {}", path.display()))?
+    };
+    if is_table {
         let (header, rows) = read_table(path)?;
         let wc = header.iter().position(|h| h == "wnid").ok_or_else(|| anyhow!("{}: no `wnid` column", path.display()))?;
         let conds: Vec<(usize, &str)> = filters

@@ -62,11 +62,13 @@ const MAX_BATCH_FRAME: u64 = 4 << 30;
 /// How long a worker may take to exit after its stdin closes before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 
-/// How the run loads models.
-#[derive(Debug, Clone, PartialEq)]
+/// How the run loads models. The library default is in-process (a program embedding the
+/// library has no `__worker` subcommand); the CLI defaults to worker processes.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum Isolation {
     /// Load plugins into this process (`--in-process`): fastest to debug, but a crashing plugin
     /// takes the run down with it.
+    #[default]
     InProcess,
     /// Run every model in a worker process.
     Worker(WorkerOptions),

@@ -60,3 +60,31 @@ pub fn synthetic_suite(dir: &std::path::Path, name: &str, per_class: usize) -> P
     std::fs::write(&y, format!("name: {name}\nsource:\n  image_folder: {name}\n")).unwrap();
     y
 }
+
+/// A plugin library if it was built (the TorchScript plugin is built only by the full test
+/// command), else None with a message saying the test is skipped.
+pub fn plugin_lib_if_built(lib: &str, test: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let p = dir.join(format!("{}{lib}{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX));
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED {test}: {} was not built (./scripts/test.sh builds it)", p.display());
+        None
+    }
+}
+
+/// Whether `python3` can import the given modules; in CI (CI=true) their absence is a failure.
+pub fn python_has(modules: &str, test: &str) -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(std::env::var("CI").is_err(), "{test}: python3 cannot import {modules} (pip install -r bench/requirements.txt)");
+        eprintln!("SKIPPED {test}: python3 cannot import {modules} (pip install -r bench/requirements.txt)");
+    }
+    ok
+}

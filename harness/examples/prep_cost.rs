@@ -1,0 +1,45 @@
+//! Measures shiftbench's decode + preprocess cost alone: the exact code the pipeline runs per
+//! image (`imaging::load_tensor`), on one thread, over a folder of images, with the
+//! preprocessing of a model YAML. Prints CPU milliseconds per image.
+//!
+//!     cargo run --release --example prep_cost -- <model.yaml> <image folder>
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use shiftbench::imaging::{load_tensor, Normaliser};
+use shiftbench_model_config::ModelConfig;
+
+fn cpu_seconds() -> f64 {
+    // Process CPU time (user + system) from /proc/self/stat, in clock ticks of 100 Hz.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [yaml, dir] = &args[..] else {
+        eprintln!("usage: prep_cost <model.yaml> <image folder>");
+        std::process::exit(2);
+    };
+    let cfg = ModelConfig::load(&PathBuf::from(yaml)).unwrap_or_else(|e| panic!("{e}"));
+    let norm = Normaliser::new(&cfg.preprocess);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).expect("folder").map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let bytes: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).expect("read")).collect();
+    let (c0, t0) = (cpu_seconds(), Instant::now());
+    let mut ok = 0usize;
+    for b in &bytes {
+        ok += load_tensor(b, &cfg.preprocess, &norm).is_ok() as usize;
+    }
+    let (cpu, wall) = (cpu_seconds() - c0, t0.elapsed().as_secs_f64());
+    println!(
+        "{}: {} images ({ok} ok), decode+preprocess {:.2} CPU ms/image, {:.2} wall ms/image (1 thread, files in memory)",
+        cfg.name,
+        bytes.len(),
+        1000.0 * cpu / bytes.len() as f64,
+        1000.0 * wall / bytes.len() as f64
+    );
+}

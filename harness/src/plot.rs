@@ -1,0 +1,474 @@
+//! SVG plots of a result (plotters' SVG backend; no fonts needed to draw them):
+//!
+//! - `shift-top1-equal.svg`, `shift-top1-laion.svg`: the paper's Figure 1. One point per model,
+//!   its recall on one suite (x, ImageNet) against another (y, LAIONet), with 95% error bars
+//!   (± 1.96 se) both ways and the line y = x: points below it lose accuracy under the shift.
+//! - `equal-vs-laion.svg`: per model and suite, equal-weighted against LAION-weighted recall; points
+//!   below y = x do worse on the classes that are frequent in LAION.
+//! - `per-class/<model>__<suite>.svg`: per class, recall against the class's LAION frequency (log
+//!   scale), with the mean recall of ten frequency bins.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::compare::metric;
+use crate::metrics::{Estimate, Z95};
+use crate::report::{EvalResult, RunResult};
+use crate::slug;
+
+/// Which plots and which suites.
+#[derive(Debug, Clone, Default)]
+pub struct PlotOptions {
+    /// The x suite of the shift plots (default: the first suite in the result).
+    pub x_suite: Option<String>,
+    /// The y suite (default: the second).
+    pub y_suite: Option<String>,
+    /// Plot top-5 instead of top-1 recall.
+    pub top5: bool,
+}
+
+/// What [`plot_run`] wrote, and what it could not draw (with the reason).
+#[derive(Debug, Default)]
+pub struct Plots {
+    pub written: Vec<PathBuf>,
+    pub skipped: Vec<String>,
+}
+
+const SIZE: (u32, u32) = (760, 720);
+const FONT: &str = "sans-serif";
+
+fn palette(i: usize) -> RGBColor {
+    const P: [RGBColor; 10] = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+        RGBColor(188, 189, 34),
+        RGBColor(23, 190, 207),
+    ];
+    P[i % P.len()]
+}
+
+fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow!("cannot draw the plot: {e}")
+}
+
+/// Suites in order of first appearance.
+pub fn suites_in(run: &RunResult) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for r in &run.results {
+        if !v.contains(&r.suite) {
+            v.push(r.suite.clone());
+        }
+    }
+    v
+}
+
+/// Draws every plot the result allows under `dir`.
+pub fn plot_run(run: &RunResult, dir: &Path, opts: &PlotOptions) -> Result<Plots> {
+    std::fs::create_dir_all(dir).map_err(|e| anyhow!("cannot create {}: {e}", dir.display()))?;
+    let mut plots = Plots::default();
+    let k = if opts.top5 { "top5" } else { "top1" };
+    let suites = suites_in(run);
+    let x = opts.x_suite.clone().or_else(|| suites.first().cloned());
+    let y = opts.y_suite.clone().or_else(|| suites.iter().find(|s| Some(*s) != x.as_ref()).cloned());
+    match (x, y) {
+        (Some(x), Some(y)) if x != y => {
+            for (weighting, label) in [("equal", "equal-weighted"), ("weighted", "LAION-weighted")] {
+                let key = format!("{k}_{weighting}");
+                let file = dir.join(format!("shift-{k}-{}.svg", if weighting == "equal" { "equal" } else { "laion" }));
+                match shift_plot(run, &x, &y, &key, label, &file)? {
+                    true => plots.written.push(file),
+                    false => plots.skipped.push(format!("{}: no model has {label} recall on both {x} and {y}", file.display())),
+                }
+            }
+        }
+        _ => plots.skipped.push(format!(
+            "shift plots: need two suites (the result has {}: {})",
+            suites.len(),
+            suites.join(", ")
+        )),
+    }
+    let file = dir.join("equal-vs-laion.svg");
+    match equal_vs_weighted(run, k, &file)? {
+        true => plots.written.push(file),
+        false => plots.skipped.push(format!("{}: no result has both equal- and LAION-weighted recall", file.display())),
+    }
+    for r in &run.results {
+        let file = dir.join("per-class").join(format!("{}__{}.svg", slug(&r.model), slug(&r.suite)));
+        match per_class(r, opts.top5, &file)? {
+            None => plots.written.push(file),
+            Some(why) => plots.skipped.push(format!("{}: {why}", file.display())),
+        }
+    }
+    Ok(plots)
+}
+
+/// The range `[lo, hi]` (in percent) covering `values`, padded, within 0..100.
+fn square_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return (0.0, 100.0);
+    }
+    let pad = ((hi - lo) * 0.08).max(1.0);
+    ((lo - pad).max(0.0), (hi + pad).min(100.0))
+}
+
+struct Point {
+    label: String,
+    group: usize,
+    x: Estimate,
+    y: Estimate,
+}
+
+fn pct(e: Estimate) -> (f64, f64) {
+    (100.0 * e.value, 100.0 * Z95 * e.se)
+}
+
+/// The 95% bar around `v` (percent), kept within 0..100.
+fn bar(v: f64, e: f64) -> (f64, f64) {
+    ((v - e).max(0.0), (v + e).min(100.0))
+}
+
+/// Axis numbers: whole percent unless the range is narrow.
+fn axis_label(v: f64, span: f64) -> String {
+    if span >= 8.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+fn scatter_with_diagonal(
+    area: &DrawingArea<SVGBackend, Shift>,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    points: &[Point],
+    groups: &[String],
+    label_points: bool,
+) -> Result<()> {
+    area.fill(&WHITE).map_err(err)?;
+    let (lo, hi) = square_range(points.iter().flat_map(|p| {
+        let ((x, ex), (y, ey)) = (pct(p.x), pct(p.y));
+        let ((x0, x1), (y0, y1)) = (bar(x, ex), bar(y, ey));
+        [x0, x1, y0, y1]
+    }));
+    let span = hi - lo;
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, 20))
+        .margin(18)
+        .x_label_area_size(50)
+        .y_label_area_size(60)
+        .build_cartesian_2d(lo..hi, lo..hi)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .axis_desc_style((FONT, 15))
+        .label_style((FONT, 13))
+        .x_label_formatter(&|v| axis_label(*v, span))
+        .y_label_formatter(&|v| axis_label(*v, span))
+        .max_light_lines(4)
+        .light_line_style(RGBColor(240, 240, 240))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(DashedLineSeries::new(vec![(lo, lo), (hi, hi)], 6, 4, BLACK.stroke_width(1)))
+        .map_err(err)?
+        .label("y = x")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
+    for (gi, g) in groups.iter().enumerate() {
+        let c = palette(gi);
+        let mine: Vec<&Point> = points.iter().filter(|p| p.group == gi).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        chart
+            .draw_series(mine.iter().map(|p| {
+                let ((x, _), (y, ey)) = (pct(p.x), pct(p.y));
+                let (y0, y1) = bar(y, ey);
+                ErrorBar::new_vertical(x, y0, y, y1, c.stroke_width(1), 6)
+            }))
+            .map_err(err)?;
+        chart
+            .draw_series(mine.iter().map(|p| {
+                let ((x, ex), (y, _)) = (pct(p.x), pct(p.y));
+                let (x0, x1) = bar(x, ex);
+                ErrorBar::new_horizontal(y, x0, x, x1, c.stroke_width(1), 6)
+            }))
+            .map_err(err)?;
+        chart
+            .draw_series(mine.iter().map(|p| Circle::new((pct(p.x).0, pct(p.y).0), 4, c.filled())))
+            .map_err(err)?
+            .label(g.as_str())
+            .legend(move |(x, y)| Circle::new((x + 9, y), 4, c.filled()));
+    }
+    if label_points {
+        // Labels go right of their point (left of it in the right third of the plot); a label that
+        // would overlap one already placed is left out (the legend still names the colours).
+        let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
+        let mut labels = Vec::new();
+        for p in points {
+            let (x, y) = (pct(p.x).0, pct(p.y).0);
+            let (px, py) = chart.backend_coord(&(x, y));
+            let left = x > lo + 0.66 * span;
+            let w = (p.label.chars().count() as f64 * 6.6) as i32;
+            let (x0, x1) = if left { (px - 6 - w, px - 6) } else { (px + 6, px + 6 + w) };
+            let rect = (x0, py - 18, x1, py - 4);
+            if placed.iter().any(|q| rect.0 < q.2 && q.0 < rect.2 && rect.1 < q.3 && q.1 < rect.3) {
+                continue;
+            }
+            placed.push(rect);
+            labels.push((x, y, left, p.label.clone()));
+        }
+        chart
+            .draw_series(labels.into_iter().map(|(x, y, left, label)| {
+                let style = TextStyle::from((FONT, 12).into_font())
+                    .pos(Pos::new(if left { HPos::Right } else { HPos::Left }, VPos::Bottom));
+                EmptyElement::at((x, y)) + Text::new(label, (if left { -6 } else { 6 }, -4), style)
+            }))
+            .map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font((FONT, 13))
+        .draw()
+        .map_err(err)?;
+    area.draw(&Text::new(
+        "error bars: 95% interval (± 1.96 se)",
+        (SIZE.0 as i32 - 250, SIZE.1 as i32 - 14),
+        (FONT, 11).into_font().color(&RGBColor(100, 100, 100)),
+    ))
+    .map_err(err)?;
+    Ok(())
+}
+
+fn shift_plot(run: &RunResult, xs: &str, ys: &str, key: &str, label: &str, file: &Path) -> Result<bool> {
+    let mut points = Vec::new();
+    let mut models: Vec<String> = Vec::new();
+    for a in run.results.iter().filter(|r| r.suite == xs) {
+        let Some(b) = run.results.iter().find(|r| r.suite == ys && r.model == a.model) else { continue };
+        if let (Some(x), Some(y)) = (metric(&a.metrics, key), metric(&b.metrics, key)) {
+            models.push(a.model.clone());
+            points.push(Point { label: a.model.clone(), group: models.len() - 1, x, y });
+        }
+    }
+    if points.is_empty() {
+        return Ok(false);
+    }
+    let k = if key.starts_with("top5") { "Top-5" } else { "Top-1" };
+    let root = SVGBackend::new(file, SIZE).into_drawing_area();
+    let many = models.len() > 10;
+    let groups = if many { vec!["models".to_string()] } else { models };
+    if many {
+        points.iter_mut().for_each(|p| p.group = 0);
+    }
+    scatter_with_diagonal(
+        &root,
+        &format!("{k} recall ({label}): {xs} vs {ys}"),
+        &format!("{xs} recall (%)"),
+        &format!("{ys} recall (%)"),
+        &points,
+        &groups,
+        !many,
+    )?;
+    root.present().map_err(err)?;
+    Ok(true)
+}
+
+fn equal_vs_weighted(run: &RunResult, k: &str, file: &Path) -> Result<bool> {
+    let suites = suites_in(run);
+    let mut points = Vec::new();
+    for r in &run.results {
+        if r.weights == "equal" {
+            continue; // both axes would be the same number
+        }
+        if let (Some(x), Some(y)) = (metric(&r.metrics, &format!("{k}_equal")), metric(&r.metrics, &format!("{k}_weighted"))) {
+            let group = suites.iter().position(|s| s == &r.suite).unwrap_or(0);
+            points.push(Point { label: r.model.clone(), group, x, y });
+        }
+    }
+    if points.is_empty() {
+        return Ok(false);
+    }
+    let models = run.results.iter().map(|r| &r.model).collect::<std::collections::BTreeSet<_>>().len();
+    let kk = if k == "top5" { "Top-5" } else { "Top-1" };
+    let root = SVGBackend::new(file, SIZE).into_drawing_area();
+    scatter_with_diagonal(
+        &root,
+        &format!("{kk} recall: equal- vs LAION-weighted"),
+        "equal-weighted recall (%)",
+        "LAION-weighted recall (%)",
+        &points,
+        &suites,
+        models <= 6,
+    )?;
+    root.present().map_err(err)?;
+    Ok(true)
+}
+
+/// Per-class recall against LAION frequency; `Some(reason)` when there is nothing to draw.
+fn per_class(r: &EvalResult, top5: bool, file: &Path) -> Result<Option<String>> {
+    if r.weights == "equal" {
+        return Ok(Some("the suite has equal class weights, so no LAION frequency to plot against".into()));
+    }
+    let total: f64 = r.per_class.values().filter(|c| c.counts.n > 0).map(|c| c.weight).sum();
+    let mut pts: Vec<(f64, f64, f64)> = r
+        .per_class
+        .values()
+        .filter(|c| c.counts.n > 0 && c.weight > 0.0)
+        .filter_map(|c| {
+            let (rec, se) = if top5 { (c.recall_top5, c.se_top5) } else { (c.recall_top1, c.se_top1) };
+            rec.map(|rec| (c.weight / total, 100.0 * rec, 100.0 * Z95 * se.unwrap_or(0.0)))
+        })
+        .collect();
+    let zero = r.per_class.values().filter(|c| c.counts.n > 0 && c.weight <= 0.0).count();
+    if pts.len() < 2 || total <= 0.0 {
+        return Ok(Some("fewer than two classes with a positive weight".into()));
+    }
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (fmin, fmax) = (pts[0].0, pts[pts.len() - 1].0);
+    let (lo, hi) = if fmax / fmin < 1.5 { (fmin / 1.5, fmax * 1.5) } else { (fmin / 1.25, fmax * 1.25) };
+    let ticks = log_ticks(lo, hi);
+    // Few classes: each with its 95% bar; many: the points and a binned mean.
+    let few = pts.len() < 40;
+    if let Some(d) = file.parent() {
+        std::fs::create_dir_all(d).map_err(|e| anyhow!("cannot create {}: {e}", d.display()))?;
+    }
+    let root = SVGBackend::new(file, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let kk = if top5 { "top-5" } else { "top-1" };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("{} on {}: per-class {kk} recall", r.model, r.suite), (FONT, 20))
+        .margin(18)
+        .x_label_area_size(50)
+        .y_label_area_size(60)
+        .build_cartesian_2d((lo..hi).log_scale().with_key_points(ticks), -2.0..102.0)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("LAION frequency of the class (share of LAION weight, log scale)")
+        .y_desc(format!("{kk} recall (%)"))
+        .axis_desc_style((FONT, 15))
+        .label_style((FONT, 13))
+        .x_label_formatter(&|v| fmt_share(*v))
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .max_light_lines(4)
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()
+        .map_err(err)?;
+    let c = palette(0);
+    if few {
+        chart
+            .draw_series(pts.iter().map(|&(f, rec, e)| {
+                let (y0, y1) = bar(rec, e);
+                ErrorBar::new_vertical(f, y0, rec, y1, c.stroke_width(1), 6)
+            }))
+            .map_err(err)?;
+    }
+    chart
+        .draw_series(pts.iter().map(|&(f, rec, _)| Circle::new((f, rec), if few { 4 } else { 3 }, c.mix(if few { 1.0 } else { 0.45 }).filled())))
+        .map_err(err)?
+        .label(if few { format!("a class, 95% bar ({} classes)", pts.len()) } else { format!("a class ({} classes)", pts.len()) })
+        .legend(move |(x, y)| Circle::new((x + 9, y), 3, c.mix(0.6).filled()));
+    // Mean recall in ten bins of equal class count, at the bins' geometric mean frequency.
+    let bins = if few { 0 } else { 10 };
+    let means: Vec<(f64, f64)> = (0..bins)
+        .map(|b| {
+            let part = &pts[b * pts.len() / bins..(b + 1) * pts.len() / bins];
+            let lf = part.iter().map(|p| p.0.ln()).sum::<f64>() / part.len() as f64;
+            (lf.exp(), part.iter().map(|p| p.1).sum::<f64>() / part.len() as f64)
+        })
+        .collect();
+    let red = palette(3);
+    if !means.is_empty() {
+        chart
+            .draw_series(LineSeries::new(means.clone(), red.stroke_width(2)))
+            .map_err(err)?
+            .label("mean recall of ten frequency bins")
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(2)));
+        chart.draw_series(means.iter().map(|&p| Circle::new(p, 4, red.filled()))).map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font((FONT, 13))
+        .draw()
+        .map_err(err)?;
+    if zero > 0 {
+        root.draw(&Text::new(
+            format!("{zero} classes with LAION weight 0 not shown"),
+            (12, SIZE.1 as i32 - 14),
+            (FONT, 11).into_font().color(&RGBColor(100, 100, 100)),
+        ))
+        .map_err(err)?;
+    }
+    root.present().map_err(err)?;
+    Ok(None)
+}
+
+/// Ticks at 1, 2 and 5 times powers of ten within `lo..hi` (only the powers of ten when the
+/// range spans more than three decades).
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let mut v = Vec::new();
+    let mut decade = 10f64.powf(lo.log10().floor());
+    let steps: &[f64] = if hi / lo > 1000.0 { &[1.0] } else { &[1.0, 2.0, 5.0] };
+    while decade <= hi {
+        for &m in steps {
+            let t = m * decade;
+            if t >= lo && t <= hi {
+                v.push(t);
+            }
+        }
+        decade *= 10.0;
+    }
+    v
+}
+
+/// `0.1%`, `0.01%`, `2%`.
+fn fmt_share(v: f64) -> String {
+    let p = 100.0 * v;
+    if p >= 1.0 {
+        format!("{p:.0}%")
+    } else {
+        let digits = (-p.log10()).ceil().max(1.0) as usize;
+        format!("{p:.digits$}%")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares() {
+        assert_eq!(fmt_share(0.02), "2%");
+        assert_eq!(fmt_share(0.001), "0.1%");
+        assert_eq!(fmt_share(0.0001), "0.01%");
+        assert_eq!(square_range([50.0, 60.0].into_iter()), (49.0, 61.0));
+        let t: Vec<String> = log_ticks(0.03, 0.4).iter().map(|v| fmt_share(*v)).collect();
+        assert_eq!(t, ["5%", "10%", "20%"]);
+        assert_eq!(log_ticks(2e-7, 0.05).len(), 5);
+    }
+}

@@ -1,0 +1,399 @@
+//! What a result was made from, so that a stored result describes itself: the run (id, time,
+//! shiftbench version and git revision, command, threads, batch size, shard), every model (its
+//! card, plugin and the sha256 of its plugin library, model YAML and model file) and every suite
+//! (its definition, checksum and content digest). Documented in `docs/result-schema.md`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use shiftbench_plugin::{ChannelOrder, Interpolation, Layout, ModelCard, ScoreKind, INTERFACE_VERSION};
+
+use crate::report::RunResult;
+use crate::shard::Shard;
+use crate::suite::Suite;
+
+/// The git revision shiftbench was built from (`git rev-parse HEAD` at build time, or the
+/// `SHIFTBENCH_GIT_REV` environment variable of the build), if known.
+pub fn git_revision() -> Option<&'static str> {
+    option_env!("SHIFTBENCH_GIT_REV").filter(|s| !s.is_empty())
+}
+
+/// A file that went into a result: its path (as given), size and sha256; `error` says why the
+/// checksum is missing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileInfo {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl FileInfo {
+    /// Hashes `path` (streaming; fine for model files of gigabytes).
+    pub fn of(path: &Path) -> FileInfo {
+        let mut info = FileInfo { path: path.display().to_string(), bytes: None, sha256: None, error: None };
+        match sha256_file(path) {
+            Ok((bytes, sha)) => {
+                info.bytes = Some(bytes);
+                info.sha256 = Some(sha);
+            }
+            Err(e) => info.error = Some(e.to_string()),
+        }
+        info
+    }
+}
+
+/// `(size, hex sha256)` of a file.
+pub fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((total, format!("{:x}", h.finalize())))
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// How a model's input is prepared, as its card says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreprocessInfo {
+    pub resize: u32,
+    pub crop: u32,
+    pub interpolation: String,
+    pub channel_order: String,
+    pub layout: String,
+    pub scale: f32,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+/// A model card in plain types.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CardInfo {
+    pub name: String,
+    /// How many labels (outputs) the model has.
+    pub labels: usize,
+    /// sha256 over the labels in output order, one per line: the same as the predictions log's
+    /// `labels_digest`.
+    pub labels_digest: String,
+    pub scores: String,
+    /// The card's batch limit (0: none).
+    pub max_batch: u32,
+    pub preprocess: PreprocessInfo,
+}
+
+impl CardInfo {
+    pub fn of(card: &ModelCard, labels: &[String]) -> CardInfo {
+        let p = &card.preprocess;
+        CardInfo {
+            name: card.name.to_string(),
+            labels: labels.len(),
+            labels_digest: crate::eval::labels_digest(labels),
+            scores: match card.scores {
+                ScoreKind::Logits => "logits",
+                ScoreKind::Probabilities => "probabilities",
+            }
+            .into(),
+            max_batch: card.max_batch,
+            preprocess: PreprocessInfo {
+                resize: p.resize,
+                crop: p.crop,
+                interpolation: match p.interpolation {
+                    Interpolation::Nearest => "nearest",
+                    Interpolation::Bilinear => "bilinear",
+                    Interpolation::Bicubic => "bicubic",
+                }
+                .into(),
+                channel_order: match p.channel_order {
+                    ChannelOrder::Rgb => "rgb",
+                    ChannelOrder::Bgr => "bgr",
+                }
+                .into(),
+                layout: match p.layout {
+                    Layout::Nchw => "nchw",
+                    Layout::Nhwc => "nhwc",
+                }
+                .into(),
+                scale: p.scale,
+                mean: p.mean,
+                std: p.std,
+            },
+        }
+    }
+}
+
+/// One model of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// The name results are filed under (the card's name).
+    pub name: String,
+    /// What `--model` said.
+    pub reference: String,
+    /// The plugin's own name and version.
+    pub plugin: String,
+    /// The plugin library, with its checksum.
+    pub library: FileInfo,
+    /// The model YAML, if the model was given as one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<FileInfo>,
+    /// The model file the YAML names (`model:`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_file: Option<FileInfo>,
+    pub card: CardInfo,
+    /// Images per model call actually used (the requested batch capped by the card).
+    pub batch: usize,
+}
+
+impl ModelInfo {
+    /// Describes a loaded model: `reference` is what `--model` said, `library` and `config` what
+    /// it resolved to.
+    pub fn new(
+        reference: &str,
+        library: &Path,
+        config: Option<&Path>,
+        plugin: &str,
+        card: &ModelCard,
+        labels: &[String],
+        batch: usize,
+    ) -> ModelInfo {
+        let model_file = config
+            .and_then(|c| shiftbench_model_config::ModelConfig::load(c).ok())
+            .and_then(|c| c.model_file)
+            .map(|f| FileInfo::of(&f));
+        ModelInfo {
+            name: card.name.to_string(),
+            reference: reference.to_string(),
+            plugin: plugin.to_string(),
+            library: FileInfo::of(library),
+            config: config.map(FileInfo::of),
+            model_file,
+            card: CardInfo::of(card, labels),
+            batch,
+        }
+    }
+}
+
+/// One suite of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuiteInfo {
+    pub name: String,
+    pub path: String,
+    /// sha256 of the suite YAML file.
+    pub sha256: String,
+    /// The suite YAML itself.
+    pub definition: String,
+    /// sha256 over the suite's sorted (sample id, wnid) list: the same as the predictions log's
+    /// `suite_digest`; it changes when samples or labels change.
+    pub content_digest: String,
+    /// Samples in the suite.
+    pub samples: usize,
+    /// Samples in this run's shard (when sharded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples_in_shard: Option<usize>,
+    /// Classes the samples are labelled with.
+    pub classes: usize,
+    /// `equal` or `frequency`.
+    pub weights: String,
+}
+
+impl SuiteInfo {
+    pub fn of(suite: &Suite) -> SuiteInfo {
+        let text = std::fs::read(&suite.path).unwrap_or_default();
+        SuiteInfo {
+            name: suite.name.clone(),
+            path: suite.path.display().to_string(),
+            sha256: sha256_hex(&text),
+            definition: String::from_utf8_lossy(&text).into_owned(),
+            content_digest: suite.digest.clone(),
+            samples: suite.samples.len(),
+            samples_in_shard: None,
+            classes: suite.class_set().len(),
+            weights: suite.weights.describe().into(),
+        }
+    }
+}
+
+/// The run that made a result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Unique per run: `<UTC time>-<random hex>`.
+    pub id: String,
+    /// `run`, `score` or `merge`.
+    pub kind: String,
+    /// RFC 3339 UTC.
+    pub started_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    pub shiftbench_version: String,
+    /// `git rev-parse HEAD` of the shiftbench build; absent when built outside git.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_revision: Option<String>,
+    /// The plugin interface version this shiftbench speaks.
+    pub plugin_interface: String,
+    #[serde(default)]
+    pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Decode/preprocess threads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+    /// Requested images per model call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
+    /// Threads the model was allowed (0: the plugin decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_threads: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// For a merge: the ids of the shard runs merged, and the logs read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_runs: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_logs: Vec<String>,
+    #[serde(default)]
+    pub models: Vec<ModelInfo>,
+    #[serde(default)]
+    pub suites: Vec<SuiteInfo>,
+    /// Other input files (for `score`: the results and labels tables).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<FileInfo>,
+}
+
+impl RunInfo {
+    /// A run starting now.
+    pub fn start(kind: &str) -> RunInfo {
+        let now = SystemTime::now();
+        let nanos = now.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let host = hostname();
+        let salt = sha256_hex(format!("{nanos} {} {}", std::process::id(), host.as_deref().unwrap_or("")).as_bytes());
+        let stamp = rfc3339(now).replace(['-', ':'], "");
+        RunInfo {
+            id: format!("{}-{}", stamp, &salt[..8]),
+            kind: kind.into(),
+            started_at: rfc3339(now),
+            finished_at: None,
+            shiftbench_version: env!("CARGO_PKG_VERSION").into(),
+            git_revision: git_revision().map(str::to_string),
+            plugin_interface: INTERFACE_VERSION.to_string(),
+            command: std::env::args().collect(),
+            host,
+            threads: None,
+            batch: None,
+            model_threads: None,
+            shard: None,
+            merged_runs: vec![],
+            merged_logs: vec![],
+            models: vec![],
+            suites: vec![],
+            inputs: vec![],
+        }
+    }
+
+    pub fn finish(&mut self) {
+        self.finished_at = Some(rfc3339(SystemTime::now()));
+    }
+}
+
+/// The provenance of a merge: the shards' models and suites, with the shard-specific parts
+/// dropped.
+pub fn merged_info(shards: &[RunResult], logs: &[PathBuf]) -> RunInfo {
+    let mut info = RunInfo::start("merge");
+    let infos: Vec<&RunInfo> = shards.iter().filter_map(|r| r.run.as_ref()).collect();
+    if let Some(first) = infos.first() {
+        info.threads = first.threads;
+        info.batch = first.batch;
+        info.model_threads = first.model_threads;
+        info.models = first.models.clone();
+        info.suites = first.suites.iter().map(|s| SuiteInfo { samples_in_shard: None, ..s.clone() }).collect();
+    }
+    for i in &infos {
+        for m in &i.models {
+            if !info.models.iter().any(|x| x.name == m.name) {
+                info.models.push(m.clone());
+            }
+        }
+        for s in &i.suites {
+            if !info.suites.iter().any(|x| x.name == s.name) {
+                info.suites.push(SuiteInfo { samples_in_shard: None, ..s.clone() });
+            }
+        }
+    }
+    info.merged_runs = infos.iter().map(|i| i.id.clone()).collect();
+    info.merged_logs = logs.iter().map(|l| l.display().to_string()).collect();
+    info.finish();
+    info
+}
+
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// `2024-05-01T12:34:56Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_714_566_896)), "2024-05-01T12:34:56Z");
+    }
+
+    #[test]
+    fn file_checksums() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        std::fs::write(&p, b"abc").unwrap();
+        let i = FileInfo::of(&p);
+        assert_eq!(i.sha256.as_deref(), Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+        assert_eq!(i.bytes, Some(3));
+        let missing = FileInfo::of(&d.path().join("nope"));
+        assert!(missing.sha256.is_none() && missing.error.is_some());
+    }
+
+    #[test]
+    fn ids_are_unique() {
+        let (a, b) = (RunInfo::start("run"), RunInfo::start("run"));
+        assert_ne!(a.id, b.id);
+        assert!(a.id.starts_with(&a.started_at[..4]));
+    }
+}

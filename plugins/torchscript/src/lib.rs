@@ -1,0 +1,517 @@
+//! # shiftbench-torchscript-plugin
+//!
+//! A generic shiftbench plugin that runs TorchScript modules (`torch.jit.trace` / `torch.jit.script`
+//! output saved as `.pt`) with libtorch through `tch`. A model YAML (the schema of
+//! `shiftbench-model-config`) names the module and its card:
+//!
+//! ```yaml
+//! plugin: torchscript
+//! model: squeezenet1.1-fp32.pt
+//! scores: probabilities
+//! preprocess: { channel_order: bgr, range: 0-255, mean: [104, 117, 123], std: [1, 1, 1] }
+//! options: { threads: 4, device: cpu }
+//! ```
+//!
+//! At load the module is put in eval mode and run once on a synthetic image of the card's size, so
+//! that a wrong input size or a label list that does not match the output fails at load, with a
+//! message naming both. Inference runs without gradient tracking. See README.md for the options.
+
+use std::path::{Path, PathBuf};
+
+use shiftbench_model_config::ModelConfig;
+use shiftbench_plugin::{export_plugin, Classifier, Layout, LoadRequest, ModelCard, PreprocessSpec};
+use tch::{CModule, Cuda, Device, IValue, Kind, QEngine, TchError, Tensor};
+
+/// The keys this plugin reads from the YAML's `options:`; any other key is refused (a typo there
+/// would otherwise be silently ignored).
+pub const OPTION_KEYS: [&str; 4] = ["threads", "device", "qengine", "dtype"];
+
+/// A TorchScript module ready to score images.
+pub struct TorchScriptModel {
+    module: CModule,
+    card: ModelCard,
+    yaml: PathBuf,
+    device: Device,
+    /// What the module's floating-point inputs are (the harness always sends f32).
+    input_kind: Kind,
+    /// `output:` of the YAML: which element of a tuple/list (index) or dict (key) are the scores.
+    output: Option<String>,
+    /// Why the batch probe chose one image per call, if it did.
+    batch_note: Option<String>,
+}
+
+impl Classifier for TorchScriptModel {
+    fn load(request: &LoadRequest) -> Result<Self, String> {
+        if request.config_path.is_empty() {
+            return Err(
+                "the TorchScript plugin needs a model YAML (plugin: torchscript, model: <file>.pt); \
+                        none was given"
+                    .into(),
+            );
+        }
+        let config = ModelConfig::load(Path::new(request.config_path.as_str())).map_err(|e| e.to_string())?;
+        Self::from_config(&config, request.threads)
+    }
+
+    fn card(&self) -> ModelCard {
+        self.card.clone()
+    }
+
+    fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>, String> {
+        let per_image = self.card.preprocess.image_len();
+        if input.len() != batch * per_image {
+            return Err(format!(
+                "{}: infer got {} values for {batch} images; expected {batch} x {per_image} (3 x {c} x {c})",
+                self.card.name,
+                input.len(),
+                c = self.card.preprocess.crop
+            ));
+        }
+        if batch == 0 {
+            return Ok(Vec::new());
+        }
+        let max = self.card.max_batch as usize;
+        if max > 0 && batch > max {
+            return Err(format!(
+                "{}: infer got a batch of {batch} images, but this model takes at most {max} per call",
+                self.card.name
+            ));
+        }
+        self.run(input, batch).map_err(|e| format!("{}: {e}", self.card.name))
+    }
+}
+
+export_plugin!(TorchScriptModel);
+
+impl TorchScriptModel {
+    /// Loads the module a parsed model YAML describes. `threads` is [`LoadRequest::threads`].
+    pub fn from_config(config: &ModelConfig, threads: u32) -> Result<Self, String> {
+        let yaml = config.path.clone();
+        let at = |msg: String| format!("{}: {msg}", yaml.display());
+        if let Some(unknown) = config.options.keys().find(|k| !OPTION_KEYS.contains(&k.as_str())) {
+            return Err(at(format!(
+                "unknown option `options.{unknown}` for the TorchScript plugin (known: {})",
+                OPTION_KEYS.join(", ")
+            )));
+        }
+        if let Some(input) = &config.input {
+            return Err(at(format!(
+                "`input: {input}` does not apply to TorchScript modules: their inputs are positional; remove it"
+            )));
+        }
+        let model_path = config.require_model_file().map_err(|e| e.to_string())?;
+
+        // Intra-op threads: the YAML's options.threads, else what the harness asks, else
+        // libtorch's default (one per core). libtorch's setting is per process.
+        let threads = match config.option_u64("threads").map_err(|e| e.to_string())? {
+            Some(n) if n > 0 => Some(n),
+            _ => (threads > 0).then_some(u64::from(threads)),
+        };
+        if let Some(n) = threads {
+            tch::set_num_threads(n.min(i32::MAX as u64) as i32);
+        }
+
+        set_quantized_engine(config.option_str("qengine").map_err(|e| e.to_string())?).map_err(at)?;
+        let device = select_device(config.option_str("device").map_err(|e| e.to_string())?).map_err(at)?;
+
+        let mut module = CModule::load_on_device(model_path, device).map_err(|e| {
+            at(format!("cannot load {} as a TorchScript module: {}", model_path.display(), torch_message(&e)))
+        })?;
+        module
+            .f_set_eval()
+            .map_err(|e| at(format!("cannot put the module in eval mode: {}", torch_message(&e))))?;
+
+        let input_kind = match config.option_str("dtype").map_err(|e| e.to_string())? {
+            Some(name) => parse_kind(name).map_err(at)?,
+            None => parameter_kind(&module).unwrap_or(Kind::Float),
+        };
+
+        let mut model = TorchScriptModel {
+            module,
+            card: ModelCard {
+                name: config.name.as_str().into(),
+                labels: config.labels.iter().map(|l| l.as_str().into()).collect(),
+                preprocess: config.preprocess,
+                max_batch: 1,
+                scores: config.scores,
+            },
+            yaml: yaml.clone(),
+            device,
+            input_kind,
+            output: config.output.clone(),
+            batch_note: None,
+        };
+
+        // One image of the card's size must give one score per label.
+        let spec = config.preprocess;
+        let a = synthetic_images(&spec, 1, 1);
+        let scores_a = model
+            .run(&a, 1)
+            .map_err(|e| at(format!("test run on one {}x{} image failed: {e}", spec.crop, spec.crop)))?;
+
+        model.card.max_batch = match config.batch {
+            Some(n) if n > 0 => n,
+            // `batch` unset or 0 ("what the model allows"): find out. Many TorchScript modules are
+            // traced with a batch of 1 and may fail on, or silently mix, larger batches.
+            _ => match model.probe_batch(&spec, &a, &scores_a)? {
+                Ok(()) => 0,
+                Err(why) => {
+                    eprintln!(
+                        "shiftbench-torchscript: {}: one image per call ({why}); set `batch:` in {} to override",
+                        config.name,
+                        yaml.display()
+                    );
+                    model.batch_note = Some(why);
+                    1
+                }
+            },
+        };
+        Ok(model)
+    }
+
+    /// Where the module runs.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// The floating-point kind inputs are converted to before the forward pass.
+    pub fn input_kind(&self) -> Kind {
+        self.input_kind
+    }
+
+    /// When the batch probe limited the model to one image per call: why.
+    pub fn batch_note(&self) -> Option<&str> {
+        self.batch_note.as_deref()
+    }
+
+    /// Runs a batch of 2 (images `a` and a second synthetic one) and checks that it gives the
+    /// same scores, row by row, as one image at a time. `Ok(Err(why))` when it does not;
+    /// `Err` only when the single-image run itself fails.
+    fn probe_batch(
+        &self,
+        spec: &PreprocessSpec,
+        a: &[f32],
+        scores_a: &[f32],
+    ) -> Result<Result<(), String>, String> {
+        let b = synthetic_images(spec, 1, 2);
+        let scores_b =
+            self.run(&b, 1).map_err(|e| format!("{}: test run failed: {e}", self.yaml.display()))?;
+        let ab: Vec<f32> = a.iter().chain(b.iter()).copied().collect();
+        let scores_ab = match self.run(&ab, 2) {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(format!("a batch of 2 failed: {e}"))),
+        };
+        let n = scores_a.len();
+        for (row, single) in [scores_a, &scores_b[..]].into_iter().enumerate() {
+            let batched = &scores_ab[row * n..(row + 1) * n];
+            let diff = max_abs_diff(single, batched);
+            let scale = single.iter().fold(0f32, |m, v| m.max(v.abs()));
+            if diff > 1e-4 + 1e-3 * scale {
+                return Ok(Err(format!(
+                    "in a batch of 2, image {row} scored differently than alone (max difference {diff:e})"
+                )));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// The forward pass: `batch` images laid out as the card says, to `batch * labels` f32 scores.
+    fn run(&self, input: &[f32], batch: usize) -> Result<Vec<f32>, String> {
+        let _no_grad = tch::no_grad_guard();
+        let spec = &self.card.preprocess;
+        let (b, c) = (batch as i64, i64::from(spec.crop));
+        let shape = match spec.layout {
+            Layout::Nchw => [b, 3, c, c],
+            Layout::Nhwc => [b, c, c, 3],
+        };
+        let mut x =
+            Tensor::f_from_slice(input).and_then(|t| t.f_view(shape)).map_err(|e| torch_message(&e))?;
+        if self.input_kind != Kind::Float {
+            x = x.f_to_kind(self.input_kind).map_err(|e| torch_message(&e))?;
+        }
+        if self.device != Device::Cpu {
+            x = x.f_to_device(self.device).map_err(|e| torch_message(&e))?;
+        }
+        let out = self
+            .module
+            .forward_is(&[IValue::Tensor(x)])
+            .map_err(|e| format!("the forward pass failed: {}", torch_message(&e)))?;
+        let out = self.select_output(out)?;
+        let out = to_cpu_f32(out).map_err(|e| format!("cannot read the output: {}", torch_message(&e)))?;
+
+        let dims = out.size();
+        let labels = self.card.labels.len();
+        if batch > 1 && dims.first() != Some(&b) {
+            return Err(format!(
+                "for a batch of {batch} images the model returned shape {dims:?}, without that batch \
+                 dimension first (a module traced with a fixed batch size? set `batch: 1` in {})",
+                self.yaml.display()
+            ));
+        }
+        let numel = out.numel();
+        if numel != batch * labels {
+            return Err(format!(
+                "the model returns {} scores per image (output shape {dims:?}) but the label list of {} has \
+                 {labels} labels; `labels:` must list the model's classes in output order",
+                fmt_per_image(numel, batch),
+                self.yaml.display()
+            ));
+        }
+        let mut scores = vec![0f32; numel];
+        out.f_copy_data(&mut scores, numel).map_err(|e| torch_message(&e))?;
+        Ok(scores)
+    }
+
+    /// Picks the score tensor out of what `forward` returned.
+    fn select_output(&self, out: IValue) -> Result<Tensor, String> {
+        let want = self.output.as_deref();
+        let describe = |v: &IValue| ivalue_kind(v);
+        let picked = match (out, want) {
+            (IValue::Tensor(t), None) => return Ok(t),
+            (IValue::Tensor(_), Some(w)) => {
+                return Err(format!(
+                    "`output: {w}` is set, but the module returns a single tensor; remove it"
+                ))
+            }
+            (IValue::Tuple(items) | IValue::GenericList(items), Some(w)) => {
+                let i: usize = w.parse().map_err(|_| {
+                    format!(
+                        "the module returns a tuple/list of {}; `output:` must be an index, not {w:?}",
+                        items.len()
+                    )
+                })?;
+                let n = items.len();
+                items
+                    .into_iter()
+                    .nth(i)
+                    .ok_or_else(|| format!("`output: {i}` but the module returns only {n} values"))?
+            }
+            (IValue::TensorList(items), Some(w)) => {
+                let i: usize = w.parse().map_err(|_| {
+                    format!(
+                        "the module returns a list of {} tensors; `output:` must be an index, not {w:?}",
+                        items.len()
+                    )
+                })?;
+                let n = items.len();
+                return items
+                    .into_iter()
+                    .nth(i)
+                    .ok_or_else(|| format!("`output: {i}` but the module returns only {n} tensors"));
+            }
+            (IValue::GenericDict(items), Some(w)) => {
+                let keys: Vec<String> = items.iter().map(|(k, _)| ivalue_key(k)).collect();
+                items.into_iter().find(|(k, _)| ivalue_key(k) == w).map(|(_, v)| v).ok_or_else(|| {
+                    format!("`output: {w}` is not a key of the module's output (keys: {})", keys.join(", "))
+                })?
+            }
+            (other, None) => {
+                return Err(format!(
+                    "the module returns a {} rather than a tensor; set `output:` in the model YAML to the \
+                     index (tuple/list) or key (dict) of the scores",
+                    describe(&other)
+                ))
+            }
+            (other, Some(w)) => {
+                return Err(format!("`output: {w}` cannot select from a {}", describe(&other)))
+            }
+        };
+        match picked {
+            IValue::Tensor(t) => Ok(t),
+            other => Err(format!("the selected output is a {}, not a tensor", describe(&other))),
+        }
+    }
+}
+
+/// Moves an output tensor to the CPU as contiguous f32 (dequantizing a quantized one).
+fn to_cpu_f32(t: Tensor) -> Result<Tensor, TchError> {
+    let t = if t.device() != Device::Cpu { t.f_to_device(Device::Cpu)? } else { t };
+    let t = match t.f_kind()? {
+        Kind::QInt8 | Kind::QUInt8 | Kind::QInt32 => t.f_dequantize()?,
+        _ => t,
+    };
+    let t = if t.f_kind()? != Kind::Float { t.f_to_kind(Kind::Float)? } else { t };
+    t.f_contiguous()
+}
+
+fn fmt_per_image(numel: usize, batch: usize) -> String {
+    if (numel / batch) * batch == numel {
+        (numel / batch).to_string()
+    } else {
+        format!("{numel}/{batch}")
+    }
+}
+
+fn ivalue_kind(v: &IValue) -> String {
+    match v {
+        IValue::Tuple(items) => format!("tuple of {}", items.len()),
+        IValue::GenericList(items) => format!("list of {}", items.len()),
+        IValue::TensorList(items) => format!("list of {} tensors", items.len()),
+        IValue::GenericDict(items) => {
+            format!(
+                "dict (keys: {})",
+                items.iter().map(|(k, _)| ivalue_key(k)).collect::<Vec<_>>().join(", ")
+            )
+        }
+        IValue::Tensor(_) => "tensor".into(),
+        IValue::None => "None".into(),
+        _ => "non-tensor value".into(),
+    }
+}
+
+fn ivalue_key(k: &IValue) -> String {
+    match k {
+        IValue::String(s) => s.clone(),
+        IValue::Int(i) => i.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    // A NaN counts as an infinite difference.
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .map(|d| if d.is_nan() { f32::INFINITY } else { d })
+        .fold(0f32, f32::max)
+}
+
+/// `count` deterministic pseudo-random images, as the harness would send them: pixel values
+/// 0-255 put through the card's scale, mean and std, in its layout.
+pub fn synthetic_images(spec: &PreprocessSpec, count: usize, seed: u64) -> Vec<f32> {
+    let hw = spec.crop as usize * spec.crop as usize;
+    let per_image = 3 * hw;
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    (0..count * per_image)
+        .map(|i| {
+            // splitmix64
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            let pixel = (z >> 56) as f32;
+            let within = i % per_image;
+            let channel = match spec.layout {
+                Layout::Nchw => within / hw,
+                Layout::Nhwc => within % 3,
+            };
+            (pixel * spec.scale - spec.mean[channel]) / spec.std[channel]
+        })
+        .collect()
+}
+
+/// Sets libtorch's quantized engine (needed by quantized modules, such as torchvision's quantized
+/// models, which are built for fbgemm on x86). `None`: fbgemm on x86-64, qnnpack elsewhere, and a
+/// libtorch without it is not an error (only quantized modules need one).
+fn set_quantized_engine(name: Option<&str>) -> Result<(), String> {
+    let (engine, explicit) = match name {
+        None => (if cfg!(target_arch = "x86_64") { QEngine::FBGEMM } else { QEngine::QNNPACK }, false),
+        Some("fbgemm") => (QEngine::FBGEMM, true),
+        Some("qnnpack") => (QEngine::QNNPACK, true),
+        Some(other) => return Err(format!("options.qengine: {other:?} is not one of fbgemm, qnnpack")),
+    };
+    match engine.set() {
+        Err(e) if explicit => {
+            Err(format!("options.qengine: libtorch cannot use {engine:?}: {}", torch_message(&e)))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `options.device`: `cpu`, `cuda`, `cuda:N` or `auto` (the default: CUDA when the plugin is built
+/// with the `cuda` feature and libtorch sees a GPU, else the CPU).
+fn select_device(name: Option<&str>) -> Result<Device, String> {
+    let name = name.unwrap_or("auto");
+    let cuda_index = match name {
+        "cpu" => return Ok(Device::Cpu),
+        "auto" if !cfg!(feature = "cuda") => return Ok(Device::Cpu),
+        "auto" => {
+            if Cuda::is_available() {
+                return Ok(Device::Cuda(0));
+            }
+            eprintln!(
+                "shiftbench-torchscript: warning: no CUDA device available to libtorch (no GPU, or a \
+                 libtorch without CUDA); running on the CPU"
+            );
+            return Ok(Device::Cpu);
+        }
+        "cuda" => 0,
+        other => match other.strip_prefix("cuda:").and_then(|i| i.parse::<usize>().ok()) {
+            Some(i) => i,
+            None => return Err(format!("options.device: {other:?} is not one of cpu, cuda, cuda:N, auto")),
+        },
+    };
+    if !cfg!(feature = "cuda") {
+        return Err(format!(
+            "options.device: {name} needs the plugin built with `--features cuda` (this build runs on the CPU only)"
+        ));
+    }
+    let count = Cuda::device_count();
+    if (cuda_index as i64) >= count {
+        return Err(format!("options.device: {name}, but libtorch sees {count} CUDA device(s)"));
+    }
+    Ok(Device::Cuda(cuda_index))
+}
+
+fn parse_kind(name: &str) -> Result<Kind, String> {
+    match name {
+        "f32" | "float32" => Ok(Kind::Float),
+        "f16" | "float16" => Ok(Kind::Half),
+        "bf16" | "bfloat16" => Ok(Kind::BFloat16),
+        "f64" | "float64" => Ok(Kind::Double),
+        other => Err(format!("options.dtype: {other:?} is not one of f32, f16, bf16, f64")),
+    }
+}
+
+/// The kind of the module's first floating-point parameter: a module saved in half precision
+/// wants half-precision inputs.
+fn parameter_kind(module: &CModule) -> Option<Kind> {
+    let params = module.named_parameters().ok()?;
+    params.iter().find_map(|(_, t)| match t.f_kind().ok()? {
+        k @ (Kind::Float | Kind::Half | Kind::BFloat16 | Kind::Double) => Some(k),
+        _ => None,
+    })
+}
+
+/// A libtorch error without the C++ backtrace libtorch appends to it; for an error raised inside
+/// the TorchScript interpreter, only its last line (`RuntimeError: ...`), not the Python
+/// tracebacks of where the module was written.
+pub fn torch_message(e: &TchError) -> String {
+    let text = match e {
+        TchError::Torch(m) => m.clone(),
+        other => other.to_string(),
+    };
+    let mut kept: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        let t = line.trim_end();
+        if t.starts_with("Exception raised from") || t.starts_with("frame #") {
+            break;
+        }
+        if !t.trim().is_empty() {
+            kept.push(t);
+        }
+    }
+    if text.contains("Traceback of TorchScript") {
+        if let Some(i) = kept.iter().rposition(|l| is_python_error_line(l)) {
+            return format!("in the TorchScript interpreter: {}", kept[i..].join("\n"));
+        }
+    }
+    if kept.is_empty() {
+        text.trim().to_string()
+    } else {
+        kept.join("\n")
+    }
+}
+
+/// `RuntimeError: ...`, `torch.jit.Error: ...`: a Python exception name, then a colon.
+fn is_python_error_line(line: &str) -> bool {
+    match line.split_once(": ") {
+        Some((name, _)) => {
+            !name.is_empty()
+                && (name.ends_with("Error") || name.ends_with("Exception"))
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        }
+        None => false,
+    }
+}
