@@ -224,23 +224,7 @@ pub fn table(results: &[EvalResult]) -> Table {
     for m in models_in_order(results) {
         for r in results.iter().filter(|r| r.model == m) {
             let x = &r.metrics;
-            if r.error.is_some() {
-                t.add_row(vec![
-                    Cell::new(&r.model),
-                    Cell::new(&r.suite),
-                    right(r.totals.expected.to_string()),
-                    right(r.totals.evaluated.to_string()),
-                    right(r.totals.failed.to_string()),
-                    right(r.totals.missing.to_string()),
-                    right(r.classes_present.to_string()),
-                    Cell::new("ERROR (see below)"),
-                    Cell::new(""),
-                    Cell::new(""),
-                    Cell::new(""),
-                ]);
-                continue;
-            }
-            t.add_row(vec![
+            let mut row = vec![
                 Cell::new(&r.model),
                 Cell::new(&r.suite),
                 right(r.totals.expected.to_string()),
@@ -248,11 +232,13 @@ pub fn table(results: &[EvalResult]) -> Table {
                 right(r.totals.failed.to_string()),
                 right(r.totals.missing.to_string()),
                 right(r.classes_present.to_string()),
-                right(fmt_est(x.top1_equal)),
-                right(fmt_est(x.top5_equal)),
-                right(fmt_est(x.top1_weighted)),
-                right(fmt_est(x.top5_weighted)),
-            ]);
+            ];
+            if r.error.is_some() {
+                row.extend([Cell::new("ERROR (see below)"), Cell::new(""), Cell::new(""), Cell::new("")]);
+            } else {
+                row.extend([x.top1_equal, x.top5_equal, x.top1_weighted, x.top5_weighted].map(|e| right(fmt_est(e))));
+            }
+            t.add_row(row);
         }
     }
     t
