@@ -22,5 +22,11 @@ fn main() {
     let c = resize_crop(&rgb, &spec).expect("resize");
     std::fs::write(format!("{out}.decoded.rgb"), rgb.as_raw()).unwrap();
     std::fs::write(format!("{out}.crop.rgb"), c.as_raw()).unwrap();
+    if let Ok(size) = std::env::var("FULL") {
+        // FULL=WxH: also the whole image resized to W x H.
+        let (w, h) = size.split_once('x').expect("FULL=WxH");
+        let full = shiftbench::imaging::pillow_resize(&rgb, w.parse().unwrap(), h.parse().unwrap(), interpolation);
+        std::fs::write(format!("{out}.full.rgb"), full.as_raw()).unwrap();
+    }
     println!("{}x{}", rgb.width(), rgb.height());
 }

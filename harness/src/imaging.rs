@@ -6,7 +6,9 @@
 //!   PIL's `convert("RGB")` does); EXIF orientation is ignored, as PIL and torchvision ignore it;
 //! - declared sizes are checked before pixels are allocated (decompression bombs are refused);
 //! - the shorter side is resized to `resize` (the longer side truncated, as torchvision computes
-//!   it) with Pillow's antialiased convolution, bit for bit ([`pillow_resize`]);
+//!   it) with Pillow's antialiased convolution, bit for bit ([`pillow_resize`]; Pillow 13's order
+//!   of passes; only the center crop's pixels are computed); `tests/pixels.rs` checks this
+//!   against PIL byte for byte on real photos;
 //! - the center crop's offsets are rounded half to even (Python's `round`);
 //! - `(pixel * scale - mean) / std` per channel in f32, in the model's channel order and layout.
 
@@ -100,9 +102,18 @@ fn decode_jpeg_libjpeg(bytes: &[u8], w: u32, h: u32) -> Result<Option<RgbImage>,
 /// Whether a JPEG's last scan (start-of-scan marker FFDA) is followed by an end-of-image marker
 /// (FFD9). Inside entropy-coded data a 0xFF byte is always stuffed (FF00), so these byte pairs
 /// are real markers; an EXIF thumbnail's own markers come before the main image's last scan.
+///
+/// Checked from the ends rather than by walking the scan data: it holds exactly when, for the
+/// last FFD9 in the file, an FFDA comes before it and none after it. In a whole file the last
+/// FFD9 is at (or near) the end and the first FFDA among the first few kilobytes, so this reads
+/// a few bytes, not the image.
 pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    let Some(sos) = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]) else { return false };
-    bytes[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
+    const SOS: [u8; 2] = [0xFF, 0xDA];
+    const EOI: [u8; 2] = [0xFF, 0xD9];
+    let Some(eoi) = bytes.windows(2).rposition(|w| w == EOI) else { return false };
+    let sos_before = bytes[..eoi + 1].windows(2).any(|w| w == SOS);
+    let sos_after = bytes[eoi..].windows(2).any(|w| w == SOS);
+    sos_before && !sos_after
 }
 
 /// Output size of torchvision's `Resize(size)` with an int size: the shorter side becomes
@@ -192,113 +203,200 @@ fn coefficients(in_size: usize, out_size: usize, filter: fn(f64) -> f64, support
     Coeffs { ksize, bounds, weights }
 }
 
-#[inline]
+/// Pillow's `clip8`: the 8-bit value of a fixed-point sum, clamped to 0..=255 (written as a
+/// shift and a clamp so that it vectorises; for v <= 0 the shift is at most 0).
+#[inline(always)]
 fn clip8(v: i32) -> u8 {
-    if v >= 1 << (PRECISION_BITS + 8) {
-        255
-    } else if v <= 0 {
-        0
-    } else {
-        (v >> PRECISION_BITS) as u8
-    }
+    (v >> PRECISION_BITS).clamp(0, 255) as u8
+}
+
+/// A rectangle of a resized image: the only pixels [`pillow_resize_window`] computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
 }
 
 /// Resizes RGB8 the way Pillow's `Image.resize` does for NEAREST, BILINEAR and BICUBIC (with
-/// antialiasing: the filter support grows with the downscaling factor), bit for bit: two
-/// separable fixed-point passes, horizontal first over only the rows the vertical pass reads,
-/// each rounded and clipped to 8 bits. `fast_image_resize` follows Pillow-SIMD's 16-bit
-/// coefficients instead, which differ from Pillow by one level on ~8% of pixels: enough to flip
-/// the top-1 of quantized models against reference numbers computed with Pillow.
+/// antialiasing: the filter support grows with the downscaling factor), bit for bit.
+/// `fast_image_resize` follows Pillow-SIMD's 16-bit coefficients instead, which differ from
+/// Pillow by one level on ~8% of pixels: enough to flip the top-1 of quantized models against
+/// reference numbers computed with Pillow.
 pub fn pillow_resize(img: &RgbImage, nw: u32, nh: u32, interpolation: Interpolation) -> RgbImage {
+    pillow_resize_window(img, nw, nh, Window { x: 0, y: 0, w: nw, h: nh }, interpolation)
+}
+
+/// The `win` part of [`pillow_resize`]`(img, nw, nh, interpolation)`, computing only its pixels
+/// (a center crop needs about 60% of a resized ImageNet photo). Every output pixel of Pillow's
+/// resampler depends only on its own coefficients, so the window is bit-identical to cropping
+/// the full resize.
+///
+/// Pillow's two separable fixed-point passes, horizontal first over only the rows the vertical
+/// pass reads, each rounded and clipped to 8 bits. The loops are shaped for the compiler's
+/// vectoriser (a pixel is four i32 lanes in the horizontal pass, a row of i32 accumulators in
+/// the vertical one) and compiled twice, for AVX2 and for the baseline CPU, picked at run time.
+///
+/// # Panics
+/// If `win` is not inside `nw x nh`, or an output side is 0.
+pub fn pillow_resize_window(img: &RgbImage, nw: u32, nh: u32, win: Window, interpolation: Interpolation) -> RgbImage {
+    assert!(nw > 0 && nh > 0 && win.w > 0 && win.h > 0, "resize to an empty image");
+    assert!(win.x + win.w <= nw && win.y + win.h <= nh, "window outside the resized image");
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { resize_window_avx2(img, nw, nh, win, interpolation) };
+        }
+    }
+    resize_window_impl(img, nw, nh, win, interpolation)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn resize_window_avx2(img: &RgbImage, nw: u32, nh: u32, win: Window, interpolation: Interpolation) -> RgbImage {
+    resize_window_impl(img, nw, nh, win, interpolation)
+}
+
+#[inline(always)]
+fn resize_window_impl(img: &RgbImage, nw: u32, nh: u32, win: Window, interpolation: Interpolation) -> RgbImage {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let (nw_, nh_) = (nw as usize, nh as usize);
+    let (x0, y0, cw, ch) = (win.x as usize, win.y as usize, win.w as usize, win.h as usize);
     let src = img.as_raw();
     if interpolation == Interpolation::Nearest {
-        // Pillow samples pixel centres through an affine transform: floor((x + 0.5) * in / out).
-        let (sx, sy) = (w as f64 / nw_ as f64, h as f64 / nh_ as f64);
-        // Pillow steps the source x by repeated addition; the rounding of that sum matters.
-        let mut xo = 0.5 * sx;
-        let xs: Vec<usize> = (0..nw_)
-            .map(|_| {
-                let x = (xo as usize).min(w - 1);
-                xo += sx;
-                x
-            })
-            .collect();
-        let mut out = vec![0u8; nw_ * nh_ * 3];
-        for y in 0..nh_ {
-            let yy = (((y as f64 + 0.5) * sy) as usize).min(h - 1);
-            for (x, &xx) in xs.iter().enumerate() {
-                out[(y * nw_ + x) * 3..][..3].copy_from_slice(&src[(yy * w + xx) * 3..][..3]);
+        // Pillow samples pixel centres through an affine transform (ImagingScaleAffine): the
+        // source position starts at 0.5 * in / out and steps by in / out, by repeated addition
+        // in f64 on both axes; the rounding of those sums matters.
+        let steps = |n_in: usize, n_out: usize, skip: usize, take: usize| -> Vec<usize> {
+            let step = n_in as f64 / n_out as f64;
+            let mut pos = 0.5 * step;
+            (0..skip + take)
+                .map(|_| {
+                    let i = (pos as usize).min(n_in - 1);
+                    pos += step;
+                    i
+                })
+                .skip(skip)
+                .collect()
+        };
+        let xs = steps(w, nw_, x0, cw);
+        let ys = steps(h, nh_, y0, ch);
+        let mut out = vec![0u8; cw * ch * 3];
+        for (orow, &yy) in out.chunks_exact_mut(cw * 3).zip(&ys) {
+            for (o, &xx) in orow.chunks_exact_mut(3).zip(&xs) {
+                o.copy_from_slice(&src[(yy * w + xx) * 3..][..3]);
             }
         }
-        return RgbImage::from_raw(nw, nh, out).expect("size");
+        return RgbImage::from_raw(win.w, win.h, out).expect("size");
     }
     let (filter, support): (fn(f64) -> f64, f64) = match interpolation {
         Interpolation::Bicubic => (bicubic_filter, 2.0),
         _ => (bilinear_filter, 1.0),
     };
-    let half = 1i32 << (PRECISION_BITS - 1);
     let need_h = nw_ != w;
     let need_v = nh_ != h;
-    let cv = coefficients(h, nh_, filter, support);
-    // Rows of the source the vertical pass reads.
-    let (y_first, y_last) = if need_v {
-        let last = cv.bounds[nh_ - 1];
-        (cv.bounds[0].0, last.0 + last.1)
-    } else {
-        (0, h)
+    let ch_ = need_h.then(|| coefficients(w, nw_, filter, support));
+    let cv = need_v.then(|| coefficients(h, nh_, filter, support));
+    // Source columns and rows the window needs.
+    let span = |c: &Option<Coeffs>, first: usize, n: usize| match c {
+        Some(c) => {
+            let last = c.bounds[first + n - 1];
+            c.bounds[first].0..last.0 + last.1
+        }
+        None => first..first + n,
     };
-    let (mut cur, mut cw, mut ch) = (None::<Vec<u8>>, w, h);
-    if need_h {
-        let c = coefficients(w, nw_, filter, support);
-        let rows = y_last - y_first;
-        let mut tmp = vec![0u8; nw_ * rows * 3];
-        for y in 0..rows {
-            let row = &src[(y + y_first) * w * 3..][..w * 3];
-            let orow = &mut tmp[y * nw_ * 3..][..nw_ * 3];
-            for xx in 0..nw_ {
-                let (xmin, n) = c.bounds[xx];
-                let k = &c.weights[xx * c.ksize..][..n];
-                let (mut s0, mut s1, mut s2) = (half, half, half);
-                for (x, &kx) in k.iter().enumerate() {
-                    let p = &row[(xmin + x) * 3..][..3];
-                    s0 += p[0] as i32 * kx;
-                    s1 += p[1] as i32 * kx;
-                    s2 += p[2] as i32 * kx;
+    let (cols, rows) = (span(&ch_, x0, cw), span(&cv, y0, ch));
+    // Pillow >= 12 runs the vertical pass first when the height shrinks by more than twice as
+    // many pixels as the width (`ImagingResampleInner`); the intermediate 8-bit rounding makes
+    // the order visible in the result.
+    let vertical_first = h > nh_ && (h - nh_) as i64 > (w as i64 - nw_ as i64) * 2;
+    let out = match (&ch_, &cv) {
+        (None, None) => {
+            let mut out = vec![0u8; cw * ch * 3];
+            for (o, y) in out.chunks_exact_mut(cw * 3).zip(y0..y0 + ch) {
+                o.copy_from_slice(&src[(y * w + x0) * 3..][..cw * 3]);
+            }
+            out
+        }
+        (Some(c), None) => horizontal_pass(src, w, 0, rows, c, x0, cw),
+        (None, Some(v)) => vertical_pass(src, w, cols, 0, v, y0, ch),
+        (Some(c), Some(v)) if vertical_first => {
+            // Rows y0..y0+ch of the vertical pass over the columns the window reads, then the
+            // horizontal pass over them (its source columns start at `cols.start`).
+            let first_col = cols.start;
+            let tmp = vertical_pass(src, w, cols.clone(), 0, v, y0, ch);
+            horizontal_pass(&tmp, cols.len(), first_col, 0..ch, c, x0, cw)
+        }
+        (Some(c), Some(v)) => {
+            let first_row = rows.start;
+            let tmp = horizontal_pass(src, w, 0, rows, c, x0, cw);
+            vertical_pass(&tmp, cw, 0..cw, first_row, v, y0, ch)
+        }
+    };
+    RgbImage::from_raw(win.w, win.h, out).expect("size")
+}
+
+/// Pillow's horizontal pass for output columns `x0..x0 + cw` only, over rows `rows` of `src`
+/// (`width` RGB pixels per row, whose first column is source column `col0`). Returns
+/// `rows.len()` rows of `cw` pixels. Each source pixel is widened once to four i32 lanes, so
+/// every tap is one vector multiply-add.
+#[inline(always)]
+fn horizontal_pass(src: &[u8], width: usize, col0: usize, rows: std::ops::Range<usize>, c: &Coeffs, x0: usize, cw: usize) -> Vec<u8> {
+    let half = 1i32 << (PRECISION_BITS - 1);
+    let mut out = vec![0u8; rows.len() * cw * 3];
+    // Source columns the window reads.
+    let first = c.bounds[x0].0;
+    let last = c.bounds[x0 + cw - 1];
+    let n_cols = last.0 + last.1 - first;
+    let mut px = vec![[0i32; 4]; n_cols];
+    for (orow, y) in out.chunks_exact_mut(cw * 3).zip(rows) {
+        let row = &src[(y * width + first - col0) * 3..][..n_cols * 3];
+        for (p, s) in px.iter_mut().zip(row.chunks_exact(3)) {
+            *p = [s[0] as i32, s[1] as i32, s[2] as i32, 0];
+        }
+        for (o, xx) in orow.chunks_exact_mut(3).zip(x0..x0 + cw) {
+            let (xmin, n) = c.bounds[xx];
+            let k = &c.weights[xx * c.ksize..][..n];
+            let mut acc = [half; 4];
+            for (p, &kx) in px[xmin - first..][..n].iter().zip(k) {
+                for l in 0..4 {
+                    acc[l] += p[l] * kx;
                 }
-                orow[xx * 3] = clip8(s0);
-                orow[xx * 3 + 1] = clip8(s1);
-                orow[xx * 3 + 2] = clip8(s2);
             }
-        }
-        cur = Some(tmp);
-        cw = nw_;
-        ch = rows;
-    }
-    let data: &[u8] = cur.as_deref().unwrap_or(src);
-    if !need_v {
-        let out = if need_h { cur.expect("horizontal pass") } else { src.to_vec() };
-        return RgbImage::from_raw(nw, nh, out).expect("size");
-    }
-    // Row offsets are relative to the rows the horizontal pass produced.
-    let offset = if need_h { y_first } else { 0 };
-    let _ = ch;
-    let mut out = vec![0u8; cw * nh_ * 3];
-    let stride = cw * 3;
-    for yy in 0..nh_ {
-        let (ymin, n) = cv.bounds[yy];
-        let k = &cv.weights[yy * cv.ksize..][..n];
-        let orow = &mut out[yy * stride..][..stride];
-        for (i, o) in orow.iter_mut().enumerate() {
-            let mut s = half;
-            for (y, &ky) in k.iter().enumerate() {
-                s += data[(ymin - offset + y) * stride + i] as i32 * ky;
-            }
-            *o = clip8(s);
+            o[0] = clip8(acc[0]);
+            o[1] = clip8(acc[1]);
+            o[2] = clip8(acc[2]);
         }
     }
-    RgbImage::from_raw(nw, nh, out).expect("size")
+    out
+}
+
+/// Pillow's vertical pass for output rows `y0..y0 + ch` only, over columns `cols` of `src`
+/// (`width` RGB pixels per row, whose first row is source row `row0`). Returns `ch` rows of
+/// `cols.len()` pixels, computed a whole row at a time into i32 accumulators.
+#[inline(always)]
+fn vertical_pass(src: &[u8], width: usize, cols: std::ops::Range<usize>, row0: usize, c: &Coeffs, y0: usize, ch: usize) -> Vec<u8> {
+    let half = 1i32 << (PRECISION_BITS - 1);
+    let stride = cols.len() * 3;
+    let mut out = vec![0u8; ch * stride];
+    let mut acc = vec![0i32; stride];
+    for (orow, yy) in out.chunks_exact_mut(stride).zip(y0..y0 + ch) {
+        let (ymin, n) = c.bounds[yy];
+        let k = &c.weights[yy * c.ksize..][..n];
+        acc.fill(half);
+        for (t, &ky) in k.iter().enumerate() {
+            let row = &src[((ymin - row0 + t) * width + cols.start) * 3..][..stride];
+            for (a, &p) in acc.iter_mut().zip(row) {
+                *a += p as i32 * ky;
+            }
+        }
+        for (o, &a) in orow.iter_mut().zip(&acc) {
+            *o = clip8(a);
+        }
+    }
+    out
 }
 
 /// Per-channel lookup tables from a 0-255 value to the normalised f32, computed in the same f32
@@ -332,9 +430,12 @@ pub fn resize_crop(img: &RgbImage, spec: &PreprocessSpec) -> Result<RgbImage, St
     if nw < spec.crop || nh < spec.crop {
         return Err(format!("resized image {nw}x{nh} is smaller than the {0}x{0} crop", spec.crop));
     }
-    let resized = if (nw, nh) == (w, h) { img.clone() } else { pillow_resize(img, nw, nh, spec.interpolation) };
-    let (x0, y0) = (crop_offset(nw, spec.crop), crop_offset(nh, spec.crop));
-    Ok(image::imageops::crop_imm(&resized, x0, y0, spec.crop, spec.crop).to_image())
+    let win = Window { x: crop_offset(nw, spec.crop), y: crop_offset(nh, spec.crop), w: spec.crop, h: spec.crop };
+    if (nw, nh) == (w, h) {
+        return Ok(image::imageops::crop_imm(img, win.x, win.y, win.w, win.h).to_image());
+    }
+    // Only the crop is computed: bit-identical to resizing the whole image and cropping it.
+    Ok(pillow_resize_window(img, nw, nh, win, spec.interpolation))
 }
 
 /// Writes the model input for one cropped image into `out` (`3 * crop * crop` values).
@@ -498,6 +599,37 @@ mod tests {
         !crc
     }
 
+    /// The scan-from-the-ends check says the same as its definition (the last FFDA has an FFD9
+    /// after it) on marker soup, truncations and thumbnails.
+    #[test]
+    fn jpeg_completeness_matches_its_definition() {
+        fn by_definition(b: &[u8]) -> bool {
+            let Some(sos) = b.windows(2).rposition(|w| w == [0xFF, 0xDA]) else { return false };
+            b[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
+        }
+        let alphabet = [0xFFu8, 0xDA, 0xD9, 0x00, 0x12];
+        let mut x = 7u64;
+        for len in 0..14usize {
+            for _ in 0..400 {
+                let b: Vec<u8> = (0..len)
+                    .map(|_| {
+                        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        alphabet[(x >> 61) as usize % alphabet.len()]
+                    })
+                    .collect();
+                assert_eq!(jpeg_is_complete(&b), by_definition(&b), "{b:02X?}");
+            }
+        }
+        // A thumbnail's complete JPEG inside the header does not complete a truncated main image.
+        let thumb = [0xFF, 0xD8, 0xFF, 0xDA, 1, 2, 0xFF, 0xD9];
+        let mut main = vec![0xFF, 0xD8, 0xFF, 0xE1];
+        main.extend_from_slice(&thumb);
+        main.extend_from_slice(&[0xFF, 0xDA, 9, 9, 9]);
+        assert!(!jpeg_is_complete(&main));
+        main.extend_from_slice(&[0xFF, 0xD9, 0, 0]);
+        assert!(jpeg_is_complete(&main));
+    }
+
     #[test]
     fn tiny_and_extreme_images() {
         let spec = PreprocessSpec::IMAGENET;
@@ -507,5 +639,137 @@ mod tests {
         assert_eq!(c.get_pixel(100, 100).0, [1, 2, 3]);
         let sliver = RgbImage::new(1, 20_000);
         assert!(resize_crop(&sliver, &spec).unwrap_err().contains("extreme aspect ratio"));
+    }
+
+    /// Pillow's `clip8` as written in `Resample.c`.
+    fn old_clip8(v: i32) -> u8 {
+        if v >= 1 << (PRECISION_BITS + 8) {
+            255
+        } else if v <= 0 {
+            0
+        } else {
+            (v >> PRECISION_BITS) as u8
+        }
+    }
+
+    /// A straightforward scalar port of Pillow 13's resize (whole image, one pass at a time,
+    /// three channels at a time), as a reference for the windowed, vectorised one.
+    fn reference_resize(img: &RgbImage, nw: u32, nh: u32, interpolation: Interpolation) -> RgbImage {
+        let (w, h) = img.dimensions();
+        if interpolation == Interpolation::Nearest {
+            let positions = |n_in: u32, n_out: u32| {
+                let step = n_in as f64 / n_out as f64;
+                let mut pos = 0.5 * step;
+                (0..n_out)
+                    .map(|_| {
+                        let i = (pos as u32).min(n_in - 1);
+                        pos += step;
+                        i
+                    })
+                    .collect::<Vec<u32>>()
+            };
+            let (xs, ys) = (positions(w, nw), positions(h, nh));
+            return RgbImage::from_fn(nw, nh, |x, y| *img.get_pixel(xs[x as usize], ys[y as usize]));
+        }
+        let (filter, support): (fn(f64) -> f64, f64) = match interpolation {
+            Interpolation::Bicubic => (bicubic_filter, 2.0),
+            _ => (bilinear_filter, 1.0),
+        };
+        let half = 1i32 << (PRECISION_BITS - 1);
+        // One pass along x (transpose = false) or y, over the whole image.
+        let pass = |im: &RgbImage, n: u32, along_y: bool| -> RgbImage {
+            let (iw, ih) = im.dimensions();
+            let n_in = if along_y { ih } else { iw };
+            let c = coefficients(n_in as usize, n as usize, filter, support);
+            let (ow, oh) = if along_y { (iw, n) } else { (n, ih) };
+            RgbImage::from_fn(ow, oh, |x, y| {
+                let o = if along_y { y } else { x } as usize;
+                let (min, len) = c.bounds[o];
+                let mut s = [half; 3];
+                for t in 0..len {
+                    let k = c.weights[o * c.ksize + t];
+                    let p = if along_y { im.get_pixel(x, (min + t) as u32) } else { im.get_pixel((min + t) as u32, y) };
+                    for ch in 0..3 {
+                        s[ch] += p[ch] as i32 * k;
+                    }
+                }
+                image::Rgb([old_clip8(s[0]), old_clip8(s[1]), old_clip8(s[2])])
+            })
+        };
+        let vertical_first = h > nh && (h - nh) as i64 > (w as i64 - nw as i64) * 2;
+        let mut im = img.clone();
+        if vertical_first {
+            im = pass(&im, nh, true);
+            if nw != w {
+                im = pass(&im, nw, false);
+            }
+        } else {
+            if nw != w {
+                im = pass(&im, nw, false);
+            }
+            if nh != h {
+                im = pass(&im, nh, true);
+            }
+        }
+        im
+    }
+
+    fn noise(w: u32, h: u32, seed: u64) -> RgbImage {
+        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        RgbImage::from_fn(w, h, |_, _| {
+            let mut px = [0u8; 3];
+            for v in &mut px {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                // Mostly smooth with some extremes, so clipping at 0 and 255 is exercised.
+                *v = match (x >> 60) as u8 {
+                    0 => 0,
+                    1 => 255,
+                    _ => (x >> 33) as u8,
+                };
+            }
+            image::Rgb(px)
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// The windowed, vectorised resampler equals the scalar full resize cropped, bit for bit,
+        /// for any sizes (up- and downscaling, one axis unchanged), window and filter.
+        #[test]
+        fn window_equals_full_resize_cropped(
+            w in 1u32..90, h in 1u32..90, nw in 1u32..90, nh in 1u32..90,
+            fx in 0.0f64..1.0, fy in 0.0f64..1.0, fw in 0.0f64..1.0, fh in 0.0f64..1.0,
+            interp in 0usize..3, seed in 0u64..1000, same_w in proptest::bool::weighted(0.15),
+            same_h in proptest::bool::weighted(0.15),
+        ) {
+            let nw = if same_w { w } else { nw };
+            let nh = if same_h { h } else { nh };
+            let img = noise(w, h, seed);
+            let interp = [Interpolation::Bilinear, Interpolation::Bicubic, Interpolation::Nearest][interp];
+            let cw = 1 + ((nw - 1) as f64 * fw) as u32;
+            let ch = 1 + ((nh - 1) as f64 * fh) as u32;
+            let win = Window { x: ((nw - cw) as f64 * fx) as u32, y: ((nh - ch) as f64 * fy) as u32, w: cw, h: ch };
+            let full = reference_resize(&img, nw, nh, interp);
+            let want = image::imageops::crop_imm(&full, win.x, win.y, win.w, win.h).to_image();
+            let got = pillow_resize_window(&img, nw, nh, win, interp);
+            proptest::prop_assert_eq!(got.dimensions(), want.dimensions());
+            proptest::prop_assert!(got == want, "{w}x{h} -> {nw}x{nh} window {win:?} {interp:?}");
+        }
+    }
+
+    #[test]
+    fn window_of_photo_sized_images_equals_full_resize() {
+        for (w, h, seed) in [(500, 375, 1), (375, 500, 2), (500, 333, 3), (1024, 683, 4), (200, 150, 5)] {
+            let img = noise(w, h, seed);
+            for interp in [Interpolation::Bilinear, Interpolation::Bicubic, Interpolation::Nearest] {
+                for (resize, crop) in [(256, 224), (232, 224), (224, 224), (480, 448)] {
+                    let (nw, nh) = resized_size(w, h, resize);
+                    let win = Window { x: crop_offset(nw, crop), y: crop_offset(nh, crop), w: crop, h: crop };
+                    let full = reference_resize(&img, nw, nh, interp);
+                    let want = image::imageops::crop_imm(&full, win.x, win.y, crop, crop).to_image();
+                    assert!(pillow_resize_window(&img, nw, nh, win, interp) == want, "{w}x{h} {interp:?} {resize}/{crop}");
+                }
+            }
+        }
     }
 }

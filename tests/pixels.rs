@@ -1,0 +1,60 @@
+//! Pixel exactness on real photos: shiftbench's decode + resize + center crop equals PIL's
+//! (`bench/pil_crops.py`: PIL decode, `convert("RGB")`, `Image.resize`, crop), byte for byte,
+//! for every one of the 1,000 ImageNet sample photos with the standard 256/224 bilinear
+//! preprocessing, and for the first 200 with bicubic 232/224 and nearest 256/224.
+
+mod common;
+
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+use shiftbench::imaging::{decode, resize_crop};
+use shiftbench_plugin::{Interpolation, PreprocessSpec};
+
+fn compare(resize: u32, crop: u32, interpolation: Interpolation, name: &str, limit: usize) {
+    let test = "pixels";
+    let Some(data) = common::shared_data(test) else { return };
+    if !common::python_has("PIL", test) {
+        return;
+    }
+    let folder = data.join("imagenet-samples");
+    let o = Command::new("python3")
+        .arg(common::repo().join("bench/pil_crops.py"))
+        .arg(&folder)
+        .args([resize.to_string(), crop.to_string(), name.to_string(), "--limit".into(), limit.to_string()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let spec = PreprocessSpec { resize, crop, interpolation, ..PreprocessSpec::IMAGENET };
+    let mut differ = Vec::new();
+    let mut n = 0;
+    for line in text.lines() {
+        let (file, want) = line.split_once(',').unwrap();
+        let img = decode(&std::fs::read(folder.join(file)).unwrap()).unwrap();
+        let got = resize_crop(&img, &spec).unwrap();
+        assert_eq!(got.dimensions(), (crop, crop));
+        if format!("{:x}", Sha256::digest(got.as_raw())) != want {
+            differ.push(file.to_string());
+        }
+        n += 1;
+    }
+    assert_eq!(n, limit, "PIL saw {n} images");
+    assert!(differ.is_empty(), "{name} {resize}/{crop}: {} of {n} crops differ from PIL's, e.g. {:?}", differ.len(), &differ[..differ.len().min(5)]);
+    eprintln!("{name} {resize}/{crop}: all {n} crops equal PIL's byte for byte");
+}
+
+#[test]
+fn bilinear_256_224_equals_pil_on_all_samples() {
+    compare(256, 224, Interpolation::Bilinear, "bilinear", 1000);
+}
+
+#[test]
+fn bicubic_232_224_equals_pil() {
+    compare(232, 224, Interpolation::Bicubic, "bicubic", 200);
+}
+
+#[test]
+fn nearest_256_224_equals_pil() {
+    compare(256, 224, Interpolation::Nearest, "nearest", 200);
+}
