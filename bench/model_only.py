@@ -10,6 +10,7 @@ configurations and prints images/s and CPU ms/image for each, best first:
 """
 
 import argparse
+import json
 import os
 import threading
 import time
@@ -46,6 +47,7 @@ def main():
     ap.add_argument("model")
     ap.add_argument("--images", type=int, default=1000)
     ap.add_argument("--cores", type=int, default=os.cpu_count())
+    ap.add_argument("--json", action="store_true", help="one JSON object per configuration instead of text")
     args = ap.parse_args()
     probe = session(args.model, 1)
     inp = probe.get_inputs()[0]
@@ -76,7 +78,10 @@ def main():
     results.sort(reverse=True)
     name = os.path.basename(args.model)
     for ips, cpu, label in results:
-        print(f"{name}: {ips:7.1f} images/s  {cpu:6.2f} CPU ms/image  {label}")
+        if args.json:
+            print(json.dumps({"model": name, "images_per_s": ips, "cpu_ms_per_image": cpu, "config": label}))
+        else:
+            print(f"{name}: {ips:7.1f} images/s  {cpu:6.2f} CPU ms/image  {label}")
 
 
 if __name__ == "__main__":

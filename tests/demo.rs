@@ -19,6 +19,7 @@ fn run_demo(dir: &Path, threads: usize, batch: usize, isolation: Isolation) -> R
         out: dir.join("out"),
         eval: EvalOptions { batch, threads, progress: false, ..EvalOptions::default() },
         model_threads: 0,
+        replicas: None,
         fresh: true,
         isolation,
         shard: None,

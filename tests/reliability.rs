@@ -222,3 +222,20 @@ fn two_models_with_one_name_do_not_share_a_log() {
     assert!(r.is_none(), "{r:?}");
     assert!(String::from_utf8_lossy(&o.stderr).contains("are both named \"bad-good\""), "{}", text(&o));
 }
+
+/// Several copies of each model (`--replicas`), in worker processes fed through shared memory:
+/// the good model's numbers are exactly those of one copy, and a copy that segfaults still
+/// makes its model an error row without touching the other model.
+#[test]
+fn copies_of_a_model_give_the_same_numbers_and_a_crashing_copy_is_an_error_row() {
+    let d = tempfile::tempdir().unwrap();
+    let (o, r) = run(d.path(), &[&example()], &["--replicas", "3"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r = r.unwrap();
+    assert_eq!(find(&r, &baseline().model), baseline());
+    let info = r.run.as_ref().expect("provenance");
+    assert_eq!(info.models[0].replicas, Some(3));
+    let segv = bad_model(d.path(), "segfault", "");
+    let (b, _) = error_row(&segv, &["--replicas", "2"]);
+    assert!(b.error.unwrap().contains("SIGSEGV"));
+}

@@ -399,6 +399,7 @@ fn every_layout_gives_the_same_predictions_as_the_plain_folder() {
         out: out.clone(),
         eval: EvalOptions { batch: 16, threads: 2, ..EvalOptions::default() },
         model_threads: 0,
+        replicas: None,
         fresh: true,
         ..RunSpec::default()
     })
@@ -568,6 +569,12 @@ struct Mock {
     card: ModelCard,
     labels: Vec<String>,
     seen: usize,
+    /// Stop for good (as a crashed worker does) on the call after this many images.
+    stop_after: Option<usize>,
+    /// On its first call, wait until this many copies are inside `infer` at once (a proof that
+    /// copies run in parallel); whether they all met is recorded in `met`.
+    rendezvous: Option<(Arc<std::sync::atomic::AtomicUsize>, usize)>,
+    met: Option<bool>,
 }
 
 impl Mock {
@@ -580,7 +587,7 @@ impl Mock {
             max_batch,
             scores: ScoreKind::Logits,
         };
-        Mock { card, labels, seen: 0 }
+        Mock { card, labels, seen: 0, stop_after: None, rendezvous: None, met: None }
     }
 }
 
@@ -596,6 +603,18 @@ impl Scorer for Mock {
     }
     fn infer(&mut self, input: &[f32], batch: usize) -> anyhow::Result<Vec<f32>> {
         let per = input.len() / batch;
+        if let (Some((here, want)), None) = (&self.rendezvous, self.met) {
+            use std::sync::atomic::Ordering;
+            here.fetch_add(1, Ordering::SeqCst);
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while here.load(Ordering::SeqCst) < *want && std::time::Instant::now() < until {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            self.met = Some(here.load(Ordering::SeqCst) >= *want);
+        }
+        if self.stop_after.is_some_and(|n| self.seen >= n) {
+            return Err(shiftbench::plugin::ModelStopped("mock copy crashed".into()).into());
+        }
         self.seen += batch;
         Ok(input
             .chunks_exact(per)
@@ -646,7 +665,7 @@ fn many_models_share_one_decode_and_one_preprocess_per_spec() {
     let mut writers: Vec<LogWriter> =
         models.iter().zip(&logs).map(|(m, p)| LogWriter::open(p, &log_header(m, &suite), true).unwrap().0).collect();
     let none = HashSet::new();
-    let mut jobs: Vec<Job> = models.iter_mut().zip(writers.iter_mut()).map(|(m, log)| Job { model: m as &mut dyn Scorer, log, done: &none }).collect();
+    let mut jobs: Vec<Job> = models.iter_mut().zip(writers.iter_mut()).map(|(m, log)| Job { model: m as &mut dyn Scorer, extra: Vec::new(), log, done: &none }).collect();
     let stats = evaluate_many(&mut jobs, &suite, &opts).unwrap();
     drop(jobs);
     drop(writers);
@@ -685,6 +704,76 @@ fn many_models_share_one_decode_and_one_preprocess_per_spec() {
     }
 }
 
+/// Copies of one model (replicas) score a pass together: every batch goes to exactly one copy,
+/// every copy gets work, and the log is the one a single copy writes, record for record and in
+/// the same order, whatever the batch size.
+#[test]
+fn model_copies_share_a_pass_and_write_the_same_log() {
+    let d = tempfile::tempdir().unwrap();
+    let suite = Suite::load(&small_suite(d.path())).unwrap();
+    let labels = ["n07747607", "n07753592", "n01440764", "n04254680"];
+    let none = HashSet::new();
+    for batch in [1, 2, 5] {
+        let opts = EvalOptions { batch, threads: 2, ..EvalOptions::default() };
+        let mut one = Mock::new("m", &labels, 64, 48, ChannelOrder::Rgb, 0);
+        let p1 = d.path().join(format!("one-{batch}.jsonl"));
+        let (mut w1, _) = LogWriter::open(&p1, &log_header(&one, &suite), true).unwrap();
+        evaluate(&mut one, &suite, &mut w1, &none, &opts).unwrap();
+        drop(w1);
+
+        let here = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut copies: Vec<Mock> = (0..3)
+            .map(|_| Mock { rendezvous: Some((Arc::clone(&here), 3)), ..Mock::new("m", &labels, 64, 48, ChannelOrder::Rgb, 0) })
+            .collect();
+        let p3 = d.path().join(format!("three-{batch}.jsonl"));
+        let (mut w3, _) = LogWriter::open(&p3, &log_header(&copies[0], &suite), true).unwrap();
+        let (first, rest) = copies.split_first_mut().unwrap();
+        let extra: Vec<&mut (dyn Scorer + Send)> = rest.iter_mut().map(|m| m as &mut (dyn Scorer + Send)).collect();
+        let mut jobs = [Job { model: first, extra, log: &mut w3, done: &none }];
+        let stats = evaluate_many(&mut jobs, &suite, &opts).unwrap();
+        drop(jobs);
+        drop(w3);
+        assert_eq!(stats.evaluated, vec![31]);
+        assert_eq!(copies.iter().map(|m| m.seen).sum::<usize>(), 30, "each decodable image scored once");
+        assert_eq!(read_records(&p3), read_records(&p1), "batch {batch}");
+        // All three copies were inside `infer` at the same time (each waited on its first
+        // batch for the other two, and none had to give up waiting).
+        assert!(copies.iter().all(|m| m.met == Some(true)), "{:?}", copies.iter().map(|m| (m.seen, m.met)).collect::<Vec<_>>());
+    }
+}
+
+/// When one copy of a model stops for good (its worker crashed), the model stops: its batch is
+/// logged as failed with the reason, the pass reports it, and nothing is left half-written.
+#[test]
+fn a_copy_that_stops_stops_its_model() {
+    let d = tempfile::tempdir().unwrap();
+    let suite = Suite::load(&small_suite(d.path())).unwrap();
+    let labels = ["n07747607", "n07753592", "n01440764"];
+    let none = HashSet::new();
+    // Both copies meet on their first batch, so the second surely gets one, and crashes on it.
+    let here = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut copies: Vec<Mock> = (0..2)
+        .map(|_| Mock { rendezvous: Some((Arc::clone(&here), 2)), ..Mock::new("m", &labels, 64, 48, ChannelOrder::Rgb, 0) })
+        .collect();
+    copies[1].stop_after = Some(0);
+    let p = d.path().join("m.jsonl");
+    let (mut w, _) = LogWriter::open(&p, &log_header(&copies[0], &suite), true).unwrap();
+    let (first, rest) = copies.split_first_mut().unwrap();
+    let extra: Vec<&mut (dyn Scorer + Send)> = rest.iter_mut().map(|m| m as &mut (dyn Scorer + Send)).collect();
+    let mut jobs = [Job { model: first, extra, log: &mut w, done: &none }];
+    let stats = evaluate_many(&mut jobs, &suite, &EvalOptions { batch: 2, threads: 1, ..EvalOptions::default() }).unwrap();
+    drop(jobs);
+    drop(w);
+    assert_eq!(stats.stopped[0].as_deref(), Some("mock copy crashed"));
+    let recs = read_records(&p);
+    let crashed: Vec<&Record> = recs.iter().filter(|r| r.error.as_deref().is_some_and(|e| e.contains("mock copy crashed"))).collect();
+    assert_eq!(crashed.len(), 2, "the stopped copy's batch of 2 is logged as failed");
+    assert!(recs.len() < 31, "the pass stopped early");
+    // Every record is whole and each sample at most once.
+    let ids: HashSet<&str> = recs.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), recs.len());
+}
+
 #[test]
 fn a_pass_decodes_only_what_some_model_still_needs() {
     let d = tempfile::tempdir().unwrap();
@@ -698,7 +787,7 @@ fn a_pass_decodes_only_what_some_model_still_needs() {
     let ids: Vec<String> = suite.samples.iter().map(|s| s.id.clone()).collect();
     let done_a: HashSet<String> = ids[5..].iter().cloned().collect();
     let done_b: HashSet<String> = ids[10..].iter().cloned().collect();
-    let mut jobs = [Job { model: &mut a, log: &mut wa, done: &done_a }, Job { model: &mut b, log: &mut wb, done: &done_b }];
+    let mut jobs = [Job { model: &mut a, extra: Vec::new(), log: &mut wa, done: &done_a }, Job { model: &mut b, extra: Vec::new(), log: &mut wb, done: &done_b }];
     let stats = evaluate_many(&mut jobs, &suite, &EvalOptions { threads: 2, ..EvalOptions::default() }).unwrap();
     assert_eq!(stats.decoded, 10);
     assert_eq!(stats.preprocessed, 15);

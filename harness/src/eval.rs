@@ -181,6 +181,9 @@ pub fn top_k_among(scores: &[f32], allowed: Option<&[usize]>, k: usize) -> Vec<u
 /// One model's part in a pass: the model, its log and the sample ids its log already holds.
 pub struct Job<'a> {
     pub model: &'a mut dyn Scorer,
+    /// More copies of the same model (same card and labels), each scoring other batches at the
+    /// same time on its own thread; empty for one copy.
+    pub extra: Vec<&'a mut (dyn Scorer + Send)>,
     pub log: &'a mut LogWriter,
     pub done: &'a HashSet<String>,
 }
@@ -260,7 +263,7 @@ fn failed(s: &Sample, status: Status, error: String) -> Record {
 /// Returns how many samples were evaluated now, or [`ModelStopped`] when the model stopped (the
 /// batch in flight is logged as failed with the reason; later samples stay out of the log).
 pub fn evaluate(model: &mut dyn Scorer, suite: &Suite, log: &mut LogWriter, done: &HashSet<String>, opts: &EvalOptions) -> Result<usize> {
-    let mut jobs = [Job { model, log, done }];
+    let mut jobs = [Job { model, extra: Vec::new(), log, done }];
     let mut stats = evaluate_many(&mut jobs, suite, opts)?;
     match stats.stopped[0].take() {
         Some(why) => Err(ModelStopped(why).into()),
@@ -291,6 +294,8 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
     let norms: Vec<Normaliser> = specs.iter().map(Normaliser::new).collect();
     let allowed: Vec<Option<Vec<usize>>> = jobs.iter().map(|j| allowed_labels(j.model.labels(), suite, opts.argmax)).collect();
     let batches: Vec<usize> = jobs.iter().map(|j| j.model.batch_size(opts.batch)).collect();
+    let labels_of: Vec<Vec<String>> = jobs.iter().map(|j| j.model.labels().to_vec()).collect();
+    let plugins: Vec<String> = jobs.iter().map(|j| j.model.plugin_name().to_string()).collect();
 
     // Which jobs need which samples: need[t * n_jobs + j].
     let mut todo: Vec<&Sample> = Vec::new();
@@ -303,8 +308,10 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
         }
     }
     let bytes_per_sample: usize = specs.iter().map(|s| s.image_len() * 4).sum::<usize>().max(1);
+    // Enough batches per chunk that every copy of a model has several to take.
+    let per_chunk = batches.iter().zip(jobs.iter()).map(|(b, j)| b * 2 * (1 + j.extra.len())).max().unwrap_or(1);
     let max_batch = batches.iter().copied().max().unwrap_or(1);
-    let chunk = (max_batch * 4).clamp(64, 1024).min((CHUNK_BYTES / bytes_per_sample).max(16)).max(max_batch.min(1024));
+    let chunk = per_chunk.clamp(64, 1024).min((CHUNK_BYTES / bytes_per_sample).max(16)).max(max_batch.min(1024));
 
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.max(1))
@@ -332,7 +339,7 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
     let mut interrupted = false;
 
     std::thread::scope(|scope| -> Result<()> {
-        let (tx, rx) = sync_channel::<Vec<Prepared>>(1);
+        let (tx, rx) = sync_channel::<Vec<Prepared>>(0);
         let (todo_ref, need_ref, spec_of_ref) = (&todo, &need, &spec_of);
         let (specs_ref, norms_ref, pool_ref, counters_ref, alive_ref) = (&specs, &norms, &pool, &counters, &alive);
         let n_specs = specs.len();
@@ -391,69 +398,174 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
                 }
                 let per = job.model.labels().len();
                 let k = TOP_K.min(allowed[j].as_ref().map_or(per, |a| a.len()));
+                let groups: Vec<&[usize]> = ready.chunks(batches[j]).collect();
                 // Records are written in sample order: `next` is the first one not yet written.
                 let mut next = 0usize;
                 let mut written = 0usize;
-                for group in ready.chunks(batches[j]) {
-                    if interrupt::requested() {
-                        interrupted = true;
-                        break;
-                    }
-                    input.clear();
-                    for &i in group {
-                        if let Prepared::Tensors(t) = &prepared[i] {
-                            if let Some(Ok(v)) = &t[sp] {
-                                input.extend_from_slice(v);
-                            }
-                        }
-                    }
-                    match job.model.infer(&input, group.len()) {
+                let plugin = &plugins[j];
+                let labels: &[String] = &labels_of[j];
+                // What one batch's answer means for its samples' records; true when the model
+                // stopped for good.
+                let mut settle = |g: usize, answer: Result<Vec<f32>>, records: &mut Vec<Option<Record>>| -> bool {
+                    let group = groups[g];
+                    match answer {
                         Ok(scores) => {
-                            for (g, &i) in group.iter().enumerate() {
-                                let row = &scores[g * per..(g + 1) * per];
+                            for (n, &i) in group.iter().enumerate() {
+                                let row = &scores[n * per..(n + 1) * per];
                                 let s = samples[i];
                                 records[i] = Some(if row.iter().any(|v| !v.is_finite()) {
-                                    failed(s, Status::Failed, format!("plugin {} returned non-finite scores", job.model.plugin_name()))
+                                    failed(s, Status::Failed, format!("plugin {plugin} returned non-finite scores"))
                                 } else {
                                     let top = top_k_among(row, allowed[j].as_deref(), k);
                                     Record {
                                         id: s.id.clone(),
                                         wnid: s.wnid.clone(),
                                         status: Status::Ok,
-                                        top: top.iter().map(|&t| job.model.labels()[t].clone()).collect(),
+                                        top: top.iter().map(|&t| labels[t].clone()).collect(),
                                         scores: top.iter().map(|&t| row[t]).collect(),
                                         error: None,
                                     }
                                 });
                             }
+                            false
                         }
                         Err(e) => {
                             for &i in group {
                                 records[i] = Some(failed(samples[i], Status::Failed, format!("{e:#}")));
                             }
-                            if let Some(stop) = e.downcast_ref::<ModelStopped>() {
-                                stopped[j] = Some(stop.0.clone());
-                                alive[j].store(false, Ordering::SeqCst);
+                            match e.downcast_ref::<ModelStopped>() {
+                                Some(stop) => {
+                                    if stopped[j].is_none() {
+                                        stopped[j] = Some(stop.0.clone());
+                                    }
+                                    true
+                                }
+                                None => false,
                             }
                         }
                     }
-                    // Flush after every batch, so a crash of the harness itself loses at most one.
-                    while let Some(Some(r)) = records.get(next) {
-                        job.log.write(r)?;
-                        (next, written) = (next + 1, written + 1);
+                };
+                // The input of batch `g`, assembled into `buf`.
+                let assemble = |g: usize, buf: &mut Vec<f32>| {
+                    buf.clear();
+                    for &i in groups[g] {
+                        if let Prepared::Tensors(t) = &prepared[i] {
+                            if let Some(Ok(v)) = &t[sp] {
+                                buf.extend_from_slice(v);
+                            }
+                        }
                     }
-                    job.log.flush()?;
-                    if stopped[j].is_some() {
-                        break;
+                };
+                // The tensor of a batch of one image.
+                let single = |g: usize| -> Option<&[f32]> {
+                    match groups[g] {
+                        [i] => match &prepared[*i] {
+                            Prepared::Tensors(t) => match &t[sp] {
+                                Some(Ok(v)) => Some(v.as_slice()),
+                                _ => None,
+                            },
+                            _ => None,
+                        },
+                        _ => None,
                     }
+                };
+                // Batches are taken in order from a shared counter by this thread (the first
+                // copy) and by one thread per extra copy; answers are settled here as they come,
+                // and the records written as far as they are contiguous, flushed after every
+                // batch, so a crash of the harness itself loses at most the batches in flight.
+                let taken = AtomicUsize::new(0);
+                let halt = AtomicBool::new(false);
+                let take = || -> Option<usize> {
+                    if halt.load(Ordering::SeqCst) {
+                        return None;
+                    }
+                    if interrupt::requested() {
+                        halt.store(true, Ordering::SeqCst);
+                        return None;
+                    }
+                    let g = taken.fetch_add(1, Ordering::SeqCst);
+                    (g < groups.len()).then_some(g)
+                };
+                let model = &mut *job.model;
+                let log = &mut *job.log;
+                let extra = &mut job.extra;
+                let mut write_ready = |records: &Vec<Option<Record>>, next: &mut usize, written: &mut usize| -> Result<()> {
+                    while let Some(Some(r)) = records.get(*next) {
+                        log.write(r)?;
+                        (*next, *written) = (*next + 1, *written + 1);
+                    }
+                    log.flush()?;
+                    Ok(())
+                };
+                let groups_ref = &groups;
+                std::thread::scope(|sc| -> Result<()> {
+                    let (atx, arx) = std::sync::mpsc::channel::<(usize, Result<Vec<f32>>)>();
+                    for copy in extra.iter_mut() {
+                        let atx = atx.clone();
+                        let (take, assemble, halt, single) = (&take, &assemble, &halt, &single);
+                        sc.spawn(move || {
+                            let mut buf = Vec::new();
+                            while let Some(g) = take() {
+                                let answer = match single(g) {
+                                    Some(t) => copy.infer(t, 1),
+                                    None => {
+                                        assemble(g, &mut buf);
+                                        copy.infer(&buf, groups_ref[g].len())
+                                    }
+                                };
+                                let stop = matches!(&answer, Err(e) if e.is::<ModelStopped>());
+                                if stop {
+                                    halt.store(true, Ordering::SeqCst);
+                                }
+                                if atx.send((g, answer)).is_err() || stop {
+                                    break;
+                                }
+                            }
+                        });
+                    }
+                    drop(atx);
+                    loop {
+                        let mine = take();
+                        if let Some(g) = mine {
+                            let answer = match single(g) {
+                                // A batch of one image needs no copy.
+                                Some(t) => model.infer(t, 1),
+                                None => {
+                                    assemble(g, &mut input);
+                                    model.infer(&input, groups_ref[g].len())
+                                }
+                            };
+                            if settle(g, answer, &mut records) {
+                                halt.store(true, Ordering::SeqCst);
+                            }
+                        }
+                        // The other copies' answers so far; once this thread has no batch left,
+                        // all of them, until every copy is done.
+                        loop {
+                            let got = if mine.is_some() { arx.try_recv().ok() } else { arx.recv().ok() };
+                            let Some((g, answer)) = got else { break };
+                            if settle(g, answer, &mut records) {
+                                halt.store(true, Ordering::SeqCst);
+                            }
+                        }
+                        write_ready(&records, &mut next, &mut written)?;
+                        if mine.is_none() {
+                            return Ok(());
+                        }
+                    }
+                })?;
+                if stopped[j].is_some() {
+                    alive[j].store(false, Ordering::SeqCst);
+                } else if halt.load(Ordering::SeqCst) {
+                    interrupted = true;
                 }
                 // The rest: all decided, unless the model stopped or a stop was asked for (then
                 // the undecided stay out of the log).
                 for r in records[next..].iter().flatten() {
-                    job.log.write(r)?;
+                    log.write(r)?;
                     written += 1;
                 }
-                job.log.flush()?;
+                log.flush()?;
                 evaluated[j] += written;
                 if interrupted {
                     break;

@@ -40,7 +40,7 @@ pub mod worker;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use eval::EvalOptions;
 use plugin::Scorer;
@@ -61,8 +61,12 @@ pub struct RunSpec {
     /// Folder for predictions logs and the result JSON.
     pub out: PathBuf,
     pub eval: EvalOptions,
-    /// Threads the model may use (0: the plugin decides).
+    /// Threads each copy of a model may use (0: one core's share per copy when a model runs as
+    /// several copies, else the plugin decides).
     pub model_threads: u32,
+    /// Copies of each model to run side by side (`--replicas`); `None`: the model YAML's
+    /// `replicas:`, else [`auto_replicas`].
+    pub replicas: Option<u32>,
     /// Replace existing logs instead of resuming them.
     pub fresh: bool,
     /// In a worker process per model (the CLI's default) or in this process.
@@ -127,7 +131,7 @@ fn yaml_name(arg: &str) -> Option<String> {
 
 /// A model under the name its model YAML gives it.
 struct Renamed {
-    inner: Box<dyn Scorer>,
+    inner: Box<dyn Scorer + Send>,
     card: ModelCard,
 }
 
@@ -149,25 +153,89 @@ impl Scorer for Renamed {
     }
 }
 
-/// Opens `--model` `arg` as `spec.isolation` says, under its model YAML's `name:` if it sets one.
-fn open_model(arg: &str, spec: &RunSpec) -> Result<Box<dyn Scorer>> {
-    let model = worker::open_scorer(arg, spec.model_threads, &spec.isolation)?;
-    Ok(match yaml_name(arg) {
-        Some(n) if n != model.card().name.as_str() => {
-            let mut card = model.card().clone();
-            card.name = n.into();
-            Box::new(Renamed { inner: model, card })
+/// Most copies [`auto_replicas`] makes of one model.
+pub const AUTO_MAX_REPLICAS: u32 = 4;
+/// [`auto_replicas`] keeps the model files of all copies of one model within this many bytes.
+pub const AUTO_REPLICA_BYTES: u64 = 2 << 30;
+
+/// How many copies of a model run side by side when neither `--replicas` nor the model YAML's
+/// `replicas:` says: one per core (at most [`AUTO_MAX_REPLICAS`], and no more than fit
+/// [`AUTO_REPLICA_BYTES`] of model files) for a model YAML that runs on the CPU, so that each
+/// copy computes on one core without waiting on the others (a batch-1 model keeps every core
+/// busy, and nobody spins); 1 for a model YAML whose `options.device` is not `cpu`, and for
+/// plugins given without a model YAML (a plugin of one's own may not expect to be loaded twice).
+pub fn auto_replicas(config: Option<&shiftbench_model_config::ModelConfig>, cores: u32) -> u32 {
+    let Some(cfg) = config else { return 1 };
+    let on_cpu = match cfg.options.get("device") {
+        None => true,
+        Some(v) => v.as_str().is_some_and(|d| d.eq_ignore_ascii_case("cpu")),
+    };
+    if !on_cpu {
+        return 1;
+    }
+    let mut r = cores.clamp(1, AUTO_MAX_REPLICAS);
+    if let Some(size) = cfg.model_file.as_deref().and_then(|f| std::fs::metadata(f).ok()).map(|m| m.len()) {
+        r = r.min((AUTO_REPLICA_BYTES / size.max(1)).clamp(1, u32::MAX as u64) as u32);
+    }
+    r
+}
+
+/// Copies and threads per copy for `--model` `arg`: `spec.replicas`, else the model YAML's
+/// `replicas:`, else [`auto_replicas`]; threads as `spec.model_threads` says, else each copy's
+/// share of the cores when there are several copies, else 0 (the plugin decides).
+pub fn replicas_and_threads(arg: &str, spec: &RunSpec) -> (u32, u32) {
+    let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
+    let config = match Path::new(arg).extension().and_then(|e| e.to_str()) {
+        Some("yaml" | "yml") => shiftbench_model_config::ModelConfig::load(Path::new(arg)).ok(),
+        _ => None,
+    };
+    let replicas = spec
+        .replicas
+        .or(config.as_ref().and_then(|c| c.replicas))
+        .unwrap_or_else(|| auto_replicas(config.as_ref(), cores))
+        .max(1);
+    let threads = match spec.model_threads {
+        0 if replicas > 1 => (cores / replicas).max(1),
+        t => t,
+    };
+    (replicas, threads)
+}
+
+/// A model's copies, all ready (the first is the one reported on).
+type Replicas = Vec<Box<dyn Scorer + Send>>;
+
+/// Opens `--model` `arg` as `spec.isolation` says, under its model YAML's `name:` if it sets one,
+/// as many times as [`replicas_and_threads`] says (worker copies load in parallel).
+fn open_model(arg: &str, spec: &RunSpec) -> Result<Replicas> {
+    let (replicas, threads) = replicas_and_threads(arg, spec);
+    let name = yaml_name(arg);
+    let copies = worker::open_scorers(arg, threads, &spec.isolation, replicas as usize)?;
+    let mut models: Replicas = Vec::with_capacity(copies.len());
+    for model in copies {
+        if let Some(first) = models.first() {
+            if model.card() != first.card() || model.labels() != first.labels() {
+                bail!("two copies of model {arg} describe themselves differently; run it with --replicas 1");
+            }
         }
-        _ => model,
-    })
+        models.push(match &name {
+            Some(n) if n != model.card().name.as_str() => {
+                let mut card = model.card().clone();
+                card.name = n.as_str().into();
+                Box::new(Renamed { inner: model, card })
+            }
+            _ => model,
+        });
+    }
+    Ok(models)
 }
 
 /// One `--model` of a run.
 struct Slot {
     arg: String,
     name: String,
-    /// None once it failed to load or stopped on a suite (the next suite gets a fresh worker).
-    model: Option<Box<dyn Scorer>>,
+    /// Its copies; None once it failed to load or stopped on a suite (the next suite gets fresh
+    /// workers).
+    model: Option<Replicas>,
     /// Why it could not be loaded: every suite gets an error row.
     load_error: Option<String>,
 }
@@ -210,10 +278,14 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
     let mut slots: Vec<Slot> = Vec::new();
     for (m, r) in spec.models.iter().zip(&refs) {
         let slot = match open_model(m, spec) {
-            Ok(model) => {
+            Ok(models) => {
+                let model = &models[0];
                 let batch = model.batch_size(spec.eval.batch);
-                info.models.push(ModelInfo::new(m, &r.library, r.config.as_deref(), model.plugin_name(), model.card(), model.labels(), batch));
-                Slot { arg: m.clone(), name: model.card().name.to_string(), model: Some(model), load_error: None }
+                let mut mi = ModelInfo::new(m, &r.library, r.config.as_deref(), model.plugin_name(), model.card(), model.labels(), batch);
+                let (_, threads) = replicas_and_threads(m, spec);
+                (mi.replicas, mi.threads) = (Some(models.len()), Some(threads));
+                info.models.push(mi);
+                Slot { arg: m.clone(), name: model.card().name.to_string(), model: Some(models), load_error: None }
             }
             Err(e) => Slot {
                 arg: m.clone(),
@@ -244,7 +316,7 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
         let mut writers = Vec::new();
         let mut dones = Vec::new();
         for (i, slot) in slots.iter().enumerate() {
-            let Some(model) = slot.model.as_deref() else { continue };
+            let Some(model) = slot.model.as_ref().map(|m| &*m[0]) else { continue };
             let log = shard_log_path(&spec.out, &slot.name, &suite.name, spec.shard);
             let header = LogHeader { shard: spec.shard, ..eval::log_header_opts(model, suite, &spec.eval) };
             let (writer, done) = LogWriter::open(&log, &header, spec.fresh)?;
@@ -260,10 +332,14 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
         } else {
             let mut jobs: Vec<eval::Job> = slots
                 .iter_mut()
-                .filter_map(|s| s.model.as_deref_mut())
+                .filter_map(|s| s.model.as_mut())
                 .zip(writers.iter_mut())
                 .zip(dones.iter())
-                .map(|((model, log), done)| eval::Job { model, log, done })
+                .map(|((models, log), done)| {
+                    let (first, rest) = models.split_first_mut().expect("at least one copy");
+                    let extra = rest.iter_mut().map(|m| &mut **m as &mut (dyn Scorer + Send)).collect();
+                    eval::Job { model: &mut **first, extra, log, done }
+                })
                 .collect();
             let stats = eval::evaluate_many(&mut jobs, suite, &spec.eval);
             drop(jobs);
@@ -300,4 +376,50 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
     let run = RunResult::new(per_model.into_iter().flatten().collect()).with_run(info);
     run.write(&result_path(&spec.out, spec.shard))?;
     Ok(run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path, yaml: &str, model_bytes: u64) -> shiftbench_model_config::ModelConfig {
+        std::fs::write(dir.join("m.onnx"), vec![0u8; model_bytes as usize]).unwrap();
+        let p = dir.join("m.yaml");
+        std::fs::write(&p, format!("plugin: onnx\nmodel: m.onnx\n{yaml}")).unwrap();
+        shiftbench_model_config::ModelConfig::load(&p).unwrap()
+    }
+
+    #[test]
+    fn auto_replicas_one_per_core_on_the_cpu_within_limits() {
+        let d = tempfile::tempdir().unwrap();
+        let small = config(d.path(), "", 1000);
+        assert_eq!(auto_replicas(Some(&small), 2), 2);
+        assert_eq!(auto_replicas(Some(&small), 1), 1);
+        assert_eq!(auto_replicas(Some(&small), 64), AUTO_MAX_REPLICAS);
+        assert_eq!(auto_replicas(Some(&config(d.path(), "options: {device: cpu}\n", 1000)), 8), 4);
+        // A GPU model runs once; so does a plugin given without a model YAML.
+        assert_eq!(auto_replicas(Some(&config(d.path(), "options: {device: cuda}\n", 1000)), 8), 1);
+        assert_eq!(auto_replicas(None, 8), 1);
+        // Copies of a big model stay within AUTO_REPLICA_BYTES of model files.
+        let big = config(d.path(), "", AUTO_REPLICA_BYTES / 3 + 1);
+        assert_eq!(auto_replicas(Some(&big), 8), 2);
+    }
+
+    #[test]
+    fn replicas_and_threads_follow_the_flag_then_the_yaml() {
+        let d = tempfile::tempdir().unwrap();
+        config(d.path(), "replicas: 3\n", 10);
+        let arg = d.path().join("m.yaml").to_string_lossy().into_owned();
+        let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
+        let spec = RunSpec::default();
+        assert_eq!(replicas_and_threads(&arg, &spec), (3, (cores / 3).max(1)));
+        let spec = RunSpec { replicas: Some(1), ..RunSpec::default() };
+        assert_eq!(replicas_and_threads(&arg, &spec), (1, 0), "one copy: the plugin picks its threads");
+        let spec = RunSpec { replicas: Some(2), model_threads: 5, ..RunSpec::default() };
+        assert_eq!(replicas_and_threads(&arg, &spec), (2, 5));
+        // replicas: 0 in a model YAML is refused when the YAML is read.
+        std::fs::write(d.path().join("z.yaml"), "plugin: onnx\nmodel: m.onnx\nreplicas: 0\n").unwrap();
+        let e = shiftbench_model_config::ModelConfig::load(&d.path().join("z.yaml")).unwrap_err().to_string();
+        assert!(e.contains("replicas is 0"), "{e}");
+    }
 }

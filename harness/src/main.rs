@@ -37,9 +37,14 @@ struct Perf {
     /// Decode/preprocess threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// Threads the model may use for inference (default: the plugin decides).
+    /// Threads each copy of a model may use for inference (default: its share of the cores when
+    /// a model runs as several copies, else the plugin decides).
     #[arg(long)]
     model_threads: Option<u32>,
+    /// Copies of each model to run side by side, each scoring its own batches (default: the
+    /// model YAML's `replicas:`, else one per core, up to 4, for a model YAML on the CPU, else 1).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    replicas: Option<u32>,
 }
 
 /// How results are reported.
@@ -232,6 +237,9 @@ enum Cmd {
         config: Option<PathBuf>,
         #[arg(long, default_value_t = 0)]
         threads: u32,
+        /// The inherited shared-memory file batches arrive in.
+        #[arg(long)]
+        shm_fd: Option<i32>,
     },
 }
 
@@ -478,6 +486,7 @@ fn main_inner() -> Result<ExitCode> {
                 out: out.clone(),
                 eval: eval_options(&perf),
                 model_threads: perf.model_threads.unwrap_or(0),
+                replicas: perf.replicas,
                 fresh: true,
                 isolation: isolate.isolation()?,
                 shard: None,
@@ -513,6 +522,7 @@ fn main_inner() -> Result<ExitCode> {
                 out: out.clone(),
                 eval,
                 model_threads: perf.model_threads.or(plan.model_threads).unwrap_or(0),
+                replicas: perf.replicas.or(plan.replicas),
                 fresh: fresh || plan.fresh.unwrap_or(false),
                 shard,
                 isolation,
@@ -616,8 +626,8 @@ fn main_inner() -> Result<ExitCode> {
                 bail!("verify failed for {}", failed.join(", "));
             }
         }
-        Cmd::Worker { library, config, threads } => {
-            std::process::exit(shiftbench::worker::serve(&library, config.as_deref(), threads));
+        Cmd::Worker { library, config, threads, shm_fd } => {
+            std::process::exit(shiftbench::worker::serve(&library, config.as_deref(), threads, shm_fd));
         }
         Cmd::Score(a) => {
             let (precise, report) = (a.precise, a.report.clone());

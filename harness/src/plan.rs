@@ -12,6 +12,7 @@
 //! batch: 32                    # optional, as the command-line flags
 //! threads: 8
 //! model_threads: 0
+//! replicas: 2                 # copies of each model side by side (default: see --replicas)
 //! argmax: auto                 # auto | suite | all
 //! sort: drop                   # a column of the summary table
 //! strict: false
@@ -47,6 +48,8 @@ pub struct PlanYaml {
     #[serde(default)]
     pub model_threads: Option<u32>,
     #[serde(default)]
+    pub replicas: Option<u32>,
+    #[serde(default)]
     pub argmax: Option<Argmax>,
     #[serde(default)]
     pub sort: Option<String>,
@@ -65,6 +68,7 @@ pub struct Plan {
     pub batch: Option<usize>,
     pub threads: Option<usize>,
     pub model_threads: Option<u32>,
+    pub replicas: Option<u32>,
     pub argmax: Option<Argmax>,
     pub sort: Option<String>,
     pub strict: Option<bool>,
@@ -103,6 +107,7 @@ impl Plan {
             batch: y.batch,
             threads: y.threads,
             model_threads: y.model_threads,
+            replicas: y.replicas,
             argmax: y.argmax,
             sort: y.sort,
             strict: y.strict,

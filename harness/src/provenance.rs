@@ -158,6 +158,12 @@ pub struct ModelInfo {
     pub card: CardInfo,
     /// Images per model call actually used (the requested batch capped by the card).
     pub batch: usize,
+    /// Copies of the model run side by side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<usize>,
+    /// Threads each copy was asked to use (0: the plugin decided).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<u32>,
 }
 
 impl ModelInfo {
@@ -185,6 +191,8 @@ impl ModelInfo {
             model_file,
             card: CardInfo::of(card, labels),
             batch,
+            replicas: None,
+            threads: None,
         }
     }
 }

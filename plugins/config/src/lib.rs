@@ -9,6 +9,8 @@
 //!                                   # or a text file of wnids in output order
 //! scores: probabilities             # or logits (default)
 //! batch: 0                          # optional: most images per call (0 = what the model allows)
+//! replicas: 2                       # optional: copies of the model the harness runs side by
+//!                                   # side (default: auto, see the README); 1 for a GPU model
 //! input: data_0                     # optional: input name (the plugin reads it from the model)
 //! output: softmaxout_1              # optional: output name
 //! preprocess:
@@ -182,6 +184,9 @@ impl PreprocessYaml {
     }
 }
 
+/// Most copies of one model a run may keep side by side.
+pub const MAX_REPLICAS: u32 = 256;
+
 /// A model YAML as written.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -197,6 +202,10 @@ pub struct ModelYaml {
     pub scores: Option<ScoresName>,
     #[serde(default)]
     pub batch: Option<u32>,
+    /// How many copies of the model the harness runs side by side (the harness reads this; the
+    /// plugins ignore it).
+    #[serde(default)]
+    pub replicas: Option<u32>,
     #[serde(default)]
     pub input: Option<String>,
     #[serde(default)]
@@ -218,6 +227,7 @@ pub struct ModelConfig {
     pub labels: Vec<String>,
     pub scores: ScoreKind,
     pub batch: Option<u32>,
+    pub replicas: Option<u32>,
     pub input: Option<String>,
     pub output: Option<String>,
     pub preprocess: PreprocessSpec,
@@ -320,6 +330,9 @@ impl ModelConfig {
         let labels = load_labels(y.labels.as_deref().unwrap_or("imagenet1k"), base)
             .map_err(|e| err(format!("{}: labels: {e}", path.display())))?;
         let preprocess = y.preprocess.to_spec().map_err(|e| err(format!("{}: {e}", path.display())))?;
+        if let Some(r) = y.replicas.filter(|r| !(1..=MAX_REPLICAS).contains(r)) {
+            return Err(err(format!("{}: replicas is {r}; expected 1 to {MAX_REPLICAS}", path.display())));
+        }
         Ok(ModelConfig {
             path: path.to_path_buf(),
             plugin: y.plugin,
@@ -331,6 +344,7 @@ impl ModelConfig {
                 ScoresName::Probabilities => ScoreKind::Probabilities,
             },
             batch: y.batch,
+            replicas: y.replicas,
             input: y.input,
             output: y.output,
             preprocess,
