@@ -99,7 +99,8 @@ fn error_row(bad: &Path, extra: &[&str]) -> (EvalResult, String) {
 #[test]
 fn a_segfault_is_an_error_row_and_the_rest_of_the_run_finishes() {
     let d = tempfile::tempdir().unwrap();
-    let (b, t) = error_row(&bad_model(d.path(), "segfault", "  after: 2\n"), &[]);
+    // One copy, so the counts below are exact (copies are tested at the end of this file).
+    let (b, t) = error_row(&bad_model(d.path(), "segfault", "  after: 2\n"), &["--replicas", "1"]);
     let e = b.error.clone().unwrap();
     assert!(e.contains("crashed while scoring a batch of 4 images") && e.contains("SIGSEGV"), "{e}");
     // Two good batches are kept, the batch in flight is failed with the reason, and the
@@ -121,7 +122,7 @@ fn an_abort_is_an_error_row() {
 #[test]
 fn a_hang_is_killed_after_the_batch_timeout() {
     let d = tempfile::tempdir().unwrap();
-    let (b, _) = error_row(&bad_model(d.path(), "hang", "  after: 1\n"), &["--batch-timeout", "3"]);
+    let (b, _) = error_row(&bad_model(d.path(), "hang", "  after: 1\n"), &["--batch-timeout", "3", "--replicas", "1"]);
     let e = b.error.unwrap();
     assert!(e.contains("did not answer within 3 s (--batch-timeout) while scoring a batch of 4 images: its worker was killed"), "{e}");
     assert_eq!(b.totals.evaluated, 4);

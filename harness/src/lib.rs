@@ -211,11 +211,10 @@ fn open_model(arg: &str, spec: &RunSpec) -> Result<Replicas> {
     let name = yaml_name(arg);
     let copies = worker::open_scorers(arg, threads, &spec.isolation, replicas as usize)?;
     let mut models: Replicas = Vec::with_capacity(copies.len());
+    let (card0, labels0) = (copies[0].card().clone(), copies[0].labels().to_vec());
     for model in copies {
-        if let Some(first) = models.first() {
-            if model.card() != first.card() || model.labels() != first.labels() {
-                bail!("two copies of model {arg} describe themselves differently; run it with --replicas 1");
-            }
+        if model.card() != &card0 || model.labels() != labels0 {
+            bail!("two copies of model {arg} describe themselves differently; run it with --replicas 1");
         }
         models.push(match &name {
             Some(n) if n != model.card().name.as_str() => {
