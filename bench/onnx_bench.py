@@ -9,8 +9,9 @@ imagenet-samples, for each model:
   (c) the floor: ONNX Runtime alone on pre-made tensors, best configuration found
       (bench/model_only.py);
 
-with wall time, CPU time per image and peak memory (the sum over the whole process tree,
-sampled every 20 ms), the CPU per image spent outside the model (total CPU minus the model's own
+each (a) and (b) run --repeat times (default 3, alternating, the median reported), with wall
+time, CPU time per image and peak memory (the sum over the whole process tree,
+sampled every 50 ms), the CPU per image spent outside the model (total CPU minus the model's own
 CPU in the same configuration, from (c)'s measurements), shiftbench's decode + preprocess cost
 alone, the ratios the ONNX issue sets targets for, and the top-1 agreement of (a) with (b).
 
@@ -31,22 +32,25 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def children(pid):
+    """Direct children of pid (from /proc/PID/task/*/children)."""
+    out = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out.extend(int(c) for c in f.read().split())
+    except OSError:
+        pass
+    return out
+
+
 def tree_rss(root):
-    """Resident memory (bytes) of `root` and all its descendants."""
-    kids = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            kids.setdefault(ppid, []).append(int(pid))
-        except (OSError, IndexError, ValueError):
-            pass
+    """Resident memory (bytes) of `root` and all its descendants (shared memory counts in each
+    process that maps it, so this errs high for shiftbench's workers)."""
     total, todo = 0, [root]
     while todo:
         p = todo.pop()
-        todo.extend(kids.get(p, []))
+        todo.extend(children(p))
         try:
             with open(f"/proc/{p}/statm") as f:
                 total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -68,7 +72,7 @@ def measure(cmd, log):
             nonlocal peak
             while not stop.is_set():
                 peak = max(peak, tree_rss(p.pid))
-                time.sleep(0.02)
+                time.sleep(0.05)
 
         th = threading.Thread(target=sample)
         th.start()
@@ -83,12 +87,18 @@ def measure(cmd, log):
     return wall, cpu, peak / 2**20
 
 
+def median_of(runs):
+    """The run with the median wall time."""
+    return sorted(runs)[len(runs) // 2]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("models", nargs="*", default=["squeezenet1.1-fp16", "mobilenetv2-12-int8"])
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--out", default="/tmp/shiftbench-bench")
-    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=32, help="the reference's batch (shiftbench runs with its defaults)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of (a) and (b) each, alternating; the median (by wall time) is reported")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,17 +119,23 @@ def main():
     summary = {}
     for m in args.models:
         yaml = REPO / f"plugins/onnx/examples/{m}.yaml"
-        run = [exe, "run", "--suite", "suites/imagenet-samples.yaml", "--model", yaml, "--fresh", "--batch", str(args.batch)]
-        a = measure(run + ["--out", out / m], out / f"{m}-a.log")
-        row(m, "(a) shiftbench end to end (worker processes)", *a)
-        ai = measure(run + ["--out", out / f"{m}-inproc", "--in-process"], out / f"{m}-a-inproc.log")
-        row(m, "(a) shiftbench end to end, --in-process", *ai)
+        # shiftbench with its defaults (one single-threaded copy per core, batches of 8 per copy);
+        # the reference at --batch, as timm's onnx_validate.py runs.
+        run = [exe, "run", "--suite", "suites/imagenet-samples.yaml", "--model", yaml, "--fresh"]
         ref_csv = out / f"{m}-reference.csv"
-        b = measure(
-            [sys.executable, "bench/reference_onnx.py", "--model", m, "--workers", "2", "--batch", str(args.batch), "--data", data, ref_csv],
-            out / f"{m}-b.log",
-        )
+        ref = [sys.executable, "bench/reference_onnx.py", "--model", m, "--workers", "2", "--batch", str(args.batch), "--data", data, ref_csv]
+        runs = {"a": [], "ai": [], "b": []}
+        # Alternating, so that drift in the machine's load spreads over all three.
+        for _ in range(args.repeat):
+            runs["a"].append(measure(run + ["--out", out / m], out / f"{m}-a.log"))
+            runs["ai"].append(measure(run + ["--out", out / f"{m}-inproc", "--in-process"], out / f"{m}-a-inproc.log"))
+            runs["b"].append(measure(ref, out / f"{m}-b.log"))
+        a, ai, b = (median_of(runs[k]) for k in ("a", "ai", "b"))
+        walls = {k: " ".join(f"{r[0]:.2f}" for r in v) for k, v in runs.items()}
+        row(m, "(a) shiftbench end to end (worker processes)", *a)
+        row(m, "(a) shiftbench end to end, --in-process", *ai)
         row(m, "(b) Python reference, 2 decode workers", *b)
+        print(f"{m:20}   wall s of each run: (a) {walls['a']}; --in-process {walls['ai']}; (b) {walls['b']}")
         floor_txt = out / f"{m}-c.jsonl"
         with open(floor_txt, "w") as f:
             subprocess.run([sys.executable, "bench/model_only.py", "--json", data / "models" / f"{m}.onnx"], stdout=f, check=True, cwd=REPO)
@@ -138,7 +154,7 @@ def main():
         # copies use one thread each; the reference one session with ONNX Runtime's default
         # threads (one per core) at the same batch (1 for fixed-batch models).
         cores = os.cpu_count()
-        mc_a, cfg_a = model_cpu(f"1 session, 1 threads, batch {args.batch}", f"{cores} sessions x 1 thread side by side, batch 1", "1 session, 1 threads, batch 1")
+        mc_a, cfg_a = model_cpu("1 session, 1 threads, batch 8", f"{cores} sessions x 1 thread side by side, batch 1", "1 session, 1 threads, batch 1")
         mc_b, cfg_b = model_cpu(f"1 session, {cores} threads, batch {args.batch}", f"1 session, {cores} threads, batch 1")
         prep = subprocess.run([REPO / "target/release/examples/prep_cost", yaml, data / "imagenet-samples"], capture_output=True, text=True, check=True).stdout.strip()
         ref_prep = next((l.strip() for l in open(out / f"{m}-b.log") if "decode+preprocess" in l), "")

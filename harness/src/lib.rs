@@ -279,7 +279,7 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
         let slot = match open_model(m, spec) {
             Ok(models) => {
                 let model = &models[0];
-                let batch = model.batch_size(spec.eval.batch);
+                let batch = model.batch_size(eval::requested_batch(spec.eval.batch, models.len()));
                 let mut mi = ModelInfo::new(m, &r.library, r.config.as_deref(), model.plugin_name(), model.card(), model.labels(), batch);
                 let (_, threads) = replicas_and_threads(m, spec);
                 (mi.replicas, mi.threads) = (Some(models.len()), Some(threads));

@@ -31,8 +31,9 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct Perf {
-    /// Images per model call (capped by the model's own limit) [default: 32].
-    #[arg(long)]
+    /// Images per model call (capped by the model's own limit) [default: 32 for a model running
+    /// as one copy, 8 per copy for a model running as several].
+    #[arg(long, value_parser = positive)]
     batch: Option<usize>,
     /// Decode/preprocess threads (default: all cores).
     #[arg(long)]
@@ -295,8 +296,15 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
     s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("expected COLUMN=VALUE, got {s:?}"))
 }
 
+fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("expected a whole number of at least 1, got {s:?}")),
+    }
+}
+
 fn eval_options(p: &Perf) -> EvalOptions {
-    let mut o = EvalOptions { batch: p.batch.unwrap_or(32).max(1), progress: std::io::stderr().is_terminal(), ..EvalOptions::default() };
+    let mut o = EvalOptions { batch: p.batch.unwrap_or(0), progress: std::io::stderr().is_terminal(), ..EvalOptions::default() };
     if let Some(t) = p.threads {
         o.threads = t.max(1);
     }
