@@ -308,7 +308,7 @@ fn resize_window_impl(img: &RgbImage, nw: u32, nh: u32, win: Window, interpolati
         None => first..first + n,
     };
     let (cols, rows) = (span(&ch_, x0, cw), span(&cv, y0, ch));
-    // Pillow >= 12 runs the vertical pass first when the height shrinks by more than twice as
+    // Pillow 13 runs the vertical pass first when the height shrinks by more than twice as
     // many pixels as the width (`ImagingResampleInner`); the intermediate 8-bit rounding makes
     // the order visible in the result.
     let vertical_first = h > nh_ && (h - nh_) as i64 > (w as i64 - nw_ as i64) * 2;
