@@ -272,6 +272,28 @@ fn prepare(s: &Sample, suite: &Suite, wanted: &[bool], specs: &[PreprocessSpec],
     Prepared::Tensors(tensors)
 }
 
+/// The model input of the samples `group` (indices into `prepared`, all with a tensor for spec
+/// `sp`): a single image's own tensor as it is, several assembled into `buf`.
+fn batch_input<'a>(group: &[usize], prepared: &'a [Prepared], sp: usize, buf: &'a mut Vec<f32>) -> &'a [f32] {
+    let tensor = |i: usize| match &prepared[i] {
+        Prepared::Tensors(t) => match &t[sp] {
+            Some(Ok(v)) => Some(v.as_slice()),
+            _ => None,
+        },
+        _ => None,
+    };
+    if let [i] = group {
+        if let Some(v) = tensor(*i) {
+            return v;
+        }
+    }
+    buf.clear();
+    for &i in group {
+        buf.extend_from_slice(tensor(i).unwrap_or_default());
+    }
+    buf
+}
+
 fn failed(s: &Sample, status: Status, error: String) -> Record {
     Record { id: s.id.clone(), wnid: s.wnid.clone(), status, top: vec![], scores: vec![], error: Some(error) }
 }
@@ -462,29 +484,9 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
                         }
                     }
                 };
-                // The input of batch `g`, assembled into `buf`.
-                let assemble = |g: usize, buf: &mut Vec<f32>| {
-                    buf.clear();
-                    for &i in groups[g] {
-                        if let Prepared::Tensors(t) = &prepared[i] {
-                            if let Some(Ok(v)) = &t[sp] {
-                                buf.extend_from_slice(v);
-                            }
-                        }
-                    }
-                };
-                // The tensor of a batch of one image.
-                let single = |g: usize| -> Option<&[f32]> {
-                    match groups[g] {
-                        [i] => match &prepared[*i] {
-                            Prepared::Tensors(t) => match &t[sp] {
-                                Some(Ok(v)) => Some(v.as_slice()),
-                                _ => None,
-                            },
-                            _ => None,
-                        },
-                        _ => None,
-                    }
+                // Scores batch `g` with one copy of the model, `buf` its reusable input buffer.
+                let score = |g: usize, copy: &mut dyn Scorer, buf: &mut Vec<f32>| {
+                    copy.infer(batch_input(groups[g], &prepared, sp, buf), groups[g].len())
                 };
                 // Batches are taken in order from a shared counter by this thread (the first
                 // copy) and by one thread per extra copy; answers are settled here as they come,
@@ -514,22 +516,15 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
                     log.flush()?;
                     Ok(())
                 };
-                let groups_ref = &groups;
                 std::thread::scope(|sc| -> Result<()> {
                     let (atx, arx) = std::sync::mpsc::channel::<(usize, Result<Vec<f32>>)>();
                     for copy in extra.iter_mut() {
                         let atx = atx.clone();
-                        let (take, assemble, halt, single) = (&take, &assemble, &halt, &single);
+                        let (take, score, halt) = (&take, &score, &halt);
                         sc.spawn(move || {
                             let mut buf = Vec::new();
                             while let Some(g) = take() {
-                                let answer = match single(g) {
-                                    Some(t) => copy.infer(t, 1),
-                                    None => {
-                                        assemble(g, &mut buf);
-                                        copy.infer(&buf, groups_ref[g].len())
-                                    }
-                                };
+                                let answer = score(g, &mut **copy, &mut buf);
                                 let stop = matches!(&answer, Err(e) if e.is::<ModelStopped>());
                                 if stop {
                                     halt.store(true, Ordering::SeqCst);
@@ -544,14 +539,7 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
                     loop {
                         let mine = take();
                         if let Some(g) = mine {
-                            let answer = match single(g) {
-                                // A batch of one image needs no copy.
-                                Some(t) => model.infer(t, 1),
-                                None => {
-                                    assemble(g, &mut input);
-                                    model.infer(&input, groups_ref[g].len())
-                                }
-                            };
+                            let answer = score(g, &mut *model, &mut input);
                             if settle(g, answer, &mut records) {
                                 halt.store(true, Ordering::SeqCst);
                             }

@@ -205,8 +205,9 @@ pub fn replicas_and_threads(arg: &str, spec: &RunSpec) -> (u32, u32) {
 type Replicas = Vec<Box<dyn Scorer + Send>>;
 
 /// Opens `--model` `arg` as `spec.isolation` says, under its model YAML's `name:` if it sets one,
-/// as many times as [`replicas_and_threads`] says (worker copies load in parallel).
-fn open_model(arg: &str, spec: &RunSpec) -> Result<Replicas> {
+/// as many times as [`replicas_and_threads`] says (worker copies load in parallel). Returns the
+/// copies and the threads each was asked to use.
+fn open_model(arg: &str, spec: &RunSpec) -> Result<(Replicas, u32)> {
     let (replicas, threads) = replicas_and_threads(arg, spec);
     let name = yaml_name(arg);
     let copies = worker::open_scorers(arg, threads, &spec.isolation, replicas as usize)?;
@@ -225,7 +226,7 @@ fn open_model(arg: &str, spec: &RunSpec) -> Result<Replicas> {
             _ => model,
         });
     }
-    Ok(models)
+    Ok((models, threads))
 }
 
 /// One `--model` of a run.
@@ -277,11 +278,10 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
     let mut slots: Vec<Slot> = Vec::new();
     for (m, r) in spec.models.iter().zip(&refs) {
         let slot = match open_model(m, spec) {
-            Ok(models) => {
+            Ok((models, threads)) => {
                 let model = &models[0];
                 let batch = model.batch_size(eval::requested_batch(spec.eval.batch, models.len()));
                 let mut mi = ModelInfo::new(m, &r.library, r.config.as_deref(), model.plugin_name(), model.card(), model.labels(), batch);
-                let (_, threads) = replicas_and_threads(m, spec);
                 (mi.replicas, mi.threads) = (Some(models.len()), Some(threads));
                 info.models.push(mi);
                 Slot { arg: m.clone(), name: model.card().name.to_string(), model: Some(models), load_error: None }
@@ -307,7 +307,7 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
         // A model stopped on the previous suite gets a fresh worker.
         for slot in slots.iter_mut().filter(|s| s.model.is_none() && s.load_error.is_none()) {
             match open_model(&slot.arg, spec) {
-                Ok(model) => slot.model = Some(model),
+                Ok((models, _)) => slot.model = Some(models),
                 Err(e) => slot.load_error = Some(format!("model {} could not be loaded: {e:#}", slot.arg)),
             }
         }

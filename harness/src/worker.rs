@@ -140,17 +140,8 @@ impl IsolationArgs {
     }
 }
 
-/// Opens `--model` (a plugin library, name or model YAML) as the isolation mode says.
-pub fn open_scorer(arg: &str, threads: u32, isolation: &Isolation) -> Result<Box<dyn Scorer + Send>> {
-    let r = crate::plugin::resolve_model(arg)?;
-    Ok(match isolation {
-        Isolation::InProcess => Box::new(LoadedModel::load(&r.library, r.config.as_deref(), threads)?),
-        Isolation::Worker(o) => Box::new(WorkerModel::spawn(o, &r.library, r.config.as_deref(), threads)?),
-    })
-}
-
 /// Opens `n` copies of `--model` as the isolation mode says: worker processes start at once and
-/// load in parallel. Call it from the run's own thread (see [`WorkerModel::spawn`]).
+/// load in parallel. Call it from the run's own thread (see [`WorkerModel::spawn_many`]).
 pub fn open_scorers(arg: &str, threads: u32, isolation: &Isolation, n: usize) -> Result<Vec<Box<dyn Scorer + Send>>> {
     let r = crate::plugin::resolve_model(arg)?;
     Ok(match isolation {
@@ -655,17 +646,12 @@ fn describe_exit(status: ExitStatus) -> String {
 }
 
 impl WorkerModel {
-    /// Starts a worker for `library` (with its model YAML) and waits for its card.
+    /// Starts `n` workers for `library` (with its model YAML) at once, so they load in
+    /// parallel, and waits for all of their cards.
     ///
-    /// Call it from a thread that outlives the worker (the run's own thread): Linux kills the
+    /// Call it from a thread that outlives the workers (the run's own thread): Linux kills a
     /// worker when the thread that started it exits (the worker's parent-death signal follows the
-    /// thread, not the process). Models and their workers may then be used from any thread.
-    pub fn spawn(opts: &WorkerOptions, library: &Path, config: Option<&Path>, threads: u32) -> Result<WorkerModel> {
-        Self::start(opts, library, config, threads)?.ready()
-    }
-
-    /// Starts `n` workers for the same model at once (they load in parallel) and waits for all
-    /// of their cards; see [`WorkerModel::spawn`] for the thread to call it from.
+    /// thread, not the process). The models may then be used from any thread.
     pub fn spawn_many(opts: &WorkerOptions, library: &Path, config: Option<&Path>, threads: u32, n: usize) -> Result<Vec<WorkerModel>> {
         let pending: Vec<PendingWorker> = (0..n).map(|_| Self::start(opts, library, config, threads)).collect::<Result<_>>()?;
         pending.into_iter().map(PendingWorker::ready).collect()
@@ -736,23 +722,23 @@ impl WorkerModel {
             stopped: None,
             shm,
         };
-        Ok(PendingWorker { w, opts: opts.clone() })
+        Ok(PendingWorker { w, load_timeout: opts.load_timeout })
     }
 }
 
 /// A worker process started, its model still loading.
 struct PendingWorker {
     w: WorkerModel,
-    opts: WorkerOptions,
+    load_timeout: Duration,
 }
 
 impl PendingWorker {
     /// Waits (up to the load timeout) for the worker's card, or says why it did not come.
     fn ready(self) -> Result<WorkerModel> {
-        let PendingWorker { mut w, opts } = self;
+        let PendingWorker { mut w, load_timeout } = self;
         let library = w.library.clone();
         let library = library.as_path();
-        w.watchdog.set(Some(Instant::now() + opts.load_timeout));
+        w.watchdog.set(Some(Instant::now() + load_timeout));
         let answer = read_head(&mut w.stdout).and_then(|h| match h {
             Some((t @ (b'C' | b'L'), len)) => Ok((t, read_text(&mut w.stdout, len)?)),
             Some((t, _)) => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("unexpected frame {t}"))),
@@ -769,7 +755,7 @@ impl PendingWorker {
             }
             Ok((_, err)) => Err(anyhow!(err)),
             Err(e) => {
-                let limit = format!("{} s (--load-timeout)", opts.load_timeout.as_secs_f64());
+                let limit = format!("{} s (--load-timeout)", load_timeout.as_secs_f64());
                 let why = w.failure("while loading the model", &limit, &e);
                 bail!("{why}")
             }
