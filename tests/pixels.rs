@@ -1,14 +1,15 @@
 //! Pixel exactness on real photos: shiftbench's decode + resize + center crop equals PIL's
 //! (`bench/pil_crops.py`: PIL decode, `convert("RGB")`, `Image.resize`, crop), byte for byte,
 //! for every one of the 1,000 ImageNet sample photos with the standard 256/224 bilinear
-//! preprocessing, and for the first 200 with bicubic 232/224 and nearest 256/224.
+//! preprocessing, and for the first 200 with bicubic 232/224 and nearest 256/224; both through
+//! the pipeline's partial JPEG decode and through a whole decode.
 
 mod common;
 
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
-use shiftbench::imaging::{decode, resize_crop};
+use shiftbench::imaging::{decode, preprocess, resize_crop};
 use shiftbench_plugin::{Interpolation, PreprocessSpec};
 
 fn compare(resize: u32, crop: u32, interpolation: Interpolation, name: &str, limit: usize) {
@@ -31,11 +32,17 @@ fn compare(resize: u32, crop: u32, interpolation: Interpolation, name: &str, lim
     let mut n = 0;
     for line in text.lines() {
         let (file, want) = line.split_once(',').unwrap();
-        let img = decode(&std::fs::read(folder.join(file)).unwrap()).unwrap();
-        let got = resize_crop(&img, &spec).unwrap();
-        assert_eq!(got.dimensions(), (crop, crop));
-        if format!("{:x}", Sha256::digest(got.as_raw())) != want {
-            differ.push(file.to_string());
+        let bytes = std::fs::read(folder.join(file)).unwrap();
+        // The pipeline's path (only the part of the JPEG the crop reads is decoded) and the
+        // whole decode must both give PIL's pixels.
+        let part = preprocess(&bytes, &[&spec]).unwrap().remove(0).unwrap();
+        let whole = resize_crop(&decode(&bytes).unwrap(), &spec).unwrap();
+        assert_eq!(part.dimensions(), (crop, crop));
+        if format!("{:x}", Sha256::digest(part.as_raw())) != want {
+            differ.push(format!("{file} (partial decode)"));
+        }
+        if format!("{:x}", Sha256::digest(whole.as_raw())) != want {
+            differ.push(format!("{file} (whole decode)"));
         }
         n += 1;
     }

@@ -30,7 +30,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use shiftbench_plugin::PreprocessSpec;
 
-use crate::imaging::{decode, resize_crop, to_tensor, Normaliser};
+use crate::imaging::{decode_for, resize_crop_part, to_tensor, Normaliser};
 use crate::interrupt::{self, Interrupted};
 use crate::plugin::{ModelStopped, Scorer};
 use crate::predlog::{LogHeader, LogWriter, Record, Status, LOG_VERSION};
@@ -245,8 +245,10 @@ fn prepare(s: &Sample, suite: &Suite, wanted: &[bool], specs: &[PreprocessSpec],
         Err(ReadError::Failed(e)) => return Prepared::Failed(e),
     };
     n.decoded.fetch_add(1, Ordering::Relaxed);
-    // A decoder bug must cost one sample, not the run.
-    let img = match std::panic::catch_unwind(|| decode(&bytes)) {
+    // Only the part of the image that the wanted specs read is decoded (a JPEG's center
+    // region). A decoder bug must cost one sample, not the run.
+    let read: Vec<&PreprocessSpec> = specs.iter().zip(wanted).filter(|(_, &w)| w).map(|(s, _)| s).collect();
+    let img = match std::panic::catch_unwind(|| decode_for(&bytes, &read)) {
         Ok(Ok(i)) => i,
         Ok(Err(e)) => return Prepared::Failed(e),
         Err(_) => return Prepared::Failed("the image decoder panicked on this file".into()),
@@ -260,7 +262,7 @@ fn prepare(s: &Sample, suite: &Suite, wanted: &[bool], specs: &[PreprocessSpec],
             w.then(|| {
                 n.preprocessed.fetch_add(1, Ordering::Relaxed);
                 std::panic::catch_unwind(|| {
-                    let crop = resize_crop(&img, spec)?;
+                    let crop = resize_crop_part(&img, spec)?;
                     let mut out = vec![0f32; spec.image_len()];
                     to_tensor(&crop, spec, norm, &mut out);
                     Ok(out)

@@ -17,6 +17,8 @@ use std::io::Cursor;
 use image::{ImageReader, RgbImage};
 use shiftbench_plugin::{ChannelOrder, Interpolation, Layout, PreprocessSpec};
 
+pub use crate::jpeg::Rect;
+
 /// Largest width or height accepted.
 pub const MAX_SIDE: u32 = 30_000;
 /// Largest pixel count accepted (about 16k x 16k).
@@ -28,6 +30,39 @@ pub const MAX_RESIZED_PIXELS: u64 = 64 * 1024 * 1024;
 
 /// Decodes an image file's bytes to RGB8, or says in one sentence why not.
 pub fn decode(bytes: &[u8]) -> Result<RgbImage, String> {
+    let d = decode_part(bytes, &|_, _| None)?;
+    debug_assert_eq!((d.rect.w, d.rect.h), (d.full_w, d.full_h));
+    Ok(d.px)
+}
+
+/// A decoded image, or a rectangle of it: what [`decode_part`] returns.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// The pixels of `rect`.
+    pub px: RgbImage,
+    /// Where `px` lies in the image.
+    pub rect: Rect,
+    pub full_w: u32,
+    pub full_h: u32,
+}
+
+impl Decoded {
+    pub fn whole(img: RgbImage) -> Decoded {
+        let (full_w, full_h) = img.dimensions();
+        Decoded { px: img, rect: Rect { x: 0, y: 0, w: full_w, h: full_h }, full_w, full_h }
+    }
+
+    fn src(&self) -> Src<'_> {
+        Src { px: self.px.as_raw(), rect: self.rect, w: self.full_w as usize, h: self.full_h as usize }
+    }
+}
+
+/// Decodes an image file's bytes to RGB8 (or says in one sentence why not), or only part of it:
+/// `need`, given the image's size, may name the rectangle the caller will read (see
+/// [`source_rect`]); a JPEG is then decoded only over a rectangle that holds it (see
+/// [`crate::jpeg`]), with every pixel in it as in the whole decode. Other formats are decoded
+/// whole.
+pub fn decode_part(bytes: &[u8], need: &dyn Fn(u32, u32) -> Option<Rect>) -> Result<Decoded, String> {
     if bytes.is_empty() {
         return Err("empty file (0 bytes)".into());
     }
@@ -55,8 +90,14 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, String> {
         return Err("truncated JPEG: the image data ends before its end-of-image marker".into());
     }
     if format == image::ImageFormat::Jpeg {
-        if let Some(rgb) = decode_jpeg_libjpeg(bytes, w, h)? {
-            return Ok(rgb);
+        // YCbCr and grayscale JPEGs through libjpeg-turbo, as PIL decodes them; CMYK and YCCK
+        // ones (`None`) through the image crate below.
+        if let Some(p) = crate::jpeg::decode_rgb(bytes, need)? {
+            if (p.full_w, p.full_h) != (w, h) {
+                return Err(format!("cannot decode Jpeg: libjpeg sees {}x{} pixels, the header says {w}x{h}", p.full_w, p.full_h));
+            }
+            let px = RgbImage::from_raw(p.rect.w, p.rect.h, p.px).expect("libjpeg returns whole rows");
+            return Ok(Decoded { px, rect: p.rect, full_w: w, full_h: h });
         }
     }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
@@ -66,37 +107,7 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, String> {
     limits.max_alloc = Some(MAX_PIXELS * 8);
     reader.limits(limits);
     let img = reader.decode().map_err(|e| format!("cannot decode {format:?}: {e}"))?;
-    Ok(img.into_rgb8())
-}
-
-/// Decodes a YCbCr or grayscale JPEG to RGB with libjpeg-turbo's decoder (through mozjpeg, a
-/// libjpeg-turbo fork built from source): the decoder PIL uses, with PIL's defaults (ISLOW
-/// IDCT, fancy upsampling), so pixels match PIL's bit for bit. Other JPEG types (CMYK, YCCK)
-/// return `None` and are decoded by the `image` crate instead.
-fn decode_jpeg_libjpeg(bytes: &[u8], w: u32, h: u32) -> Result<Option<RgbImage>, String> {
-    use mozjpeg::ColorSpace;
-    let d = match std::panic::catch_unwind(|| mozjpeg::Decompress::with_markers(&[]).from_mem(bytes)) {
-        Ok(Ok(d)) => d,
-        Ok(Err(e)) => return Err(format!("cannot decode Jpeg: {e}")),
-        Err(_) => return Err("cannot decode Jpeg: libjpeg rejected the header".into()),
-    };
-    if !matches!(d.color_space(), ColorSpace::JCS_YCbCr | ColorSpace::JCS_GRAYSCALE | ColorSpace::JCS_RGB) {
-        return Ok(None);
-    }
-    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || -> std::io::Result<Vec<u8>> {
-        let mut started = d.rgb()?;
-        let px: Vec<u8> = started.read_scanlines()?;
-        started.finish()?;
-        Ok(px)
-    }));
-    match decoded {
-        Ok(Ok(px)) if px.len() == (w as usize) * (h as usize) * 3 => {
-            Ok(Some(RgbImage::from_raw(w, h, px).expect("size checked")))
-        }
-        Ok(Ok(px)) => Err(format!("cannot decode Jpeg: {} bytes of pixels for {w}x{h}", px.len())),
-        Ok(Err(e)) => Err(format!("cannot decode Jpeg: {e}")),
-        Err(_) => Err("cannot decode Jpeg: libjpeg failed on corrupt data".into()),
-    }
+    Ok(Decoded::whole(img.into_rgb8()))
 }
 
 /// Whether a JPEG's last scan (start-of-scan marker FFDA) is followed by an end-of-image marker
@@ -184,9 +195,7 @@ fn coefficients(in_size: usize, out_size: usize, filter: fn(f64) -> f64, support
     for xx in 0..out_size {
         let center = (xx as f64 + 0.5) * scale;
         let ss = 1.0 / filterscale;
-        // Truncation toward zero, as C's (int) cast.
-        let xmin = ((center - support + 0.5) as i64).max(0) as usize;
-        let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize - xmin;
+        let (xmin, xmax) = coeff_bound(xx, in_size, scale, support);
         let mut ww = 0.0;
         for (x, kx) in k.iter_mut().enumerate().take(xmax) {
             let w = filter((x as f64 + xmin as f64 - center + 0.5) * ss);
@@ -203,6 +212,17 @@ fn coefficients(in_size: usize, out_size: usize, filter: fn(f64) -> f64, support
     Coeffs { ksize, bounds, weights }
 }
 
+/// The input indices output position `xx` reads, `(first, count)`, as Pillow computes them
+/// (`support` already scaled by the filter scale).
+#[inline]
+fn coeff_bound(xx: usize, in_size: usize, scale: f64, support: f64) -> (usize, usize) {
+    let center = (xx as f64 + 0.5) * scale;
+    // Truncation toward zero, as C's (int) cast.
+    let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+    let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize - xmin;
+    (xmin, xmax)
+}
+
 /// Pillow's `clip8`: the 8-bit value of a fixed-point sum, clamped to 0..=255 (written as a
 /// shift and a clamp so that it vectorises; for v <= 0 the shift is at most 0).
 #[inline(always)]
@@ -211,12 +231,85 @@ fn clip8(v: i32) -> u8 {
 }
 
 /// A rectangle of a resized image: the only pixels [`pillow_resize_window`] computes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    pub x: u32,
-    pub y: u32,
-    pub w: u32,
-    pub h: u32,
+pub type Window = Rect;
+
+/// A rectangle `rect` of a `w x h` RGB8 image, whose rows (`rect.w` pixels each) are in `px`.
+#[derive(Clone, Copy)]
+struct Src<'a> {
+    px: &'a [u8],
+    rect: Rect,
+    w: usize,
+    h: usize,
+}
+
+impl<'a> Src<'a> {
+    fn whole(img: &'a RgbImage) -> Src<'a> {
+        let (w, h) = img.dimensions();
+        Src { px: img.as_raw(), rect: Rect { x: 0, y: 0, w, h }, w: w as usize, h: h as usize }
+    }
+
+    /// Pixels per row of `px`.
+    fn stride(&self) -> usize {
+        self.rect.w as usize
+    }
+
+    /// Byte offset in `px` of the image's pixel (x, y).
+    #[inline(always)]
+    fn at(&self, x: usize, y: usize) -> usize {
+        ((y - self.rect.y as usize) * self.stride() + x - self.rect.x as usize) * 3
+    }
+
+    /// Panics unless `px` holds columns `cols` and rows `rows`.
+    fn assert_holds(&self, cols: &std::ops::Range<usize>, rows: &std::ops::Range<usize>) {
+        let r = self.rect;
+        assert!(
+            cols.start >= r.x as usize && cols.end <= (r.x + r.w) as usize && rows.start >= r.y as usize && rows.end <= (r.y + r.h) as usize,
+            "resize reads columns {cols:?} and rows {rows:?}, outside the decoded {r:?}"
+        );
+        assert_eq!(self.px.len(), self.stride() * r.h as usize * 3, "pixel buffer size");
+    }
+}
+
+/// Source positions of Pillow's NEAREST for outputs `skip..skip + take` of an `n_in -> n_out`
+/// resize: Pillow samples pixel centres through an affine transform (`ImagingScaleAffine`),
+/// starting at 0.5 * in / out and stepping by in / out by repeated addition in f64; the
+/// rounding of those sums matters. Non-decreasing.
+fn nearest_steps(n_in: usize, n_out: usize, skip: usize, take: usize) -> Vec<usize> {
+    let step = n_in as f64 / n_out as f64;
+    let mut pos = 0.5 * step;
+    (0..skip + take)
+        .map(|_| {
+            let i = (pos as usize).min(n_in - 1);
+            pos += step;
+            i
+        })
+        .skip(skip)
+        .collect()
+}
+
+/// The filter and its support for the convolution filters.
+fn filter_of(interpolation: Interpolation) -> (fn(f64) -> f64, f64) {
+    match interpolation {
+        Interpolation::Bicubic => (bicubic_filter, 2.0),
+        _ => (bilinear_filter, 1.0),
+    }
+}
+
+/// The input indices that outputs `out0..out0 + n` of an `in_size -> out_size` resize along one
+/// axis read (the identity when the size is unchanged: Pillow skips that pass).
+fn source_span(in_size: usize, out_size: usize, interpolation: Interpolation, out0: usize, n: usize) -> std::ops::Range<usize> {
+    if in_size == out_size {
+        return out0..out0 + n;
+    }
+    if interpolation == Interpolation::Nearest {
+        let xs = nearest_steps(in_size, out_size, out0, n);
+        return xs[0]..xs[n - 1] + 1;
+    }
+    let scale = in_size as f64 / out_size as f64;
+    let support = filter_of(interpolation).1 * scale.max(1.0);
+    let first = coeff_bound(out0, in_size, scale, support);
+    let last = coeff_bound(out0 + n - 1, in_size, scale, support);
+    first.0..last.0 + last.1
 }
 
 /// Resizes RGB8 the way Pillow's `Image.resize` does for NEAREST, BILINEAR and BICUBIC (with
@@ -241,73 +334,53 @@ pub fn pillow_resize(img: &RgbImage, nw: u32, nh: u32, interpolation: Interpolat
 /// # Panics
 /// If `win` is not inside `nw x nh`, or an output side is 0.
 pub fn pillow_resize_window(img: &RgbImage, nw: u32, nh: u32, win: Window, interpolation: Interpolation) -> RgbImage {
+    resize_window(Src::whole(img), nw, nh, win, interpolation)
+}
+
+fn resize_window(src: Src, nw: u32, nh: u32, win: Window, interpolation: Interpolation) -> RgbImage {
     assert!(nw > 0 && nh > 0 && win.w > 0 && win.h > 0, "resize to an empty image");
     assert!(win.x + win.w <= nw && win.y + win.h <= nh, "window outside the resized image");
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { resize_window_avx2(img, nw, nh, win, interpolation) };
+            return unsafe { resize_window_avx2(src, nw, nh, win, interpolation) };
         }
     }
-    resize_window_impl(img, nw, nh, win, interpolation)
+    resize_window_impl(src, nw, nh, win, interpolation)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn resize_window_avx2(img: &RgbImage, nw: u32, nh: u32, win: Window, interpolation: Interpolation) -> RgbImage {
-    resize_window_impl(img, nw, nh, win, interpolation)
+unsafe fn resize_window_avx2(src: Src, nw: u32, nh: u32, win: Window, interpolation: Interpolation) -> RgbImage {
+    resize_window_impl(src, nw, nh, win, interpolation)
 }
 
 #[inline(always)]
-fn resize_window_impl(img: &RgbImage, nw: u32, nh: u32, win: Window, interpolation: Interpolation) -> RgbImage {
-    let (w, h) = (img.width() as usize, img.height() as usize);
+fn resize_window_impl(src: Src, nw: u32, nh: u32, win: Window, interpolation: Interpolation) -> RgbImage {
+    let (w, h) = (src.w, src.h);
     let (nw_, nh_) = (nw as usize, nh as usize);
     let (x0, y0, cw, ch) = (win.x as usize, win.y as usize, win.w as usize, win.h as usize);
-    let src = img.as_raw();
+    // Source columns and rows the window reads.
+    let cols = source_span(w, nw_, interpolation, x0, cw);
+    let rows = source_span(h, nh_, interpolation, y0, ch);
+    src.assert_holds(&cols, &rows);
+    let stride = src.stride();
     if interpolation == Interpolation::Nearest {
-        // Pillow samples pixel centres through an affine transform (ImagingScaleAffine): the
-        // source position starts at 0.5 * in / out and steps by in / out, by repeated addition
-        // in f64 on both axes; the rounding of those sums matters.
-        let steps = |n_in: usize, n_out: usize, skip: usize, take: usize| -> Vec<usize> {
-            let step = n_in as f64 / n_out as f64;
-            let mut pos = 0.5 * step;
-            (0..skip + take)
-                .map(|_| {
-                    let i = (pos as usize).min(n_in - 1);
-                    pos += step;
-                    i
-                })
-                .skip(skip)
-                .collect()
-        };
-        let xs = steps(w, nw_, x0, cw);
-        let ys = steps(h, nh_, y0, ch);
+        let xs = nearest_steps(w, nw_, x0, cw);
+        let ys = nearest_steps(h, nh_, y0, ch);
         let mut out = vec![0u8; cw * ch * 3];
         for (orow, &yy) in out.chunks_exact_mut(cw * 3).zip(&ys) {
             for (o, &xx) in orow.chunks_exact_mut(3).zip(&xs) {
-                o.copy_from_slice(&src[(yy * w + xx) * 3..][..3]);
+                o.copy_from_slice(&src.px[src.at(xx, yy)..][..3]);
             }
         }
         return RgbImage::from_raw(win.w, win.h, out).expect("size");
     }
-    let (filter, support): (fn(f64) -> f64, f64) = match interpolation {
-        Interpolation::Bicubic => (bicubic_filter, 2.0),
-        _ => (bilinear_filter, 1.0),
-    };
-    let need_h = nw_ != w;
-    let need_v = nh_ != h;
-    let ch_ = need_h.then(|| coefficients(w, nw_, filter, support));
-    let cv = need_v.then(|| coefficients(h, nh_, filter, support));
-    // Source columns and rows the window needs.
-    let span = |c: &Option<Coeffs>, first: usize, n: usize| match c {
-        Some(c) => {
-            let last = c.bounds[first + n - 1];
-            c.bounds[first].0..last.0 + last.1
-        }
-        None => first..first + n,
-    };
-    let (cols, rows) = (span(&ch_, x0, cw), span(&cv, y0, ch));
+    let (filter, support) = filter_of(interpolation);
+    let ch_ = (nw_ != w).then(|| coefficients(w, nw_, filter, support));
+    let cv = (nh_ != h).then(|| coefficients(h, nh_, filter, support));
+    let (sx, sy) = (src.rect.x as usize, src.rect.y as usize);
     // Pillow 13 runs the vertical pass first when the height shrinks by more than twice as
     // many pixels as the width (`ImagingResampleInner`); the intermediate 8-bit rounding makes
     // the order visible in the result.
@@ -316,34 +389,35 @@ fn resize_window_impl(img: &RgbImage, nw: u32, nh: u32, win: Window, interpolati
         (None, None) => {
             let mut out = vec![0u8; cw * ch * 3];
             for (o, y) in out.chunks_exact_mut(cw * 3).zip(y0..y0 + ch) {
-                o.copy_from_slice(&src[(y * w + x0) * 3..][..cw * 3]);
+                o.copy_from_slice(&src.px[src.at(x0, y)..][..cw * 3]);
             }
             out
         }
-        (Some(c), None) => horizontal_pass(src, w, 0, rows, c, x0, cw),
-        (None, Some(v)) => vertical_pass(src, w, cols, 0, v, y0, ch),
+        (Some(c), None) => horizontal_pass(src.px, stride, sx, sy, rows, c, x0, cw),
+        (None, Some(v)) => vertical_pass(src.px, stride, sx, sy, cols, v, y0, ch),
         (Some(c), Some(v)) if vertical_first => {
             // Rows y0..y0+ch of the vertical pass over the columns the window reads, then the
             // horizontal pass over them (its source columns start at `cols.start`).
             let first_col = cols.start;
-            let tmp = vertical_pass(src, w, cols.clone(), 0, v, y0, ch);
-            horizontal_pass(&tmp, cols.len(), first_col, 0..ch, c, x0, cw)
+            let tmp = vertical_pass(src.px, stride, sx, sy, cols.clone(), v, y0, ch);
+            horizontal_pass(&tmp, cols.len(), first_col, 0, 0..ch, c, x0, cw)
         }
         (Some(c), Some(v)) => {
             let first_row = rows.start;
-            let tmp = horizontal_pass(src, w, 0, rows, c, x0, cw);
-            vertical_pass(&tmp, cw, 0..cw, first_row, v, y0, ch)
+            let tmp = horizontal_pass(src.px, stride, sx, sy, rows, c, x0, cw);
+            vertical_pass(&tmp, cw, 0, first_row, 0..cw, v, y0, ch)
         }
     };
     RgbImage::from_raw(win.w, win.h, out).expect("size")
 }
 
 /// Pillow's horizontal pass for output columns `x0..x0 + cw` only, over rows `rows` of `src`
-/// (`width` RGB pixels per row, whose first column is source column `col0`). Returns
-/// `rows.len()` rows of `cw` pixels. Each source pixel is widened once to four i32 lanes, so
-/// every tap is one vector multiply-add.
+/// (`width` RGB pixels per row; its first column is source column `col0`, its first row
+/// source row `row0`). Returns `rows.len()` rows of `cw` pixels. Each source pixel is widened
+/// once to four i32 lanes, so every tap is one vector multiply-add.
 #[inline(always)]
-fn horizontal_pass(src: &[u8], width: usize, col0: usize, rows: std::ops::Range<usize>, c: &Coeffs, x0: usize, cw: usize) -> Vec<u8> {
+#[allow(clippy::too_many_arguments)]
+fn horizontal_pass(src: &[u8], width: usize, col0: usize, row0: usize, rows: std::ops::Range<usize>, c: &Coeffs, x0: usize, cw: usize) -> Vec<u8> {
     let half = 1i32 << (PRECISION_BITS - 1);
     let mut out = vec![0u8; rows.len() * cw * 3];
     // Source columns the window reads.
@@ -352,7 +426,7 @@ fn horizontal_pass(src: &[u8], width: usize, col0: usize, rows: std::ops::Range<
     let n_cols = last.0 + last.1 - first;
     let mut px = vec![[0i32; 4]; n_cols];
     for (orow, y) in out.chunks_exact_mut(cw * 3).zip(rows) {
-        let row = &src[(y * width + first - col0) * 3..][..n_cols * 3];
+        let row = &src[((y - row0) * width + first - col0) * 3..][..n_cols * 3];
         for (p, s) in px.iter_mut().zip(row.chunks_exact(3)) {
             *p = [s[0] as i32, s[1] as i32, s[2] as i32, 0];
         }
@@ -374,10 +448,12 @@ fn horizontal_pass(src: &[u8], width: usize, col0: usize, rows: std::ops::Range<
 }
 
 /// Pillow's vertical pass for output rows `y0..y0 + ch` only, over columns `cols` of `src`
-/// (`width` RGB pixels per row, whose first row is source row `row0`). Returns `ch` rows of
-/// `cols.len()` pixels, computed a whole row at a time into i32 accumulators.
+/// (`width` RGB pixels per row; its first column is source column `col0`, its first row
+/// source row `row0`). Returns `ch` rows of `cols.len()` pixels, computed a whole row at a time
+/// into i32 accumulators.
 #[inline(always)]
-fn vertical_pass(src: &[u8], width: usize, cols: std::ops::Range<usize>, row0: usize, c: &Coeffs, y0: usize, ch: usize) -> Vec<u8> {
+#[allow(clippy::too_many_arguments)]
+fn vertical_pass(src: &[u8], width: usize, col0: usize, row0: usize, cols: std::ops::Range<usize>, c: &Coeffs, y0: usize, ch: usize) -> Vec<u8> {
     let half = 1i32 << (PRECISION_BITS - 1);
     let stride = cols.len() * 3;
     let mut out = vec![0u8; ch * stride];
@@ -387,7 +463,7 @@ fn vertical_pass(src: &[u8], width: usize, cols: std::ops::Range<usize>, row0: u
         let k = &c.weights[yy * c.ksize..][..n];
         acc.fill(half);
         for (t, &ky) in k.iter().enumerate() {
-            let row = &src[((ymin - row0 + t) * width + cols.start) * 3..][..stride];
+            let row = &src[((ymin - row0 + t) * width + cols.start - col0) * 3..][..stride];
             for (a, &p) in acc.iter_mut().zip(row) {
                 *a += p as i32 * ky;
             }
@@ -420,9 +496,9 @@ impl Normaliser {
     }
 }
 
-/// Resizes and center-crops to `crop x crop` RGB8, as torchvision's `Resize` + `CenterCrop` do.
-pub fn resize_crop(img: &RgbImage, spec: &PreprocessSpec) -> Result<RgbImage, String> {
-    let (w, h) = img.dimensions();
+/// The resized size and the center crop's window in it, for a `w x h` image, or why that
+/// image cannot be preprocessed so.
+fn crop_plan(w: u32, h: u32, spec: &PreprocessSpec) -> Result<(u32, u32, Window), String> {
     let (nw, nh) = resized_size(w, h, spec.resize);
     if (nw as u64) * (nh as u64) > MAX_RESIZED_PIXELS {
         return Err(format!("{w}x{h} image has an extreme aspect ratio: resizing it to {nw}x{nh} is refused"));
@@ -431,11 +507,56 @@ pub fn resize_crop(img: &RgbImage, spec: &PreprocessSpec) -> Result<RgbImage, St
         return Err(format!("resized image {nw}x{nh} is smaller than the {0}x{0} crop", spec.crop));
     }
     let win = Window { x: crop_offset(nw, spec.crop), y: crop_offset(nh, spec.crop), w: spec.crop, h: spec.crop };
-    if (nw, nh) == (w, h) {
-        return Ok(image::imageops::crop_imm(img, win.x, win.y, win.w, win.h).to_image());
-    }
-    // Only the crop is computed: bit-identical to resizing the whole image and cropping it.
-    Ok(pillow_resize_window(img, nw, nh, win, spec.interpolation))
+    Ok((nw, nh, win))
+}
+
+/// The rectangle of a `w x h` image that [`resize_crop`] reads with `spec`: the source pixels
+/// under the center crop, widened by the resampling filter's reach. `None` when the image
+/// cannot be preprocessed with `spec` (then [`resize_crop`] says why).
+pub fn source_rect(w: u32, h: u32, spec: &PreprocessSpec) -> Option<Rect> {
+    let (nw, nh, win) = crop_plan(w, h, spec).ok()?;
+    let cols = source_span(w as usize, nw as usize, spec.interpolation, win.x as usize, win.w as usize);
+    let rows = source_span(h as usize, nh as usize, spec.interpolation, win.y as usize, win.h as usize);
+    Some(Rect { x: cols.start as u32, y: rows.start as u32, w: cols.len() as u32, h: rows.len() as u32 })
+}
+
+/// Resizes and center-crops to `crop x crop` RGB8, as torchvision's `Resize` + `CenterCrop` do.
+pub fn resize_crop(img: &RgbImage, spec: &PreprocessSpec) -> Result<RgbImage, String> {
+    resize_crop_src(Src::whole(img), spec)
+}
+
+/// [`resize_crop`] of a decoded image or of a decoded rectangle of one that holds
+/// [`source_rect`] for `spec`.
+///
+/// # Panics
+/// If `d` is a rectangle that does not hold what `spec` reads.
+pub fn resize_crop_part(d: &Decoded, spec: &PreprocessSpec) -> Result<RgbImage, String> {
+    resize_crop_src(d.src(), spec)
+}
+
+fn resize_crop_src(src: Src, spec: &PreprocessSpec) -> Result<RgbImage, String> {
+    let (w, h) = (src.w as u32, src.h as u32);
+    let (nw, nh, win) = crop_plan(w, h, spec)?;
+    // Only the crop is computed: bit-identical to resizing the whole image and cropping it (an
+    // unchanged size is a plain crop).
+    Ok(resize_window(src, nw, nh, win, spec.interpolation))
+}
+
+/// Decodes one file's bytes (only the part `specs` read, for a JPEG) and resizes and
+/// center-crops it for each spec: what the pipeline computes for one image.
+pub fn preprocess(bytes: &[u8], specs: &[&PreprocessSpec]) -> Result<Vec<Result<RgbImage, String>>, String> {
+    let d = decode_for(bytes, specs)?;
+    Ok(specs.iter().map(|spec| resize_crop_part(&d, spec)).collect())
+}
+
+/// Decodes one file's bytes, only over the rectangle that all of `specs` read (the whole image
+/// when one of them cannot preprocess it, so that its error is the one reported).
+pub fn decode_for(bytes: &[u8], specs: &[&PreprocessSpec]) -> Result<Decoded, String> {
+    decode_part(bytes, &|w, h| {
+        let mut rects = specs.iter().map(|s| source_rect(w, h, s));
+        let first = rects.next()??;
+        rects.try_fold(first, |acc, r| Some(acc.union(r?)))
+    })
 }
 
 /// Writes the model input for one cropped image into `out` (`3 * crop * crop` values).
@@ -470,8 +591,7 @@ pub fn to_tensor(crop: &RgbImage, spec: &PreprocessSpec, norm: &Normaliser, out:
 
 /// Decode + resize + crop + normalise one file's bytes into a fresh tensor.
 pub fn load_tensor(bytes: &[u8], spec: &PreprocessSpec, norm: &Normaliser) -> Result<Vec<f32>, String> {
-    let img = decode(bytes)?;
-    let crop = resize_crop(&img, spec)?;
+    let crop = preprocess(bytes, &[spec])?.remove(0)?;
     let mut out = vec![0f32; spec.image_len()];
     to_tensor(&crop, spec, norm, &mut out);
     Ok(out)

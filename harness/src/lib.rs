@@ -21,6 +21,7 @@ pub mod eval;
 pub mod fuzzing;
 pub mod imaging;
 pub mod interrupt;
+pub mod jpeg;
 pub mod metrics;
 pub mod plan;
 pub mod plot;
