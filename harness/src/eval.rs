@@ -379,21 +379,37 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
     let alive: Vec<AtomicBool> = (0..n_jobs).map(|_| AtomicBool::new(true)).collect();
     let mut interrupted = false;
 
+    // The first chunk is one batch per copy, so that the models start as soon as possible;
+    // the rest are `chunk` samples.
+    let first_chunk = batches.iter().zip(jobs.iter()).map(|(b, j)| b * (1 + j.extra.len())).max().unwrap_or(1).min(chunk);
+    let mut bounds = Vec::new();
+    let mut at = 0;
+    while at < todo.len() {
+        let len = if at == 0 { first_chunk } else { chunk };
+        bounds.push(at..(at + len).min(todo.len()));
+        at += len;
+    }
+
     std::thread::scope(|scope| -> Result<()> {
-        let (tx, rx) = sync_channel::<Vec<Prepared>>(0);
-        let (todo_ref, need_ref, spec_of_ref) = (&todo, &need, &spec_of);
+        // The decoder runs up to two chunks ahead of the models (one waiting in the channel), so
+        // that its threads have work whenever a core is free, also while the models finish the
+        // last batches of a chunk.
+        let (tx, rx) = sync_channel::<(usize, Vec<Prepared>)>(1);
+        let (todo_ref, need_ref, spec_of_ref, bounds_ref) = (&todo, &need, &spec_of, &bounds);
         let (specs_ref, norms_ref, pool_ref, counters_ref, alive_ref) = (&specs, &norms, &pool, &counters, &alive);
         let n_specs = specs.len();
         scope.spawn(move || {
-            for (ci, ch) in todo_ref.chunks(chunk).enumerate() {
+            for range in bounds_ref.iter() {
                 if interrupt::requested() || !alive_ref.iter().any(|a| a.load(Ordering::SeqCst)) {
                     break;
                 }
+                let first = range.start;
                 let prepared: Vec<Prepared> = pool_ref.install(|| {
-                    ch.par_iter()
+                    todo_ref[range.clone()]
+                        .par_iter()
                         .enumerate()
                         .map(|(k, s)| {
-                            let t = ci * chunk + k;
+                            let t = first + k;
                             let mut wanted = vec![false; n_specs];
                             for j in 0..n_jobs {
                                 if need_ref[t * n_jobs + j] && alive_ref[j].load(Ordering::SeqCst) {
@@ -404,15 +420,14 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
                         })
                         .collect()
                 });
-                if tx.send(prepared).is_err() {
+                if tx.send((first, prepared)).is_err() {
                     break;
                 }
             }
         });
 
         let mut input = Vec::new();
-        for (ci, prepared) in rx.into_iter().enumerate() {
-            let first = ci * chunk;
+        for (first, prepared) in rx.into_iter() {
             let samples = &todo[first..first + prepared.len()];
             for (j, job) in jobs.iter_mut().enumerate() {
                 if stopped[j].is_some() {
