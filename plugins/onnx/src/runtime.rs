@@ -170,6 +170,13 @@ pub fn environment(choice: &LibraryChoice) -> Result<Environment, String> {
     if let Some(loaded) = LOADED.get() {
         already_loaded(loaded, choice, &wanted)?;
     }
+    // ONNX Runtime 1.31's Linux build records telemetry events in a SQLite database under
+    // ~/.cache/Microsoft/DeveloperTools (and would upload them), whatever `with_telemetry(false)`
+    // below says; its own switch for that is this variable. A value the user set is kept.
+    // Set once, before the library is loaded, while the plugin is being opened.
+    if std::env::var_os("ORT_DISABLE_TELEMETRY").is_none() {
+        std::env::set_var("ORT_DISABLE_TELEMETRY", "1");
+    }
     let builder = ort::init_from(&wanted).map_err(|e| {
         format!(
             "{} (from {}) is not a usable ONNX Runtime {ORT_VERSION} library ({e}); {SETUP_HINT} to install the right one",
