@@ -4,7 +4,7 @@
 Times the model on `--images` random tensors of the right shape and dtype in several
 configurations and prints images/s and CPU ms/image for each, best first:
   - one session with T intra-op threads at batch B (B = 1 for fixed-batch models);
-  - for batch-1 models, S sessions with 1 thread each, side by side in S threads.
+  - S sessions (one per core) with 1 thread each, side by side in S threads, at batch B.
 
     python3 bench/model_only.py ../shared/data/models/squeezenet1.1-fp16.onnx
 """
@@ -48,6 +48,7 @@ def main():
     ap.add_argument("--images", type=int, default=1000)
     ap.add_argument("--cores", type=int, default=os.cpu_count())
     ap.add_argument("--json", action="store_true", help="one JSON object per configuration instead of text")
+    ap.add_argument("--only", help="measure just this configuration (a label as printed, e.g. \"2 sessions x 1 thread side by side, batch 8\")")
     args = ap.parse_args()
     probe = session(args.model, 1)
     inp = probe.get_inputs()[0]
@@ -56,14 +57,17 @@ def main():
     rng = np.random.default_rng(0)
     results = []
     batches = [1] if fixed == 1 else [1, 8, 32]
+    wanted = lambda label: args.only is None or label == args.only
     for b in batches:
         xs = [rng.standard_normal((b, 3, 224, 224)).astype(dtype) for _ in range(args.images // b)]
         n = len(xs) * b
         for t in sorted({1, args.cores}):
+            if not wanted(f"1 session, {t} threads, batch {b}"):
+                continue
             s = session(args.model, t)
             run(s, xs[:2])  # warm up
             results.append(measure(f"1 session, {t} threads, batch {b}", lambda: run(s, xs), n))
-        if b == 1 and args.cores > 1:
+        if args.cores > 1 and wanted(f"{args.cores} sessions x 1 thread side by side, batch {b}"):
             ss = [session(args.model, 1) for _ in range(args.cores)]
             for s in ss:
                 run(s, xs[:2])
@@ -74,7 +78,9 @@ def main():
                 [t.start() for t in th]
                 [t.join() for t in th]
 
-            results.append(measure(f"{args.cores} sessions x 1 thread side by side, batch 1", side_by_side, n))
+            results.append(measure(f"{args.cores} sessions x 1 thread side by side, batch {b}", side_by_side, n))
+    if not results:
+        raise SystemExit(f"model_only.py: no configuration is called {args.only!r}")
     results.sort(reverse=True)
     name = os.path.basename(args.model)
     for ips, cpu, label in results:
