@@ -1,15 +1,18 @@
 //! The evaluation pipeline: samples -> read + decode (once) -> preprocess (once per distinct
 //! preprocessing spec) -> batches -> every model with that spec -> one predictions log per model.
 //!
-//! One pass over a suite serves every model of a run. Each image is read and decoded once, then
-//! resized, cropped and normalised once for each distinct [`PreprocessSpec`] among the models
-//! that still need it (models resuming a log skip what they already have), and the tensor is
-//! handed to every model with that spec, each in its own batches and its own log.
+//! One pass over a suite serves every model of a run. Each image is read and decoded once (only
+//! the part the crops read, for a JPEG), then resized and cropped once for each distinct
+//! [`PreprocessSpec`] among the models that still need it (models resuming a log skip what they
+//! already have), and the 8-bit crop is handed to every model with that spec, each in its own
+//! batches and its own log. A crop is normalised to f32 only when its batch is assembled,
+//! straight into the model's input: a worker's shared memory ([`Scorer::infer_filled`]), so a
+//! tensor is written once and never copied.
 //!
-//! Reading and decoding run on a rayon pool one chunk ahead of inference (a bounded channel holds
-//! one prepared chunk), so the CPU work and the models overlap, and memory stays bounded by a
-//! few chunks whatever the suite size: chunks are sized so that one holds at most
-//! [`CHUNK_BYTES`] of tensors. Records are written in sample order and flushed after every batch.
+//! Reading and decoding run on a rayon pool up to two chunks ahead of inference (a bounded
+//! channel holds one prepared chunk), so the CPU work and the models overlap, and memory stays
+//! bounded by a few chunks whatever the suite size: chunks are sized so that one holds at most
+//! [`CHUNK_BYTES`] of crops. Records are written in sample order and flushed after every batch.
 //!
 //! A model that stops (its worker crashed or hung, it broke the interface: [`ModelStopped`]) is
 //! dropped from the pass: the batch in flight is logged as failed with the reason, its later
@@ -30,6 +33,8 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use shiftbench_plugin::PreprocessSpec;
 
+use image::RgbImage;
+
 use crate::imaging::{decode_for, resize_crop_part, to_tensor, Normaliser};
 use crate::interrupt::{self, Interrupted};
 use crate::plugin::{ModelStopped, Scorer};
@@ -40,7 +45,7 @@ use crate::suite::{Sample, Suite};
 /// How many predictions each record keeps.
 pub const TOP_K: usize = 5;
 
-/// Most bytes of tensors one chunk may hold (a few chunks are in flight at once).
+/// Most bytes of crops one chunk may hold (a few chunks are in flight at once).
 pub const CHUNK_BYTES: usize = 128 << 20;
 
 /// Which labels a model's top-k is taken over.
@@ -221,11 +226,11 @@ pub struct PassStats {
     pub stopped: Vec<Option<String>>,
 }
 
-/// A sample after reading, decoding and preprocessing for every spec some model needs.
+/// A sample after reading, decoding, resizing and cropping for every spec some model needs.
 enum Prepared {
-    /// Per spec: `None` when no model with that spec needs the sample, else the tensor or why
+    /// Per spec: `None` when no model with that spec needs the sample, else the crop or why
     /// preprocessing failed.
-    Tensors(Vec<Option<Result<Vec<f32>, String>>>),
+    Crops(Vec<Option<Result<RgbImage, String>>>),
     Failed(String),
     Missing(String),
 }
@@ -235,7 +240,7 @@ struct Counters {
     preprocessed: AtomicUsize,
 }
 
-fn prepare(s: &Sample, suite: &Suite, wanted: &[bool], specs: &[PreprocessSpec], norms: &[Normaliser], n: &Counters) -> Prepared {
+fn prepare(s: &Sample, suite: &Suite, wanted: &[bool], specs: &[PreprocessSpec], n: &Counters) -> Prepared {
     if let Some(p) = suite.label_problem(&s.wnid) {
         return Prepared::Failed(p);
     }
@@ -254,46 +259,28 @@ fn prepare(s: &Sample, suite: &Suite, wanted: &[bool], specs: &[PreprocessSpec],
         Err(_) => return Prepared::Failed("the image decoder panicked on this file".into()),
     };
     drop(bytes);
-    let tensors = specs
+    let crops = specs
         .iter()
-        .zip(norms)
         .zip(wanted)
-        .map(|((spec, norm), &w)| {
+        .map(|(spec, &w)| {
             w.then(|| {
                 n.preprocessed.fetch_add(1, Ordering::Relaxed);
-                std::panic::catch_unwind(|| {
-                    let crop = resize_crop_part(&img, spec)?;
-                    let mut out = vec![0f32; spec.image_len()];
-                    to_tensor(&crop, spec, norm, &mut out);
-                    Ok(out)
-                })
-                .unwrap_or_else(|_| Err("preprocessing panicked on this image".to_string()))
+                std::panic::catch_unwind(|| resize_crop_part(&img, spec)).unwrap_or_else(|_| Err("preprocessing panicked on this image".to_string()))
             })
         })
         .collect();
-    Prepared::Tensors(tensors)
+    Prepared::Crops(crops)
 }
 
-/// The model input of the samples `group` (indices into `prepared`, all with a tensor for spec
-/// `sp`): a single image's own tensor as it is, several assembled into `buf`.
-fn batch_input<'a>(group: &[usize], prepared: &'a [Prepared], sp: usize, buf: &'a mut Vec<f32>) -> &'a [f32] {
-    let tensor = |i: usize| match &prepared[i] {
-        Prepared::Tensors(t) => match &t[sp] {
-            Some(Ok(v)) => Some(v.as_slice()),
-            _ => None,
+/// The crop of sample `i` for spec `sp` (the pipeline asks only for prepared ones).
+fn crop_of(prepared: &[Prepared], i: usize, sp: usize) -> &RgbImage {
+    match &prepared[i] {
+        Prepared::Crops(c) => match &c[sp] {
+            Some(Ok(img)) => img,
+            _ => unreachable!("a batch holds only samples with a crop for its spec"),
         },
-        _ => None,
-    };
-    if let [i] = group {
-        if let Some(v) = tensor(*i) {
-            return v;
-        }
+        _ => unreachable!("a batch holds only prepared samples"),
     }
-    buf.clear();
-    for &i in group {
-        buf.extend_from_slice(tensor(i).unwrap_or_default());
-    }
-    buf
 }
 
 fn failed(s: &Sample, status: Status, error: String) -> Record {
@@ -348,7 +335,7 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
             need.extend(row);
         }
     }
-    let bytes_per_sample: usize = specs.iter().map(|s| s.image_len() * 4).sum::<usize>().max(1);
+    let bytes_per_sample: usize = specs.iter().map(|s| s.image_len()).sum::<usize>().max(1);
     // Enough batches per chunk that every copy of a model has several to take.
     let per_chunk = batches.iter().zip(jobs.iter()).map(|(b, j)| b * 2 * (1 + j.extra.len())).max().unwrap_or(1);
     let max_batch = batches.iter().copied().max().unwrap_or(1);
@@ -396,7 +383,7 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
         // last batches of a chunk.
         let (tx, rx) = sync_channel::<(usize, Vec<Prepared>)>(1);
         let (todo_ref, need_ref, spec_of_ref, bounds_ref) = (&todo, &need, &spec_of, &bounds);
-        let (specs_ref, norms_ref, pool_ref, counters_ref, alive_ref) = (&specs, &norms, &pool, &counters, &alive);
+        let (specs_ref, pool_ref, counters_ref, alive_ref) = (&specs, &pool, &counters, &alive);
         let n_specs = specs.len();
         scope.spawn(move || {
             for range in bounds_ref.iter() {
@@ -416,7 +403,7 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
                                     wanted[spec_of_ref[j]] = true;
                                 }
                             }
-                            prepare(s, suite, &wanted, specs_ref, norms_ref, counters_ref)
+                            prepare(s, suite, &wanted, specs_ref, counters_ref)
                         })
                         .collect()
                 });
@@ -445,7 +432,7 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
                     match &prepared[i] {
                         Prepared::Failed(e) => records[i] = Some(failed(s, Status::Failed, e.clone())),
                         Prepared::Missing(e) => records[i] = Some(failed(s, Status::Missing, e.clone())),
-                        Prepared::Tensors(t) => match &t[sp] {
+                        Prepared::Crops(t) => match &t[sp] {
                             Some(Ok(_)) => ready.push(i),
                             Some(Err(e)) => records[i] = Some(failed(s, Status::Failed, e.clone())),
                             None => unreachable!("a needed sample of a running model is prepared for its spec"),
@@ -501,9 +488,17 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
                         }
                     }
                 };
-                // Scores batch `g` with one copy of the model, `buf` its reusable input buffer.
+                // Scores batch `g` with one copy of the model: its crops are normalised straight
+                // into the model's input (`buf`: a reusable buffer for models without their own).
+                let (spec, norm) = (&specs[sp], &norms[sp]);
                 let score = |g: usize, copy: &mut dyn Scorer, buf: &mut Vec<f32>| {
-                    copy.infer(batch_input(groups[g], &prepared, sp, buf), groups[g].len())
+                    let group = groups[g];
+                    let per = spec.image_len();
+                    copy.infer_filled(group.len(), group.len() * per, buf, &mut |input: &mut [f32]| {
+                        for (&i, dst) in group.iter().zip(input.chunks_exact_mut(per)) {
+                            to_tensor(crop_of(&prepared, i, sp), spec, norm, dst);
+                        }
+                    })
                 };
                 // Batches are taken in order from a shared counter by this thread (the first
                 // copy) and by one thread per extra copy; answers are settled here as they come,

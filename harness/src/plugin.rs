@@ -46,6 +46,18 @@ pub trait Scorer {
     /// Scores `batch` images laid out as the card says: `batch * labels().len()` values.
     fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>>;
 
+    /// [`Scorer::infer`] of the `len` input values that `fill` writes (every one of them):
+    /// written into `scratch` (kept between calls, so no memory is cleared or allocated once it
+    /// is large enough) unless the model has an input buffer of its own, as a worker's shared
+    /// memory, which `fill` then writes directly.
+    fn infer_filled(&mut self, batch: usize, len: usize, scratch: &mut Vec<f32>, fill: &mut dyn FnMut(&mut [f32])) -> Result<Vec<f32>> {
+        if scratch.len() != len {
+            scratch.resize(len, 0.0);
+        }
+        fill(scratch);
+        self.infer(scratch, batch)
+    }
+
     /// Largest batch the model accepts (`requested` capped by the card and by memory).
     fn batch_size(&self, requested: usize) -> usize {
         let by_memory = (MAX_BATCH_VALUES / self.card().preprocess.image_len().max(1)).max(1);

@@ -441,16 +441,22 @@ impl SharedOut {
         Err(std::io::Error::other("shared memory batches are implemented for Linux only"))
     }
 
-    /// Copies `data` to the start of the shared memory, growing it first when needed.
-    fn put(&mut self, data: &[u8]) -> std::io::Result<()> {
-        if self.map.as_ref().map_or(true, |m| m.len() < data.len()) {
-            let size = data.len().next_power_of_two().max(1 << 20);
+    /// The first `bytes` of the shared memory, for the next batch to be written into, growing
+    /// it first when needed. Page-aligned.
+    fn reserve(&mut self, bytes: usize) -> std::io::Result<&mut [u8]> {
+        if self.map.as_ref().map_or(true, |m| m.len() < bytes) {
+            let size = bytes.next_power_of_two().max(1 << 20);
             self.file.set_len(size as u64)?;
-            // SAFETY: only this process writes the file, and only here; the worker maps it
-            // read-only and reads it only while a batch is in flight (not now).
+            // SAFETY: only this process writes the file, through this map, between batches; the
+            // worker maps it read-only and reads it only while a batch is in flight (not now).
             self.map = Some(unsafe { memmap2::MmapOptions::new().len(size).map_mut(&self.file)? });
         }
-        self.map.as_mut().expect("mapped")[..data.len()].copy_from_slice(data);
+        Ok(&mut self.map.as_mut().expect("mapped")[..bytes])
+    }
+
+    /// Copies `data` to the start of the shared memory, growing it first when needed.
+    fn put(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.reserve(data.len())?.copy_from_slice(data);
         Ok(())
     }
 }
@@ -821,18 +827,29 @@ impl WorkerModel {
     }
 
     fn exchange(&mut self, input: &[f32], batch: usize) -> std::io::Result<Result<Vec<f32>, (bool, String)>> {
-        let stdin = self.stdin.as_mut().ok_or(std::io::ErrorKind::BrokenPipe)?;
         let bytes: &[u8] = bytemuck::cast_slice(input);
         match self.shm.as_mut().map(|m| m.put(bytes)) {
-            Some(Ok(())) => {
-                let mut head = [0u8; 12];
-                head[..4].copy_from_slice(&(batch as u32).to_le_bytes());
-                head[4..].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
-                write_frame(stdin, b'M', &[&head])?;
-            }
+            Some(Ok(())) => self.send_shared(batch, bytes.len())?,
             // No shared memory, or it could not grow (out of memory for /dev/shm): the pipe.
-            _ => write_frame(stdin, b'I', &[&(batch as u32).to_le_bytes(), bytes])?,
+            _ => {
+                let stdin = self.stdin.as_mut().ok_or(std::io::ErrorKind::BrokenPipe)?;
+                write_frame(stdin, b'I', &[&(batch as u32).to_le_bytes(), bytes])?
+            }
         }
+        self.receive(batch)
+    }
+
+    /// Tells the worker that a batch of `bytes` is in the shared memory.
+    fn send_shared(&mut self, batch: usize, bytes: usize) -> std::io::Result<()> {
+        let stdin = self.stdin.as_mut().ok_or(std::io::ErrorKind::BrokenPipe)?;
+        let mut head = [0u8; 12];
+        head[..4].copy_from_slice(&(batch as u32).to_le_bytes());
+        head[4..].copy_from_slice(&(bytes as u64).to_le_bytes());
+        write_frame(stdin, b'M', &[&head])
+    }
+
+    /// The worker's answer to the batch in flight.
+    fn receive(&mut self, batch: usize) -> std::io::Result<Result<Vec<f32>, (bool, String)>> {
         let (tag, len) = read_head(&mut self.stdout)?.ok_or(std::io::ErrorKind::UnexpectedEof)?;
         match tag {
             b'S' => {
@@ -876,6 +893,40 @@ impl Scorer for WorkerModel {
         self.watchdog.set(Some(Instant::now() + self.batch_timeout));
         let r = self.exchange(input, batch);
         self.watchdog.set(None);
+        self.settle(r, batch)
+    }
+
+    /// The batch's input is normalised straight into the shared memory (no tensor is copied),
+    /// when there is one.
+    fn infer_filled(&mut self, batch: usize, len: usize, scratch: &mut Vec<f32>, fill: &mut dyn FnMut(&mut [f32])) -> Result<Vec<f32>> {
+        if let Some(why) = &self.stopped {
+            return Err(ModelStopped(why.clone()).into());
+        }
+        let expect_in = batch * self.card.preprocess.image_len();
+        if len != expect_in {
+            bail!("internal error: batch of {batch} needs {expect_in} values, got {len}");
+        }
+        match self.shm.as_mut().and_then(|m| m.reserve(len * 4).ok()) {
+            // Page-aligned, so it is a slice of f32.
+            Some(bytes) => fill(bytemuck::cast_slice_mut(bytes)),
+            None => {
+                if scratch.len() != len {
+                    scratch.resize(len, 0.0);
+                }
+                fill(scratch);
+                return self.infer(scratch, batch);
+            }
+        }
+        self.watchdog.set(Some(Instant::now() + self.batch_timeout));
+        let r = self.send_shared(batch, len * 4).and_then(|()| self.receive(batch));
+        self.watchdog.set(None);
+        self.settle(r, batch)
+    }
+}
+
+impl WorkerModel {
+    /// What the worker's answer (or the lack of one) means for the batch and the model.
+    fn settle(&mut self, r: std::io::Result<Result<Vec<f32>, (bool, String)>>, batch: usize) -> Result<Vec<f32>> {
         match r {
             Ok(Ok(scores)) => Ok(scores),
             Ok(Err((false, e))) => Err(anyhow!(e)),
