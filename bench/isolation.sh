@@ -8,8 +8,8 @@
 # drift from other load on the machine). Prints each run's wall and CPU time (user + system,
 # the worker's included), the medians and the overhead of isolation in percent of in-process.
 # On a busy machine wall times jitter by 10% or more; CPU time is the steadier measure of the
-# work isolation adds (spawning the workers, loading the plugin there, copying each batch into
-# the shared memory the worker reads it from).
+# work isolation adds (spawning the workers, loading the plugin there, a round trip of small
+# frames per batch; the batch itself is written straight into the shared memory the worker reads).
 #
 # Environment: SUITE (default suites/imagenet-samples.yaml: the 1,000 photos in ../shared/data),
 # RUNS (default 5), BIN (default: build and use target/release/shiftbench), and EXTRA (more
