@@ -252,6 +252,37 @@ mod tests {
         assert_eq!(checked, sizes.len() * samplings.len() * 2 * 12);
     }
 
+    /// Restart markers (which the row skipping must step through) and another encoder's
+    /// choices: a part still equals the same pixels of the whole.
+    #[test]
+    fn parts_of_jpegs_with_restart_markers_equal_the_whole() {
+        use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
+        let (w, h) = (333u32, 250u32);
+        let px = photo_like(w as usize, h as usize, 42);
+        for sampling in [SamplingFactor::F_1_1, SamplingFactor::F_2_1, SamplingFactor::F_2_2, SamplingFactor::F_1_2] {
+            for (progressive, restart) in [(false, 1u16), (false, 7), (true, 3)] {
+                let mut jpeg = Vec::new();
+                let mut e = Encoder::new(&mut jpeg, 85);
+                e.set_sampling_factor(sampling);
+                e.set_progressive(progressive);
+                e.set_restart_interval(restart);
+                e.encode(&px, w as u16, h as u16, ColorType::Rgb).unwrap();
+                assert!(jpeg.windows(2).any(|m| m == [0xFF, 0xDD]), "no restart interval (DRI) written");
+                assert!(jpeg.windows(2).any(|m| m == [0xFF, 0xD1]), "no restart marker written");
+                let all = whole(&jpeg);
+                for want in [Rect { x: 40, y: 30, w: 224, h: 190 }, Rect { x: 0, y: 100, w: 333, h: 17 }, Rect { x: 161, y: 249, w: 5, h: 1 }] {
+                    let part = decode_rgb(&jpeg, &|_, _| Some(want)).unwrap().unwrap();
+                    let r = part.rect;
+                    for yy in want.y..want.y + want.h {
+                        let got = &part.px[(((yy - r.y) * r.w + want.x - r.x) * 3) as usize..][..want.w as usize * 3];
+                        let exp = &all.px[((yy * w + want.x) * 3) as usize..][..want.w as usize * 3];
+                        assert!(got == exp, "{sampling:?} progressive {progressive} restart {restart}: row {yy} of {want:?} differs");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn errors_are_messages_and_other_colour_spaces_are_left_to_the_caller() {
         let e = decode_rgb(b"\xff\xd8\xff\xe0 not really", &|_, _| None).unwrap_err();
