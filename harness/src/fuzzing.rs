@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use shiftbench_model_config::ModelConfig;
 use shiftbench_plugin::{ChannelOrder, Interpolation, Layout, PreprocessSpec};
 
-use crate::imaging::{decode, resize_crop, to_tensor, Normaliser};
+use crate::imaging::{decode, preprocess, resize_crop, to_tensor, Normaliser};
 use crate::predlog::{read_log, read_log_lenient, LogWriter, Record, Status, LOG_VERSION};
 use crate::report::RunResult;
 use crate::suite::Suite;
@@ -79,11 +79,20 @@ pub const SPECS: [PreprocessSpec; 3] = [
 ];
 
 /// Decodes an image file's bytes and preprocesses it with every spec in [`SPECS`], as the
-/// pipeline does. Invariant: a decoded image gives a full tensor of finite values.
+/// pipeline does (decoding only the part of a JPEG the crops read). Invariants: a decoded image
+/// gives a full tensor of finite values, and when the whole image decodes, the partial decode
+/// gives the same crops (it may succeed where the whole fails: damage below what it reads).
 pub fn image(data: &[u8]) -> Result<(), String> {
-    let img = decode(data)?;
-    for spec in &SPECS {
-        let crop = resize_crop(&img, spec)?;
+    let specs: Vec<&PreprocessSpec> = SPECS.iter().collect();
+    let parts = preprocess(data, &specs);
+    if let Ok(img) = decode(data) {
+        let parts = parts.as_ref().expect("the whole image decodes, so its part must");
+        for (spec, part) in SPECS.iter().zip(parts) {
+            assert_eq!(part, &resize_crop(&img, spec), "the partial decode's crop differs from the whole decode's");
+        }
+    }
+    for (spec, crop) in SPECS.iter().zip(parts?) {
+        let crop = crop?;
         assert_eq!(crop.dimensions(), (spec.crop, spec.crop));
         let mut out = vec![f32::NAN; spec.image_len()];
         to_tensor(&crop, spec, &Normaliser::new(spec), &mut out);
