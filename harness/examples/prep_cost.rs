@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use shiftbench::imaging::{decode, decode_for, load_tensor, resize_crop_part, to_tensor, Decoded, Normaliser};
+use shiftbench::imaging::{decode, decode_for, load_tensor, resize_crop_part, to_tensor, Normaliser};
 use shiftbench_model_config::ModelConfig;
 
 fn cpu_seconds() -> f64 {
@@ -51,7 +51,7 @@ fn main() {
         let t = Instant::now();
         let Ok(whole) = decode(b) else { continue };
         t_whole += t.elapsed().as_secs_f64();
-        drop(Decoded::whole(whole));
+        drop(whole);
         let t = Instant::now();
         let Ok(img) = decode_for(b, &[&cfg.preprocess]) else { continue };
         t_dec += t.elapsed().as_secs_f64();

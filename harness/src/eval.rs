@@ -336,8 +336,10 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
         }
     }
     let bytes_per_sample: usize = specs.iter().map(|s| s.image_len()).sum::<usize>().max(1);
-    // Enough batches per chunk that every copy of a model has several to take.
-    let per_chunk = batches.iter().zip(jobs.iter()).map(|(b, j)| b * 2 * (1 + j.extra.len())).max().unwrap_or(1);
+    // One batch for every copy of every model; a chunk holds two, so that every copy has
+    // several batches to take.
+    let per_round = batches.iter().zip(jobs.iter()).map(|(b, j)| b * (1 + j.extra.len())).max().unwrap_or(1);
+    let per_chunk = 2 * per_round;
     let max_batch = batches.iter().copied().max().unwrap_or(1);
     let chunk = per_chunk.clamp(64, 1024).min((CHUNK_BYTES / bytes_per_sample).max(16)).max(max_batch.min(1024));
 
@@ -368,7 +370,7 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
 
     // The first chunk is one batch per copy, so that the models start as soon as possible;
     // the rest are `chunk` samples.
-    let first_chunk = batches.iter().zip(jobs.iter()).map(|(b, j)| b * (1 + j.extra.len())).max().unwrap_or(1).min(chunk);
+    let first_chunk = per_round.min(chunk);
     let mut bounds = Vec::new();
     let mut at = 0;
     while at < todo.len() {
@@ -493,9 +495,9 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
                 let (spec, norm) = (&specs[sp], &norms[sp]);
                 let score = |g: usize, copy: &mut dyn Scorer, buf: &mut Vec<f32>| {
                     let group = groups[g];
-                    let per = spec.image_len();
-                    copy.infer_filled(group.len(), group.len() * per, buf, &mut |input: &mut [f32]| {
-                        for (&i, dst) in group.iter().zip(input.chunks_exact_mut(per)) {
+                    let image_len = spec.image_len();
+                    copy.infer_filled(group.len(), group.len() * image_len, buf, &mut |input: &mut [f32]| {
+                        for (&i, dst) in group.iter().zip(input.chunks_exact_mut(image_len)) {
                             to_tensor(crop_of(&prepared, i, sp), spec, norm, dst);
                         }
                     })

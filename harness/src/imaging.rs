@@ -84,20 +84,19 @@ pub fn decode_part(bytes: &[u8], need: &dyn Fn(u32, u32) -> Option<Rect>) -> Res
              (refused as a possible decompression bomb)"
         ));
     }
-    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
-        // zune-jpeg pads a truncated scan with grey; PIL refuses it. Refuse it too rather than
-        // score half an image.
-        return Err("truncated JPEG: the image data ends before its end-of-image marker".into());
-    }
     if format == image::ImageFormat::Jpeg {
+        if !jpeg_is_complete(bytes) {
+            // zune-jpeg pads a truncated scan with grey; PIL refuses it. Refuse it too rather
+            // than score half an image.
+            return Err("truncated JPEG: the image data ends before its end-of-image marker".into());
+        }
         // YCbCr and grayscale JPEGs through libjpeg-turbo, as PIL decodes them; CMYK and YCCK
         // ones (`None`) through the image crate below.
-        if let Some(p) = crate::jpeg::decode_rgb(bytes, need)? {
-            if (p.full_w, p.full_h) != (w, h) {
-                return Err(format!("cannot decode Jpeg: libjpeg sees {}x{} pixels, the header says {w}x{h}", p.full_w, p.full_h));
+        if let Some(d) = crate::jpeg::decode_rgb(bytes, need)? {
+            if (d.full_w, d.full_h) != (w, h) {
+                return Err(format!("cannot decode Jpeg: libjpeg sees {}x{} pixels, the header says {w}x{h}", d.full_w, d.full_h));
             }
-            let px = RgbImage::from_raw(p.rect.w, p.rect.h, p.px).expect("libjpeg returns whole rows");
-            return Ok(Decoded { px, rect: p.rect, full_w: w, full_h: h });
+            return Ok(d);
         }
     }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);

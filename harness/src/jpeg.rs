@@ -19,7 +19,10 @@
 use std::ffi::{c_int, c_ulong};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use image::RgbImage;
 use mozjpeg_sys as ffi;
+
+use crate::imaging::Decoded;
 
 /// Pixels of real neighbours kept around a requested rectangle (see the module docs): fancy
 /// upsampling is off at one output pixel next to a cropped edge; two leave room to spare.
@@ -44,21 +47,12 @@ impl Rect {
     }
 }
 
-/// RGB8 pixels of a rectangle (`x`, `y`, `w`, `h`) of a `full_w x full_h` image.
-#[derive(Debug, Clone)]
-pub struct Part {
-    pub px: Vec<u8>,
-    pub rect: Rect,
-    pub full_w: u32,
-    pub full_h: u32,
-}
-
 /// Decodes a YCbCr, RGB or grayscale JPEG to RGB8: the whole image, or, when `need` (given the
 /// image's width and height) names a rectangle, a rectangle that holds it (wider by up to an
 /// iMCU column, 8 or 16 pixels, on the left, and by [`EDGE`] pixels elsewhere, within the image).
 /// `Ok(None)` for other colour spaces (CMYK, YCCK), which the caller decodes otherwise; `Err`
 /// with libjpeg's message for a file it cannot decode.
-pub fn decode_rgb(bytes: &[u8], need: &dyn Fn(u32, u32) -> Option<Rect>) -> Result<Option<Part>, String> {
+pub fn decode_rgb(bytes: &[u8], need: &dyn Fn(u32, u32) -> Option<Rect>) -> Result<Option<Decoded>, String> {
     match catch_unwind(AssertUnwindSafe(|| unsafe { decode_unguarded(bytes, need) })) {
         Ok(r) => r,
         Err(payload) => Err(match payload.downcast::<String>() {
@@ -106,7 +100,7 @@ unsafe extern "C-unwind" fn error_exit(cinfo: &mut ffi::jpeg_common_struct) {
 #[cold]
 unsafe extern "C-unwind" fn silence(_cinfo: &mut ffi::jpeg_common_struct, _level: c_int) {}
 
-unsafe fn decode_unguarded(bytes: &[u8], need: &dyn Fn(u32, u32) -> Option<Rect>) -> Result<Option<Part>, String> {
+unsafe fn decode_unguarded(bytes: &[u8], need: &dyn Fn(u32, u32) -> Option<Rect>) -> Result<Option<Decoded>, String> {
     let mut d = Decompress { cinfo: Box::new(std::mem::zeroed()), _err: Box::new(std::mem::zeroed()) };
     ffi::jpeg_std_error(&mut d._err);
     d._err.error_exit = Some(error_exit);
@@ -154,14 +148,15 @@ unsafe fn decode_unguarded(bytes: &[u8], need: &dyn Fn(u32, u32) -> Option<Rect>
     if y_end == full_h {
         ffi::jpeg_finish_decompress(c);
     }
-    Ok(Some(Part { px, rect: Rect { x, y, w, h: h as u32 }, full_w, full_h }))
+    let px = RgbImage::from_raw(w, h as u32, px).expect("whole rows of RGB");
+    Ok(Some(Decoded { px, rect: Rect { x, y, w, h: h as u32 }, full_w, full_h }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn whole(bytes: &[u8]) -> Part {
+    fn whole(bytes: &[u8]) -> Decoded {
         decode_rgb(bytes, &|_, _| None).unwrap().unwrap()
     }
 
@@ -240,8 +235,8 @@ mod tests {
                         let r = part.rect;
                         assert!(r.x <= want.x && r.y <= want.y && r.x + r.w >= want.x + want.w && r.y + r.h >= want.y + want.h, "{r:?} does not hold {want:?}");
                         for yy in want.y..want.y + want.h {
-                            let got = &part.px[(((yy - r.y) * r.w + want.x - r.x) * 3) as usize..][..want.w as usize * 3];
-                            let exp = &all.px[((yy as usize * w) + want.x as usize) * 3..][..want.w as usize * 3];
+                            let got = &part.px.as_raw()[(((yy - r.y) * r.w + want.x - r.x) * 3) as usize..][..want.w as usize * 3];
+                            let exp = &all.px.as_raw()[((yy as usize * w) + want.x as usize) * 3..][..want.w as usize * 3];
                             assert!(got == exp, "{w}x{h} sampling {sampling:?} gray {gray} progressive {progressive}: row {yy} of {want:?} differs");
                         }
                         checked += 1;
@@ -274,8 +269,8 @@ mod tests {
                     let part = decode_rgb(&jpeg, &|_, _| Some(want)).unwrap().unwrap();
                     let r = part.rect;
                     for yy in want.y..want.y + want.h {
-                        let got = &part.px[(((yy - r.y) * r.w + want.x - r.x) * 3) as usize..][..want.w as usize * 3];
-                        let exp = &all.px[((yy * w + want.x) * 3) as usize..][..want.w as usize * 3];
+                        let got = &part.px.as_raw()[(((yy - r.y) * r.w + want.x - r.x) * 3) as usize..][..want.w as usize * 3];
+                        let exp = &all.px.as_raw()[((yy * w + want.x) * 3) as usize..][..want.w as usize * 3];
                         assert!(got == exp, "{sampling:?} progressive {progressive} restart {restart}: row {yy} of {want:?} differs");
                     }
                 }

@@ -51,11 +51,7 @@ pub trait Scorer {
     /// is large enough) unless the model has an input buffer of its own, as a worker's shared
     /// memory, which `fill` then writes directly.
     fn infer_filled(&mut self, batch: usize, len: usize, scratch: &mut Vec<f32>, fill: &mut dyn FnMut(&mut [f32])) -> Result<Vec<f32>> {
-        if scratch.len() != len {
-            scratch.resize(len, 0.0);
-        }
-        fill(scratch);
-        self.infer(scratch, batch)
+        self.infer(filled(scratch, len, fill), batch)
     }
 
     /// Largest batch the model accepts (`requested` capped by the card and by memory).
@@ -66,6 +62,15 @@ pub trait Scorer {
             m => requested.clamp(1, (m as usize).min(by_memory)),
         }
     }
+}
+
+/// `scratch` as `len` values written by `fill` (sized, not cleared: `fill` writes every one).
+pub(crate) fn filled<'a>(scratch: &'a mut Vec<f32>, len: usize, fill: &mut dyn FnMut(&mut [f32])) -> &'a [f32] {
+    if scratch.len() != len {
+        scratch.resize(len, 0.0);
+    }
+    fill(scratch);
+    scratch
 }
 
 /// A model ready to score batches, with its validated card.

@@ -461,7 +461,6 @@ impl SharedOut {
     }
 }
 
-
 /// Moves the protocol off fd 1 (to a private duplicate) and points fd 1 at stderr, so whatever
 /// a plugin prints cannot corrupt a frame. Also asks Linux to kill this worker if the harness dies.
 #[cfg(unix)]
@@ -767,7 +766,6 @@ impl PendingWorker {
             }
         }
     }
-
 }
 
 impl WorkerModel {
@@ -883,22 +881,28 @@ impl Scorer for WorkerModel {
     }
 
     fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>> {
-        if let Some(why) = &self.stopped {
-            return Err(ModelStopped(why.clone()).into());
-        }
-        let expect_in = batch * self.card.preprocess.image_len();
-        if input.len() != expect_in {
-            bail!("internal error: batch of {batch} needs {expect_in} values, got {}", input.len());
-        }
-        self.watchdog.set(Some(Instant::now() + self.batch_timeout));
-        let r = self.exchange(input, batch);
-        self.watchdog.set(None);
-        self.settle(r, batch)
+        self.check_batch(batch, input.len())?;
+        self.timed(batch, |w| w.exchange(input, batch))
     }
 
     /// The batch's input is normalised straight into the shared memory (no tensor is copied),
     /// when there is one.
     fn infer_filled(&mut self, batch: usize, len: usize, scratch: &mut Vec<f32>, fill: &mut dyn FnMut(&mut [f32])) -> Result<Vec<f32>> {
+        self.check_batch(batch, len)?;
+        match self.shm.as_mut().and_then(|m| m.reserve(len * 4).ok()) {
+            Some(bytes) => {
+                // Page-aligned, so it is a slice of f32.
+                fill(bytemuck::cast_slice_mut(bytes));
+                self.timed(batch, |w| w.send_shared(batch, len * 4).and_then(|()| w.receive(batch)))
+            }
+            None => self.infer(crate::plugin::filled(scratch, len, fill), batch),
+        }
+    }
+}
+
+impl WorkerModel {
+    /// A stopped model answers nothing; a batch must be `batch` images of the card's size.
+    fn check_batch(&self, batch: usize, len: usize) -> Result<()> {
         if let Some(why) = &self.stopped {
             return Err(ModelStopped(why.clone()).into());
         }
@@ -906,27 +910,15 @@ impl Scorer for WorkerModel {
         if len != expect_in {
             bail!("internal error: batch of {batch} needs {expect_in} values, got {len}");
         }
-        match self.shm.as_mut().and_then(|m| m.reserve(len * 4).ok()) {
-            // Page-aligned, so it is a slice of f32.
-            Some(bytes) => fill(bytemuck::cast_slice_mut(bytes)),
-            None => {
-                if scratch.len() != len {
-                    scratch.resize(len, 0.0);
-                }
-                fill(scratch);
-                return self.infer(scratch, batch);
-            }
-        }
-        self.watchdog.set(Some(Instant::now() + self.batch_timeout));
-        let r = self.send_shared(batch, len * 4).and_then(|()| self.receive(batch));
-        self.watchdog.set(None);
-        self.settle(r, batch)
+        Ok(())
     }
-}
 
-impl WorkerModel {
-    /// What the worker's answer (or the lack of one) means for the batch and the model.
-    fn settle(&mut self, r: std::io::Result<Result<Vec<f32>, (bool, String)>>, batch: usize) -> Result<Vec<f32>> {
+    /// Runs one exchange under the batch timeout and says what its outcome means for the batch
+    /// and the model.
+    fn timed(&mut self, batch: usize, exchange: impl FnOnce(&mut Self) -> std::io::Result<Result<Vec<f32>, (bool, String)>>) -> Result<Vec<f32>> {
+        self.watchdog.set(Some(Instant::now() + self.batch_timeout));
+        let r = exchange(self);
+        self.watchdog.set(None);
         match r {
             Ok(Ok(scores)) => Ok(scores),
             Ok(Err((false, e))) => Err(anyhow!(e)),
