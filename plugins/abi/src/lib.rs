@@ -24,12 +24,28 @@
 //! ## Stability
 //! The types crossing the boundary are `#[repr(C)]` and checked by `abi_stable` when the harness
 //! loads a plugin: a plugin built against an incompatible version of this crate (different major,
-//! or for 0.x a newer minor than the host knows) is refused with both versions named, and a plugin
-//! whose types differ in layout is refused too, instead of crashing.
+//! or for 0.x a different minor: 0.1.z and 0.2.z do not mix) is refused instead of crashing, and
+//! so is a plugin whose types differ in layout. Within one 0.x minor any patch version loads with
+//! any other: interface 0.1.0 plugins load in a 0.1.1 host, and the other way round.
+//!
+//! The interface grows compatibly through the root module, [`PluginMod`], an `abi_stable` prefix
+//! type: fields are only ever added after the last one (`load_typed`, in 0.1.1, was added this
+//! way). An older host ignores the fields it does not know. A newer host loads the root module
+//! with [`init_plugin_module`] (abi_stable's own `init_root_module` refuses a root module with
+//! fewer fields than the host's) and gets `None` from the accessor of a field the plugin predates:
+//! an interface 0.1.0 plugin has only `load`.
 //!
 //! ## Panics
 //! Every call from the harness into the plugin runs under `catch_unwind`: a panic in plugin code
 //! becomes an error value returned to the harness; it never unwinds across the FFI boundary.
+//!
+//! ## Errors
+//! A model loaded through `load_typed` ([`FfiModelTyped`]) returns a [`PluginError`] whose
+//! [`ErrorKind`] says what failed: [`ErrorKind::Sample`] when [`Classifier::infer`] returned
+//! `Err` (this batch failed; the model can go on, whatever the message says) and
+//! [`ErrorKind::Fatal`] when it panicked, or was called again after a panic (the model is
+//! unusable). Plugins built against interface 0.1.0 have only `load` ([`FfiModel`]), whose errors
+//! are bare strings; for those alone the host classifies by the text, with [`legacy_error_kind`].
 
 #![allow(non_local_definitions)] // emitted by abi_stable's sabi_trait macro
 
@@ -37,7 +53,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use abi_stable::{
     declare_root_module_statics,
-    library::RootModule,
+    library::{LibHeader, LibraryError, RootModule},
     package_version_strings,
     sabi_trait,
     sabi_types::VersionStrings,
@@ -88,6 +104,42 @@ pub enum ScoreKind {
     Logits = 0,
     Probabilities = 1,
 }
+
+/// `as_str`, `parse`, `ALL` and `Display` for a fieldless enum, from its variants' lowercase names.
+macro_rules! names {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every value, in declaration order.
+            pub const ALL: [$ty; [$($name),+].len()] = [$($ty::$variant),+];
+
+            /// The lowercase name, as model YAMLs and result files spell it.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+
+            /// The value named `s`: exactly one of the lowercase names [`Self::as_str`] gives.
+            pub fn parse(s: &str) -> Option<$ty> {
+                match s {
+                    $($name => Some($ty::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+names!(Interpolation { Nearest => "nearest", Bilinear => "bilinear", Bicubic => "bicubic" });
+names!(ChannelOrder { Rgb => "rgb", Bgr => "bgr" });
+names!(Layout { Nchw => "nchw", Nhwc => "nhwc" });
+names!(ScoreKind { Logits => "logits", Probabilities => "probabilities" });
 
 /// How the harness turns a decoded RGB8 image into the model's input tensor:
 ///
@@ -168,7 +220,64 @@ pub trait FfiModel: Send {
 /// A loaded model as the harness holds it.
 pub type FfiModelBox = FfiModel_TO<'static, RBox<()>>;
 
+/// What kind of failure a [`PluginError`] reports.
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// This batch failed; the model can go on with the next one.
+    Sample = 0,
+    /// The model is unusable (for example it panicked); the harness must stop calling it.
+    Fatal = 1,
+}
+
+/// An error from a model loaded through `load_typed`, with its kind typed rather than implied by
+/// the message.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq)]
+pub struct PluginError {
+    pub kind: ErrorKind,
+    /// A sentence for the user.
+    pub message: RString,
+}
+
+impl std::fmt::Display for PluginError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The FFI-safe face of a loaded model whose errors carry an [`ErrorKind`] (interface 0.1.1 on):
+/// what `load_typed` returns. Same calls as [`FfiModel`]; only the error type differs.
+#[sabi_trait]
+pub trait FfiModelTyped: Send {
+    fn card(&self) -> ModelCard;
+
+    fn infer(&mut self, input: RSlice<'_, f32>, batch: u32) -> RResult<RVec<f32>, PluginError>;
+}
+
+/// A model with typed errors as the harness holds it.
+pub type FfiModelTypedBox = FfiModelTyped_TO<'static, RBox<()>>;
+
+/// How bad an error message from a model loaded through `load` is, by its text: a panic (the
+/// message starts with `plugin panicked`) or a call after one (`unusable after an earlier panic`)
+/// is [`ErrorKind::Fatal`], anything else [`ErrorKind::Sample`].
+///
+/// This exists only for plugins built against interface 0.1.0, which have no typed kind (their
+/// root module has no `load_typed`). It misreads an ordinary error whose text happens to start
+/// with `plugin panicked` as fatal; a host must use the typed kind whenever `load_typed` exists.
+pub fn legacy_error_kind(message: &str) -> ErrorKind {
+    if message.starts_with("plugin panicked") || message.contains("unusable after an earlier panic") {
+        ErrorKind::Fatal
+    } else {
+        ErrorKind::Sample
+    }
+}
+
 /// The root module every plugin exports.
+///
+/// A prefix type: fields after `load` (the last field of interface 0.1.0) are added only at the
+/// end, and their accessors return `None` for a plugin built before they existed. A host loads it
+/// with [`init_plugin_module`].
 #[repr(C)]
 #[derive(StableAbi)]
 #[sabi(kind(Prefix(prefix_ref = PluginModRef)))]
@@ -178,8 +287,15 @@ pub struct PluginMod {
     pub interface_version: extern "C" fn() -> RStr<'static>,
     /// The plugin crate's own name and version, for messages.
     pub plugin_name: extern "C" fn() -> RStr<'static>,
+    /// Loads the model with string errors ([`FfiModel`]). What hosts of interface 0.1.0 call; a
+    /// host that finds `load_typed` calls that instead.
     #[sabi(last_prefix_field)]
     pub load: extern "C" fn(request: &LoadRequest) -> RResult<FfiModelBox, RString>,
+    /// Loads the model with typed errors ([`FfiModelTyped`]). Since interface 0.1.1:
+    /// `module.load_typed()` is `None` for a plugin built against 0.1.0 (loaded with
+    /// [`init_plugin_module`]).
+    #[sabi(missing_field(option))]
+    pub load_typed: extern "C" fn(request: &LoadRequest) -> RResult<FfiModelTypedBox, RString>,
 }
 
 impl RootModule for PluginModRef {
@@ -187,6 +303,58 @@ impl RootModule for PluginModRef {
     const BASE_NAME: &'static str = "shiftbench_plugin";
     const NAME: &'static str = "shiftbench-plugin";
     const VERSION_STRINGS: VersionStrings = package_version_strings!();
+}
+
+/// The root module as interface 0.1.0 declared it, to check plugins of every version against.
+#[allow(dead_code)] // its accessors: only its layout is used
+mod v0_1_0 {
+    use super::*;
+
+    /// Interface 0.1.0's root module, field for field (same name: `abi_stable` compares names).
+    #[repr(C)]
+    #[derive(StableAbi)]
+    #[sabi(kind(Prefix(prefix_ref = PluginModRef)))]
+    #[sabi(missing_field(panic))]
+    pub struct PluginMod {
+        pub interface_version: extern "C" fn() -> RStr<'static>,
+        pub plugin_name: extern "C" fn() -> RStr<'static>,
+        #[sabi(last_prefix_field)]
+        pub load: extern "C" fn(request: &LoadRequest) -> RResult<FfiModelBox, RString>,
+    }
+
+    impl RootModule for PluginModRef {
+        declare_root_module_statics! {PluginModRef}
+        const BASE_NAME: &'static str = "shiftbench_plugin";
+        const NAME: &'static str = "shiftbench-plugin";
+        // The host's version, so that a refusal names the interface this host speaks. For 0.x,
+        // abi_stable compares the minor version only: 0.1.0 plugins pass.
+        const VERSION_STRINGS: VersionStrings = package_version_strings!();
+    }
+}
+
+/// Checks a plugin library's root module and returns it: what a host calls instead of
+/// `header.init_root_module::<PluginModRef>()`, which refuses every plugin built against
+/// interface 0.1.0 (abi_stable accepts a root module with *more* fields than the host's type,
+/// never fewer).
+///
+/// Every plugin is checked (version, and the layout of everything reachable from the root module)
+/// against the fields of interface 0.1.0; a plugin that has `load_typed` is then checked against
+/// the whole of today's [`PluginMod`] too. For a plugin of interface 0.1.0, `load_typed()` on the
+/// returned module is `None`: call `load` and classify its errors with [`legacy_error_kind`].
+///
+/// Errors are abi_stable's, as `init_root_module` returns them (`IncompatibleVersionNumber` names
+/// this crate's version as the expected one).
+pub fn init_plugin_module(header: &LibHeader) -> Result<PluginModRef, LibraryError> {
+    header.init_root_module::<v0_1_0::PluginModRef>()?;
+    // SAFETY: the fields the two types share (everything up to `load`, the last prefix field) were
+    // just checked to match. The accessors of the later fields read the plugin's own record of
+    // how many fields it has (`field_accessibility`, in its `WithMetadata`) and return `None` for
+    // a field it lacks; a field it has is checked below before anything reads it.
+    let module = unsafe { header.unchecked_layout::<PluginModRef>() }.map_err(|e| e.into_library_error::<PluginModRef>())?;
+    if module.load_typed().is_some() {
+        return header.check_layout::<PluginModRef>();
+    }
+    Ok(module)
 }
 
 /// The trait a plugin author implements: a plain Rust model.
@@ -212,19 +380,53 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
+fn panicked(what: &str, payload: Box<dyn std::any::Any + Send>) -> String {
+    format!("plugin panicked in {what}: {}", panic_message(payload))
+}
+
+/// What the adapter answers once its model has panicked.
+const POISONED: &str = "model is unusable after an earlier panic";
+
 /// Runs `f`, turning a panic into an error sentence.
 pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
-        Err(payload) => Err(format!("plugin panicked in {what}: {}", panic_message(payload))),
+        Err(payload) => Err(panicked(what, payload)),
     }
 }
 
-/// Adapts a [`Classifier`] to [`FfiModel`], catching panics.
+/// Adapts a [`Classifier`] to [`FfiModel`] and [`FfiModelTyped`], catching panics.
 #[doc(hidden)]
 pub struct Adapter<C: Classifier> {
     inner: Option<C>,
     card: ModelCard,
+}
+
+impl<C: Classifier> Adapter<C> {
+    fn new(request: &LoadRequest) -> Result<Self, String> {
+        guard("load", || {
+            let model = C::load(request)?;
+            let card = guard("card", || Ok(model.card()))?;
+            Ok(Adapter { inner: Some(model), card })
+        })
+    }
+
+    /// One `infer` call, classified: only a real panic (now or earlier) is fatal.
+    fn infer_typed(&mut self, input: &[f32], batch: u32) -> Result<Vec<f32>, PluginError> {
+        let Some(model) = self.inner.as_mut() else {
+            return Err(PluginError { kind: ErrorKind::Fatal, message: POISONED.into() });
+        };
+        match catch_unwind(AssertUnwindSafe(|| model.infer(input, batch as usize))) {
+            Ok(Ok(scores)) => Ok(scores),
+            Ok(Err(e)) => Err(PluginError { kind: ErrorKind::Sample, message: e.into() }),
+            Err(payload) => {
+                // State after a panic is unknown; refuse further calls rather than trust it.
+                // Leaking is deliberate: dropping half-updated state could panic again.
+                std::mem::forget(self.inner.take());
+                Err(PluginError { kind: ErrorKind::Fatal, message: panicked("infer", payload).into() })
+            }
+        }
+    }
 }
 
 impl<C: Classifier> FfiModel for Adapter<C> {
@@ -233,31 +435,42 @@ impl<C: Classifier> FfiModel for Adapter<C> {
     }
 
     fn infer(&mut self, input: RSlice<'_, f32>, batch: u32) -> RResult<RVec<f32>, RString> {
-        let Some(model) = self.inner.as_mut() else {
-            return RResult::RErr("model is unusable after an earlier panic".into());
-        };
-        let r = guard("infer", || model.infer(input.as_slice(), batch as usize));
-        if matches!(&r, Err(e) if e.starts_with("plugin panicked")) {
-            // State after a panic is unknown; refuse further calls rather than trust it.
-            // Leaking is deliberate: dropping half-updated state could panic again.
-            std::mem::forget(self.inner.take());
-        }
-        match r {
+        match self.infer_typed(input.as_slice(), batch) {
             Ok(v) => RResult::ROk(RVec::from(v)),
-            Err(e) => RResult::RErr(e.into()),
+            Err(e) => RResult::RErr(e.message),
         }
     }
 }
 
+impl<C: Classifier> FfiModelTyped for Adapter<C> {
+    fn card(&self) -> ModelCard {
+        self.card.clone()
+    }
+
+    fn infer(&mut self, input: RSlice<'_, f32>, batch: u32) -> RResult<RVec<f32>, PluginError> {
+        match self.infer_typed(input.as_slice(), batch) {
+            Ok(v) => RResult::ROk(RVec::from(v)),
+            Err(e) => RResult::RErr(e),
+        }
+    }
+}
+
+/// Loads `C` behind the string-error interface ([`FfiModel`]): what `export_plugin!` puts in
+/// [`PluginMod::load`].
 #[doc(hidden)]
 pub fn load_adapter<C: Classifier>(request: &LoadRequest) -> RResult<FfiModelBox, RString> {
-    let r = guard("load", || {
-        let model = C::load(request)?;
-        let card = guard("card", || Ok(model.card()))?;
-        Ok(Adapter { inner: Some(model), card })
-    });
-    match r {
+    match Adapter::<C>::new(request) {
         Ok(adapter) => RResult::ROk(FfiModel_TO::from_value(adapter, abi_stable::sabi_trait::TD_Opaque)),
+        Err(e) => RResult::RErr(e.into()),
+    }
+}
+
+/// Loads `C` behind the typed-error interface ([`FfiModelTyped`]): what `export_plugin!` puts in
+/// [`PluginMod::load_typed`].
+#[doc(hidden)]
+pub fn load_typed_adapter<C: Classifier>(request: &LoadRequest) -> RResult<FfiModelTypedBox, RString> {
+    match Adapter::<C>::new(request) {
+        Ok(adapter) => RResult::ROk(FfiModelTyped_TO::from_value(adapter, abi_stable::sabi_trait::TD_Opaque)),
         Err(e) => RResult::RErr(e.into()),
     }
 }
@@ -286,6 +499,12 @@ macro_rules! export_plugin {
                 $crate::load_adapter::<$model>(request)
             }
 
+            extern "C" fn __shiftbench_load_typed(
+                request: &$crate::LoadRequest,
+            ) -> __sabi::std_types::RResult<$crate::FfiModelTypedBox, __sabi::std_types::RString> {
+                $crate::load_typed_adapter::<$model>(request)
+            }
+
             extern "C" fn __shiftbench_plugin_name() -> __sabi::std_types::RStr<'static> {
                 __sabi::std_types::RStr::from_str(concat!(
                     env!("CARGO_PKG_NAME"),
@@ -300,6 +519,7 @@ macro_rules! export_plugin {
                     interface_version: $crate::interface_version,
                     plugin_name: __shiftbench_plugin_name,
                     load: __shiftbench_load,
+                    load_typed: __shiftbench_load_typed,
                 }
                 .leak_into_prefix()
             }
@@ -328,6 +548,18 @@ mod tests {
         assert_eq!(ROOT_SYMBOL, abi_stable::library::ROOT_MODULE_LOADER_NAME);
     }
 
+    /// Today's root module passes for interface 0.1.0's (what `init_plugin_module` checks every
+    /// plugin against, and what a 0.1.0 host checks), but not the other way round: abi_stable
+    /// refuses a root module with fewer fields than the host's type, hence `init_plugin_module`.
+    #[test]
+    fn root_module_grows_only_by_appending() {
+        use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
+        let v0 = <v0_1_0::PluginModRef as StableAbi>::LAYOUT;
+        let now = <PluginModRef as StableAbi>::LAYOUT;
+        assert!(check_layout_compatibility(v0, now).is_ok());
+        assert!(check_layout_compatibility(now, v0).is_err());
+    }
+
     struct Panicky;
     impl Classifier for Panicky {
         fn load(_: &LoadRequest) -> Result<Self, String> {
@@ -353,8 +585,116 @@ mod tests {
         let mut m = load_adapter::<Panicky>(&req).unwrap();
         assert_eq!(m.card().name.as_str(), "panicky");
         let e = m.infer(RSlice::from_slice(&[0.0]), 1).unwrap_err();
-        assert!(e.contains("plugin panicked in infer: boom"), "{e}");
+        assert_eq!(e.as_str(), "plugin panicked in infer: boom");
         let e = m.infer(RSlice::from_slice(&[0.0]), 1).unwrap_err();
-        assert!(e.contains("unusable"), "{e}");
+        assert_eq!(e.as_str(), "model is unusable after an earlier panic");
+    }
+
+    /// Scores batch 1; an ordinary error that reads like a panic for batch 2; panics for batch 3.
+    struct Tricky;
+    impl Classifier for Tricky {
+        fn load(_: &LoadRequest) -> Result<Self, String> {
+            Ok(Tricky)
+        }
+        fn card(&self) -> ModelCard {
+            ModelCard { name: "tricky".into(), ..Panicky.card() }
+        }
+        fn infer(&mut self, _: &[f32], batch: usize) -> Result<Vec<f32>, String> {
+            match batch {
+                2 => Err("plugin panicked: no, just a message".into()),
+                3 => panic!("boom"),
+                _ => Ok(vec![0.5; batch]),
+            }
+        }
+    }
+
+    fn req() -> LoadRequest {
+        LoadRequest { config_path: "".into(), threads: 0 }
+    }
+
+    #[test]
+    fn typed_errors_are_sample_unless_the_model_panicked() {
+        let mut m = load_typed_adapter::<Tricky>(&req()).unwrap();
+        assert_eq!(m.card().name.as_str(), "tricky");
+        let one = [0.0; 1];
+        assert_eq!(m.infer(RSlice::from_slice(&one), 1).unwrap().as_slice(), &[0.5]);
+        let e = m.infer(RSlice::from_slice(&one), 2).unwrap_err();
+        assert_eq!(e, PluginError { kind: ErrorKind::Sample, message: "plugin panicked: no, just a message".into() });
+        // An ordinary error does not poison the model.
+        assert_eq!(m.infer(RSlice::from_slice(&one), 1).unwrap().as_slice(), &[0.5]);
+        let e = m.infer(RSlice::from_slice(&one), 3).unwrap_err();
+        assert_eq!(e, PluginError { kind: ErrorKind::Fatal, message: "plugin panicked in infer: boom".into() });
+        let e = m.infer(RSlice::from_slice(&one), 1).unwrap_err();
+        assert_eq!(e, PluginError { kind: ErrorKind::Fatal, message: "model is unusable after an earlier panic".into() });
+    }
+
+    #[test]
+    fn legacy_strings_are_unchanged() {
+        let mut m = load_adapter::<Tricky>(&req()).unwrap();
+        let one = [0.0; 1];
+        assert_eq!(m.infer(RSlice::from_slice(&one), 1).unwrap().as_slice(), &[0.5]);
+        assert_eq!(m.infer(RSlice::from_slice(&one), 2).unwrap_err().as_str(), "plugin panicked: no, just a message");
+        assert_eq!(m.infer(RSlice::from_slice(&one), 3).unwrap_err().as_str(), "plugin panicked in infer: boom");
+        assert_eq!(m.infer(RSlice::from_slice(&one), 1).unwrap_err().as_str(), "model is unusable after an earlier panic");
+    }
+
+    #[test]
+    fn legacy_text_rule() {
+        assert_eq!(legacy_error_kind("plugin panicked in infer: boom"), ErrorKind::Fatal);
+        assert_eq!(legacy_error_kind("plugin panicked: no, just a message"), ErrorKind::Fatal);
+        assert_eq!(legacy_error_kind("model is unusable after an earlier panic"), ErrorKind::Fatal);
+        assert_eq!(legacy_error_kind("bad batch of 2"), ErrorKind::Sample);
+        assert_eq!(legacy_error_kind(""), ErrorKind::Sample);
+    }
+
+    #[test]
+    fn load_errors_and_load_panics_are_strings_on_both_paths() {
+        struct NoLoad;
+        impl Classifier for NoLoad {
+            fn load(r: &LoadRequest) -> Result<Self, String> {
+                if r.threads == 7 {
+                    panic!("load boom")
+                }
+                Err("no weights".into())
+            }
+            fn card(&self) -> ModelCard {
+                unreachable!()
+            }
+            fn infer(&mut self, _: &[f32], _: usize) -> Result<Vec<f32>, String> {
+                unreachable!()
+            }
+        }
+        fn err<T>(r: RResult<T, RString>) -> String {
+            r.into_result().err().expect("the load must fail").into()
+        }
+        assert_eq!(err(load_adapter::<NoLoad>(&req())), "no weights");
+        assert_eq!(err(load_typed_adapter::<NoLoad>(&req())), "no weights");
+        let panicking = LoadRequest { threads: 7, ..req() };
+        assert_eq!(err(load_adapter::<NoLoad>(&panicking)), "plugin panicked in load: load boom");
+        assert_eq!(err(load_typed_adapter::<NoLoad>(&panicking)), "plugin panicked in load: load boom");
+    }
+
+    #[test]
+    fn enum_names_round_trip() {
+        fn check<T: Copy + PartialEq + std::fmt::Debug + std::fmt::Display>(
+            all: &[T],
+            as_str: fn(T) -> &'static str,
+            parse: fn(&str) -> Option<T>,
+            names: &[&str],
+        ) {
+            assert_eq!(all.iter().map(|&v| as_str(v)).collect::<Vec<_>>(), names);
+            for &v in all {
+                assert_eq!(parse(as_str(v)), Some(v));
+                assert_eq!(v.to_string(), as_str(v));
+                assert_eq!(parse(&as_str(v).to_uppercase()), None);
+                assert_eq!(parse(&format!(" {}", as_str(v))), None);
+            }
+            assert_eq!(parse(""), None);
+        }
+        check(&Interpolation::ALL, Interpolation::as_str, Interpolation::parse, &["nearest", "bilinear", "bicubic"]);
+        check(&ChannelOrder::ALL, ChannelOrder::as_str, ChannelOrder::parse, &["rgb", "bgr"]);
+        check(&Layout::ALL, Layout::as_str, Layout::parse, &["nchw", "nhwc"]);
+        check(&ScoreKind::ALL, ScoreKind::as_str, ScoreKind::parse, &["logits", "probabilities"]);
+        assert_eq!(Interpolation::parse("lanczos"), None);
     }
 }

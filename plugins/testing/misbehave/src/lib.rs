@@ -53,6 +53,9 @@ enum Behave {
     Slow,
     /// Prints to stdout in every batch, then behaves (stdout must not corrupt anything).
     Chatty,
+    /// Fails every batch with an ordinary error whose text reads like a panic's: the typed
+    /// error kind must keep the model going.
+    LooksFatal,
 }
 
 fn parse_behave(s: &str) -> Option<Behave> {
@@ -74,6 +77,7 @@ fn parse_behave(s: &str) -> Option<Behave> {
         "unknown-wnid" => UnknownWnid,
         "slow" => Slow,
         "chatty" => Chatty,
+        "looks-fatal" => LooksFatal,
         _ => return None,
     })
 }
@@ -168,6 +172,7 @@ impl Classifier for Misbehave {
             }
             Behave::Slow => std::thread::sleep(self.sleep),
             Behave::Chatty => println!("misbehave: chatting on stdout in batch {}", self.batches),
+            Behave::LooksFatal => return Err("plugin panicked: no, this is only an error message".into()),
             _ => {}
         }
         Ok(out)
