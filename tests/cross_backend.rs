@@ -4,10 +4,10 @@
 
 mod common;
 
-use shiftbench::eval::top_k;
+use shiftbench::run::topk::top_k;
 use shiftbench::imaging::{load_tensor, Normaliser};
-use shiftbench::plugin::{LoadedModel, Scorer};
-use shiftbench::suite::Suite;
+use shiftbench::host::{LoadedModel, Scorer};
+use shiftbench::data::suite::Suite;
 
 #[test]
 fn squeezenet_onnx_and_torchscript_agree() {

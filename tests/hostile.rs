@@ -8,9 +8,10 @@ use std::io::Cursor;
 
 use proptest::prelude::*;
 use shiftbench::fuzzing;
-use shiftbench::metrics::ClassCounts;
-use shiftbench::predlog::{read_log_lenient, ClassStatus, LogHeader, Record, Status, Tally};
-use shiftbench::report::{EvalResult, RunResult};
+use shiftbench::results::metrics::ClassCounts;
+use shiftbench::results::predlog::{read_log_lenient, LogHeader, Record, Status};
+use shiftbench::results::tally::{ClassStatus, Tally};
+use shiftbench::{EvalResult, RunResult};
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }

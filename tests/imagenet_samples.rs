@@ -5,8 +5,8 @@ mod common;
 
 use std::process::Command;
 
-use shiftbench::predlog::{read_log, Status};
-use shiftbench::report::RunResult;
+use shiftbench::results::predlog::{read_log, Status};
+use shiftbench::RunResult;
 
 #[test]
 fn example_plugin_over_real_photos_via_the_cli() {

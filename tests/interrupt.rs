@@ -7,8 +7,8 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use shiftbench::predlog::{read_log, read_log_lenient};
-use shiftbench::report::RunResult;
+use shiftbench::results::predlog::{read_log, read_log_lenient};
+use shiftbench::RunResult;
 
 #[test]
 fn sigint_stops_after_the_batch_and_the_run_resumes() {

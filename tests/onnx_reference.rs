@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashMap;
 use std::process::Command;
 
-use shiftbench::predlog::read_log;
+use shiftbench::results::predlog::read_log;
 
 fn agreement(model: &str) {
     let test = "onnx_reference";

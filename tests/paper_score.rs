@@ -4,8 +4,10 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use shiftbench::metrics::{equal_recall, TopK};
-use shiftbench::score::{load_class_subset, stored_columns, stored_models, tally_stored, LabelSource};
+use shiftbench::results::metrics::{equal_recall, TopK};
+use shiftbench::data::classes::load_class_subset;
+use shiftbench::data::table::column_names as stored_columns;
+use shiftbench::run::score::{stored_models, tally_stored, LabelSource};
 
 fn check(results: &str) {
     let Some(data) = common::shared_data("paper_score") else { return };

@@ -3,7 +3,9 @@
 mod common;
 
 use common::plugin_lib;
-use shiftbench::plugin::{load_library, LoadedModel, Scorer};
+use shiftbench::host::ModelStopped;
+use shiftbench::host::plugin::load_library;
+use shiftbench::host::{LoadedModel, Scorer};
 
 #[test]
 fn example_plugin_loads_with_a_valid_card() {
@@ -59,4 +61,36 @@ fn model_yaml_names_the_plugin() {
     std::fs::write(&y, "plugin: example\nbatch: many\n").unwrap();
     let e = LoadedModel::open(y.to_str().unwrap(), 0).err().unwrap().to_string();
     assert!(e.contains("m.yaml:2:"), "{e}");
+}
+
+#[test]
+fn a_plugin_of_interface_0_1_0_still_loads_and_its_errors_keep_their_old_meaning() {
+    // Built as plugins were before the typed error kind: its root module has no `load_typed`.
+    let lib = plugin_lib("shiftbench_legacy");
+    let mut m = LoadedModel::load(&lib, None, 0).unwrap();
+    let n = m.card.preprocess.image_len();
+    assert_eq!(m.infer(&vec![0.5; n], 1).unwrap().len(), 10);
+    // An ordinary error fails the batch; the model goes on.
+    let e = m.infer(&vec![0.5; 2 * n], 2).unwrap_err();
+    assert!(!e.is::<ModelStopped>() && format!("{e:#}").contains("bad batch of 2"), "{e:#}");
+    assert_eq!(m.infer(&vec![0.5; n], 1).unwrap().len(), 10);
+    // A panic stops it, and so does every call after it.
+    let e = m.infer(&vec![0.5; 3 * n], 3).unwrap_err();
+    assert!(e.is::<ModelStopped>() && format!("{e:#}").contains("panicking on a batch of 3"), "{e:#}");
+    assert!(m.infer(&vec![0.5; n], 1).unwrap_err().is::<ModelStopped>());
+}
+
+#[test]
+fn an_error_that_reads_like_a_panic_does_not_stop_a_plugin_with_typed_errors() {
+    let d = tempfile::tempdir().unwrap();
+    let y = d.path().join("m.yaml");
+    let lib = plugin_lib("shiftbench_misbehave");
+    std::fs::write(&y, format!("plugin: {}\nname: looks-fatal\npreprocess: {{resize: 32, crop: 32}}\noptions: {{behave: looks-fatal}}\n", lib.display())).unwrap();
+    let mut m = LoadedModel::load(&lib, Some(&y), 0).unwrap();
+    let n = m.card.preprocess.image_len();
+    for _ in 0..2 {
+        let e = m.infer(&vec![0.5; n], 1).unwrap_err();
+        assert!(!e.is::<ModelStopped>(), "an ordinary error must not stop the model: {e:#}");
+        assert!(format!("{e:#}").contains("plugin panicked: no, this is only an error message"), "{e:#}");
+    }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use shiftbench::report::{EvalResult, RunResult};
+use shiftbench::{EvalResult, RunResult};
 
 /// One synthetic suite (40 images) shared by the tests of this file.
 fn suite() -> &'static Path {

@@ -8,13 +8,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use shiftbench::compare::{compare, Tolerance, Verdict};
-use shiftbench::eval::EvalOptions;
-use shiftbench::metrics::ClassCounts;
-use shiftbench::plot::{plot_run, PlotOptions};
-use shiftbench::predlog::{ClassStatus, Tally};
-use shiftbench::report::{EvalResult, RunResult, RESULT_VERSION};
-use shiftbench::sinks::{render_comparison, render_run, Format};
+use shiftbench::report::compare::{compare, Tolerance, Verdict};
+use shiftbench::run::EvalOptions;
+use shiftbench::results::metrics::ClassCounts;
+use shiftbench::report::plot::{plot_run, PlotOptions};
+use shiftbench::results::tally::{ClassStatus, Tally};
+use shiftbench::results::result::{EvalResult, RunResult, RESULT_VERSION};
+use shiftbench::report::sinks::{render_comparison, render_run, Format};
 use shiftbench::{demo, run, RunSpec};
 
 const WNIDS: [&str; 10] =
@@ -69,7 +69,7 @@ fn new_result() -> RunResult {
     ])
 }
 
-fn comparison() -> shiftbench::compare::Comparison {
+fn comparison() -> shiftbench::report::compare::Comparison {
     compare(&baseline(), &new_result(), "nightly/2024-05-01/result.json", "nightly/2024-05-02/result.json", Tolerance::default())
 }
 
@@ -114,8 +114,8 @@ fn run_report_snapshots() {
     e.totals.missing = 1;
     e.totals.expected += 2;
     e.problems = vec![
-        shiftbench::report::Problem { id: "n01440764/broken.JPEG".into(), reason: "truncated JPEG".into() },
-        shiftbench::report::Problem { id: "n01440764/gone.JPEG".into(), reason: "does not exist".into() },
+        shiftbench::results::result::Problem { id: "n01440764/broken.JPEG".into(), reason: "truncated JPEG".into() },
+        shiftbench::results::result::Problem { id: "n01440764/gone.JPEG".into(), reason: "does not exist".into() },
     ];
     insta::assert_snapshot!("run_markdown", render_run(&r, Format::Markdown).unwrap());
     insta::assert_snapshot!("run_csv", render_run(&r, Format::Csv).unwrap());
@@ -166,7 +166,7 @@ fn a_stored_result_describes_its_run_and_compare_exits_by_verdict() {
     assert_eq!((info.threads, info.batch), (Some(2), Some(16)));
     let m = &info.models[0];
     let lib = common::plugin_lib("shiftbench_example");
-    let (bytes, sha) = shiftbench::provenance::sha256_file(&lib).unwrap();
+    let (bytes, sha) = shiftbench::util::digest::sha256_file(&lib).unwrap();
     assert_eq!((m.library.bytes, m.library.sha256.as_deref()), (Some(bytes), Some(sha.as_str())));
     assert_eq!((m.card.labels, m.batch), (10, 16));
     assert!(m.plugin.starts_with("shiftbench-example-plugin"));

@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use shiftbench::eval::EvalOptions;
-use shiftbench::predlog::read_log;
-use shiftbench::report::RunResult;
-use shiftbench::shard::{merge, Shard};
+use shiftbench::run::EvalOptions;
+use shiftbench::results::predlog::read_log;
+use shiftbench::RunResult;
+use shiftbench::results::shard::Shard;
+use shiftbench::run::merge::merge;
 use shiftbench::{demo, run, shard_log_path, RunSpec};
 
 fn spec(suites: &[PathBuf], out: &Path, shard: Option<Shard>) -> RunSpec {

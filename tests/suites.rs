@@ -19,13 +19,15 @@ use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int64Ty
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::Type;
-use shiftbench::eval::{evaluate, evaluate_many, log_header, Argmax, EvalOptions, Job};
-use shiftbench::plugin::Scorer;
-use shiftbench::predlog::{read_log, LogWriter, Record, Status};
-use shiftbench::report::RunResult;
-use shiftbench::sources::matfile::write_synsets_mat;
-use shiftbench::sources::ImageRef;
-use shiftbench::suite::Suite;
+use shiftbench::run::pipeline::{evaluate, evaluate_many, Job};
+use shiftbench::run::topk::log_header;
+use shiftbench::run::{Argmax, EvalOptions};
+use shiftbench::host::Scorer;
+use shiftbench::results::predlog::{read_log, LogWriter, Record, Status};
+use shiftbench::RunResult;
+use shiftbench::data::sources::matfile::write_synsets_mat;
+use shiftbench::data::sample::ImageRef;
+use shiftbench::data::suite::Suite;
 use shiftbench::{log_path, run, RunSpec};
 use shiftbench_plugin::{ChannelOrder, Interpolation, Layout, ModelCard, PreprocessSpec, ScoreKind};
 
@@ -613,7 +615,7 @@ impl Scorer for Mock {
             self.met = Some(here.load(Ordering::SeqCst) >= *want);
         }
         if self.stop_after.is_some_and(|n| self.seen >= n) {
-            return Err(shiftbench::plugin::ModelStopped("mock copy crashed".into()).into());
+            return Err(shiftbench::host::ModelStopped("mock copy crashed".into()).into());
         }
         self.seen += batch;
         Ok(input

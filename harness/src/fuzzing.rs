@@ -13,10 +13,12 @@ use std::path::{Path, PathBuf};
 use shiftbench_model_config::ModelConfig;
 use shiftbench_plugin::{ChannelOrder, Interpolation, Layout, PreprocessSpec};
 
-use crate::imaging::{decode, preprocess, resize_crop, to_tensor, Normaliser};
-use crate::predlog::{read_log, read_log_lenient, LogWriter, Record, Status, LOG_VERSION};
-use crate::report::RunResult;
-use crate::suite::Suite;
+use shiftbench_imaging::{decode, preprocess, resize_crop, to_tensor, Normaliser};
+
+use crate::data::suite::Suite;
+use crate::data::weights::Weights;
+use crate::results::predlog::{read_log, read_log_lenient, LogWriter, Record, Status, LOG_VERSION};
+use crate::results::result::RunResult;
 
 thread_local! {
     static SCRATCH: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
@@ -107,7 +109,7 @@ pub fn suite_yaml(data: &[u8]) -> Result<(), String> {
     let p = scratch_file("suite.yaml", data);
     let s = Suite::load(&p).map_err(|e| format!("{e:#}"))?;
     assert!(s.samples.windows(2).all(|w| w[0].id < w[1].id), "sample ids not unique and sorted");
-    if let crate::suite::Weights::Freq(w) = &s.weights {
+    if let Weights::Freq(w) = &s.weights {
         assert!(w.values().all(|v| v.is_finite() && *v >= 0.0), "bad weights {w:?}");
     }
     Ok(())

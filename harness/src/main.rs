@@ -7,20 +7,19 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use shiftbench::interrupt::{Interrupted, EXIT_INTERRUPTED};
-use shiftbench::worker::IsolationArgs;
-use shiftbench::compare::{compare, Comparison, Tolerance};
-use shiftbench::eval::{Argmax, EvalOptions};
-use shiftbench::plan::Plan;
-use shiftbench::plot::{plot_run, PlotOptions};
-use shiftbench::predlog::{read_log, Tally};
-use shiftbench::provenance::{FileInfo, RunInfo};
-use shiftbench::report::{ordered, problem_lines, sort_models, suites_in_order, summary_table, table, EvalResult, RunResult};
-use shiftbench::score::{load_class_subset, stored_columns, stored_models, tally_stored, LabelSource};
-use shiftbench::shard::{merge, Shard};
-use shiftbench::sinks::{render_comparison, render_run, write_comparison_reports, write_run_reports, Format};
-use shiftbench::suite::{read_table, Suite, Weights};
-use shiftbench::{demo, result_path, run, RunSpec};
+use shiftbench::data::suite::Suite;
+use shiftbench::host::worker::IsolationArgs;
+use shiftbench::report::compare::{compare, Comparison, Tolerance};
+use shiftbench::report::plot::{plot_run, PlotOptions};
+use shiftbench::report::sinks::{render_comparison, render_run, write_comparison_reports, write_run_reports, Format};
+use shiftbench::report::table::{ordered, precise_lines, problem_lines, sort_models, suites_in_order, summary_table, table};
+use shiftbench::results::shard::Shard;
+use shiftbench::run::merge::merge;
+use shiftbench::run::options::Argmax;
+use shiftbench::run::plan::Plan;
+use shiftbench::run::score::{score, ScoreSpec};
+use shiftbench::util::interrupt::{self, Interrupted, EXIT_INTERRUPTED};
+use shiftbench::{demo, result_path, run, EvalOptions, RunResult, RunSpec};
 
 #[derive(Parser)]
 #[command(name = "shiftbench", version, about = "How ImageNet classifiers hold up when ImageNet is swapped for LAIONet")]
@@ -95,9 +94,37 @@ impl std::fmt::Display for ModelErrors {
 impl std::error::Error for ModelErrors {}
 
 fn check_model_errors(run: &RunResult) -> Result<()> {
-    match run.results.iter().filter(|r| r.error.is_some()).count() {
+    match run.model_errors() {
         0 => Ok(()),
         n => Err(ModelErrors(n).into()),
+    }
+}
+
+/// `--strict`: an error naming every sample that failed or is missing.
+fn strict_check(run: &RunResult) -> Result<()> {
+    let names = run.problem_samples();
+    if names.is_empty() {
+        return Ok(());
+    }
+    bail!("--strict: {} samples failed or are missing: {}", names.len(), names.join("; "))
+}
+
+impl ScoreArgs {
+    fn spec(&self) -> ScoreSpec {
+        ScoreSpec {
+            logs: self.logs.clone(),
+            suite: self.suite.clone(),
+            results: self.results.clone(),
+            labels: self.labels.clone(),
+            label_id_column: self.label_id_column.clone(),
+            id_column: self.id_column.clone(),
+            wnid_column: self.wnid_column.clone(),
+            models: self.models.clone(),
+            classes: self.classes.clone(),
+            classes_where: self.classes_where.clone(),
+            weights_table: self.weights_table.clone(),
+            weight_column: self.weight_column.clone(),
+        }
     }
 }
 
@@ -332,120 +359,6 @@ fn print_results(run: &RunResult) {
     print_results_sorted(run, None).expect("no sort key");
 }
 
-fn precise_lines(results: &[EvalResult]) -> Vec<String> {
-    let f = |e: Option<shiftbench::metrics::Estimate>| e.map(|e| format!("{:.6} (se {:.6})", e.value, e.se)).unwrap_or("n/a".into());
-    results
-        .iter()
-        .map(|r| {
-            format!(
-                "{} on {} ({} classes): top-1 equal {}, top-5 equal {}, top-1 weighted {}, top-5 weighted {}",
-                r.model,
-                r.suite,
-                r.classes_present,
-                f(r.metrics.top1_equal),
-                f(r.metrics.top5_equal),
-                f(r.metrics.top1_weighted),
-                f(r.metrics.top5_weighted)
-            )
-        })
-        .collect()
-}
-
-fn weights_from_args(a: &ScoreArgs) -> Result<Option<BTreeMap<String, f64>>> {
-    let Some(p) = &a.weights_table else { return Ok(None) };
-    let (header, rows) = read_table(p)?;
-    let wc = header.iter().position(|h| h == &a.wnid_column).ok_or_else(|| anyhow!("{}: no column {:?}", p.display(), a.wnid_column))?;
-    let vc = header.iter().position(|h| h == &a.weight_column).ok_or_else(|| anyhow!("{}: no column {:?}", p.display(), a.weight_column))?;
-    let mut w = BTreeMap::new();
-    for (line, r) in rows {
-        let v: f64 = r[vc].parse().map_err(|_| anyhow!("{}:{line}: {:?} is not a number", p.display(), r[vc]))?;
-        *w.entry(r[wc].clone()).or_insert(0.0) += v;
-    }
-    Ok(Some(w))
-}
-
-fn score(a: ScoreArgs) -> Result<RunResult> {
-    let classes = match &a.classes {
-        Some(p) => Some(load_class_subset(p, &a.classes_where)?),
-        None => None,
-    };
-    let table_weights = weights_from_args(&a)?;
-    let finish = |model: &str, suite: &str, tally: &Tally, own: Option<&Weights>| -> EvalResult {
-        let (kind, w) = match (&table_weights, own) {
-            (Some(w), _) => ("table", tally.counts.keys().map(|k| (k.clone(), w.get(k).copied().unwrap_or(0.0))).collect()),
-            (None, Some(sw)) => (sw.describe(), sw.for_classes(tally.counts.keys())),
-            (None, None) => ("equal", tally.counts.keys().map(|k| (k.clone(), 1.0)).collect()),
-        };
-        EvalResult::from_tally(model, suite, kind, tally, &w)
-    };
-    let mut results = Vec::new();
-    if !a.logs.is_empty() {
-        let suite = a.suite.as_deref().map(Suite::load_labels).transpose()?;
-        let mut groups: BTreeMap<(String, String), Vec<shiftbench::predlog::Record>> = BTreeMap::new();
-        for l in &a.logs {
-            let (h, recs) = read_log(l)?;
-            groups.entry((h.model, h.suite)).or_default().extend(recs);
-        }
-        for ((model, suite_name), mut recs) in groups {
-            if let Some(c) = &classes {
-                recs.retain(|r| c.contains(&r.wnid));
-            }
-            let tally = Tally::from_records(&recs);
-            results.push(finish(&model, &suite_name, &tally, suite.as_ref().map(|s| &s.weights)));
-        }
-    }
-    if let Some(res) = &a.results {
-        let models = if a.models.is_empty() { stored_models(&stored_columns(res)?) } else { a.models.clone() };
-        if models.is_empty() {
-            bail!("{}: no top_1_is_correct_<model> / top_5_is_correct_<model> column pairs", res.display());
-        }
-        let src = LabelSource {
-            labels: a.labels.as_deref(),
-            id_column: a.id_column.as_deref(),
-            label_id_column: &a.label_id_column,
-            wnid_column: &a.wnid_column,
-        };
-        let suite_name = res.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        for (m, tally) in tally_stored(res, &models, &src, classes.as_ref())? {
-            results.push(finish(&m, &suite_name, &tally, None));
-        }
-    }
-    if results.is_empty() {
-        bail!("nothing to score: give --log FILE or --results FILE");
-    }
-    let mut info = RunInfo::start("score");
-    info.inputs = a.results.iter().chain(&a.labels).chain(&a.classes).chain(&a.weights_table).chain(&a.logs).map(|p| FileInfo::of(p)).collect();
-    info.suites = a.suite.as_deref().map(Suite::load).transpose()?.iter().map(shiftbench::provenance::SuiteInfo::of).collect();
-    info.finish();
-    let run = RunResult::new(results).with_run(info);
-    if let Some(j) = &a.json {
-        run.write(j)?;
-    }
-    if a.precise {
-        for l in precise_lines(&run.results) {
-            println!("{l}");
-        }
-    }
-    Ok(run)
-}
-
-fn strict_check(run: &RunResult) -> Result<()> {
-    // A sample that failed for every model is named once.
-    let mut names: Vec<String> = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for r in &run.results {
-        for p in &r.problems {
-            if seen.insert((r.suite.clone(), p.id.clone())) {
-                names.push(format!("{} ({}): {}", p.id, r.suite, p.reason));
-            }
-        }
-    }
-    if names.is_empty() {
-        return Ok(());
-    }
-    bail!("--strict: {} samples failed or are missing: {}", names.len(), names.join("; "))
-}
-
 /// Prints `run` in `format` (the table with its problem lines, or a machine format).
 fn print_run(run: &RunResult, format: Format) -> Result<()> {
     if format == Format::Table {
@@ -486,7 +399,7 @@ fn main_inner() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Demo { out, model, perf, isolate } => {
-            shiftbench::interrupt::install()?;
+            interrupt::install()?;
             let suites = demo::generate(&out).with_context(|| format!("cannot write the demo suites under {}", out.display()))?;
             let spec = RunSpec {
                 suites: vec![suites.imagenet, suites.laionet],
@@ -508,7 +421,7 @@ fn main_inner() -> Result<ExitCode> {
             check_model_errors(&run)?;
         }
         Cmd::Run { plan, suites, models, out, fresh, strict, shard, baseline, tol, report, sort, argmax, perf, isolate } => {
-            shiftbench::interrupt::install()?;
+            interrupt::install()?;
             let isolation = isolate.isolation()?;
             let tol = tol.get()?;
             let base = baseline.as_deref().map(RunResult::read).transpose()?;
@@ -585,11 +498,7 @@ fn main_inner() -> Result<ExitCode> {
             let mut weights = BTreeMap::new();
             for p in &suites {
                 let s = Suite::load(p)?;
-                let w = match &s.weights {
-                    Weights::Equal => s.class_set().into_iter().map(|c| (c, 1.0)).collect(),
-                    Weights::Freq(f) => f.clone(),
-                };
-                weights.insert(s.name.clone(), (s.weights.describe().to_string(), w));
+                weights.insert(s.name.clone(), s.weights);
             }
             let merged = merge(&inputs, &weights, allow_partial, std::io::stderr().is_terminal())?;
             let path = out.join("result.json");
@@ -605,8 +514,8 @@ fn main_inner() -> Result<ExitCode> {
             for p in &suites {
                 let suite = Suite::load(p)?;
                 if let Some(w) = &write {
-                    let (text, problems) = shiftbench::verify::checksum_file(&suite, threads)?;
-                    shiftbench::report::write_atomic(w, text.as_bytes())?;
+                    let (text, problems) = shiftbench::data::verify::checksum_file(&suite, threads)?;
+                    shiftbench::util::files::write_atomic(w, text.as_bytes())?;
                     println!(
                         "{}: wrote {} checksums to {} ({} images could not be read)",
                         suite.name,
@@ -622,7 +531,7 @@ fn main_inner() -> Result<ExitCode> {
                 if suite.checksums.is_empty() {
                     bail!("{}: the suite pins no checksums (add `checksums:` or a checksum column; `--write FILE` makes one)", p.display());
                 }
-                let r = shiftbench::verify::verify(&suite, threads)?;
+                let r = shiftbench::data::verify::verify(&suite, threads)?;
                 for l in r.lines(&suite.name, 20) {
                     println!("{l}");
                 }
@@ -635,13 +544,19 @@ fn main_inner() -> Result<ExitCode> {
             }
         }
         Cmd::Worker { library, config, threads, shm_fd } => {
-            std::process::exit(shiftbench::worker::serve(&library, config.as_deref(), threads, shm_fd));
+            std::process::exit(shiftbench::host::worker::serve(&library, config.as_deref(), threads, shm_fd));
         }
         Cmd::Score(a) => {
-            let (precise, report) = (a.precise, a.report.clone());
-            let run = score(a)?;
-            if !precise {
-                report_run(&run, &report, "score")?;
+            let run = score(&a.spec())?;
+            if let Some(j) = &a.json {
+                run.write(j)?;
+            }
+            if a.precise {
+                for l in precise_lines(&run.results) {
+                    println!("{l}");
+                }
+            } else {
+                report_run(&run, &a.report, "score")?;
             }
         }
     }

@@ -22,30 +22,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use image::RgbImage;
 use mozjpeg_sys as ffi;
 
-use crate::imaging::Decoded;
+use crate::pixels::{Decoded, Rect};
 
 /// Pixels of real neighbours kept around a requested rectangle (see the module docs): fancy
 /// upsampling is off at one output pixel next to a cropped edge; two leave room to spare.
 pub const EDGE: u32 = 2;
-
-/// A rectangle of an image: columns `x..x + w`, rows `y..y + h`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rect {
-    pub x: u32,
-    pub y: u32,
-    pub w: u32,
-    pub h: u32,
-}
-
-impl Rect {
-    /// The smallest rectangle holding both.
-    pub fn union(self, o: Rect) -> Rect {
-        let (x, y) = (self.x.min(o.x), self.y.min(o.y));
-        let x1 = (self.x + self.w).max(o.x + o.w);
-        let y1 = (self.y + self.h).max(o.y + o.h);
-        Rect { x, y, w: x1 - x, h: y1 - y }
-    }
-}
 
 /// Decodes a YCbCr, RGB or grayscale JPEG to RGB8: the whole image, or, when `need` (given the
 /// image's width and height) names a rectangle, a rectangle that holds it (wider by up to an

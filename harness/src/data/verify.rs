@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 
-use crate::sources::ReadError;
-use crate::suite::Suite;
+use crate::data::sample::ReadError;
+use crate::data::suite::Suite;
+use crate::util::digest::sha256_hex;
 
 /// What verifying found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,10 +57,6 @@ impl VerifyReport {
         }
         out
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
 }
 
 fn pool(threads: usize) -> Result<rayon::ThreadPool> {

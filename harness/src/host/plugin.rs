@@ -1,77 +1,24 @@
-//! The plugin host: find, load and check a model plugin, and call it safely.
+//! The plugin host: load and check a model plugin (found by [`crate::host::model`]), and call it
+//! safely in this process ([`LoadedModel`]).
 //!
-//! `--model` takes a plugin library (`libshiftbench_example.so`), a plugin name (`example`, found
-//! next to the `shiftbench` executable or in `$SHIFTBENCH_PLUGIN_PATH`), or a model YAML whose
-//! `plugin:` names one of those. Each way a load can fail is one sentence: a missing file, a file
-//! that is not a shared library, a library that is not a shiftbench plugin, a plugin built against
-//! an incompatible interface version (both versions named), or a plugin whose `load` fails.
+//! Each way a load can fail is one sentence: a missing file, a file that is not a shared library,
+//! a library that is not a shiftbench plugin, a plugin built against an incompatible interface
+//! version (both versions named), or a plugin whose `load` fails.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use abi_stable::library::{lib_header_from_path, LibraryError};
-use abi_stable::std_types::{RResult, RSlice};
+use abi_stable::std_types::RSlice;
 use anyhow::{anyhow, bail, Result};
-use shiftbench_model_config::{is_wnid, ModelConfig};
-use shiftbench_plugin::{FfiModelBox, LoadRequest, ModelCard, PluginModRef, INTERFACE_VERSION, ROOT_SYMBOL};
+use shiftbench_model_config::{is_wnid, known_wnid};
+use shiftbench_plugin::{
+    init_plugin_module, legacy_error_kind, ErrorKind, FfiModelBox, FfiModelTypedBox, LoadRequest, ModelCard, PluginError, PluginModRef,
+    INTERFACE_VERSION, ROOT_SYMBOL,
+};
 
-/// A model that cannot go on: its worker crashed or hung, it panicked, or it broke the
-/// interface's contract (scores of the wrong shape). The pipeline stops that model on that suite
-/// and reports this sentence; samples it has not scored stay out of the log, so a later run
-/// retries them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModelStopped(pub String);
-
-impl std::fmt::Display for ModelStopped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ModelStopped {}
-
-/// The most input values one batch may hold (1 GiB of f32): bounds memory whatever the card says.
-pub const MAX_BATCH_VALUES: usize = 1 << 28;
-
-/// Anything the pipeline can score batches with: a plugin loaded in this process
-/// ([`LoadedModel`]), or one running elsewhere (a worker process). Implementations check the
-/// answer's shape at the boundary; the pipeline checks the values.
-pub trait Scorer {
-    /// The validated model card.
-    fn card(&self) -> &ModelCard;
-    /// The card's labels (wnids in output order).
-    fn labels(&self) -> &[String];
-    /// The plugin's name and version, for messages.
-    fn plugin_name(&self) -> &str;
-    /// Scores `batch` images laid out as the card says: `batch * labels().len()` values.
-    fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>>;
-
-    /// [`Scorer::infer`] of the `len` input values that `fill` writes (every one of them):
-    /// written into `scratch` (kept between calls, so no memory is cleared or allocated once it
-    /// is large enough) unless the model has an input buffer of its own, as a worker's shared
-    /// memory, which `fill` then writes directly.
-    fn infer_filled(&mut self, batch: usize, len: usize, scratch: &mut Vec<f32>, fill: &mut dyn FnMut(&mut [f32])) -> Result<Vec<f32>> {
-        self.infer(filled(scratch, len, fill), batch)
-    }
-
-    /// Largest batch the model accepts (`requested` capped by the card and by memory).
-    fn batch_size(&self, requested: usize) -> usize {
-        let by_memory = (MAX_BATCH_VALUES / self.card().preprocess.image_len().max(1)).max(1);
-        match self.card().max_batch {
-            0 => requested.clamp(1, by_memory),
-            m => requested.clamp(1, (m as usize).min(by_memory)),
-        }
-    }
-}
-
-/// `scratch` as `len` values written by `fill` (sized, not cleared: `fill` writes every one).
-pub(crate) fn filled<'a>(scratch: &'a mut Vec<f32>, len: usize, fill: &mut dyn FnMut(&mut [f32])) -> &'a [f32] {
-    if scratch.len() != len {
-        scratch.resize(len, 0.0);
-    }
-    fill(scratch);
-    scratch
-}
+use crate::host::model::ModelRef;
+use crate::host::scorer::{ModelStopped, Scorer};
 
 /// A model ready to score batches, with its validated card.
 pub struct LoadedModel {
@@ -81,62 +28,42 @@ pub struct LoadedModel {
     pub library: PathBuf,
     pub config: Option<PathBuf>,
     pub plugin_name: String,
-    model: FfiModelBox,
+    model: Model,
+}
+
+/// A loaded model as its plugin's interface version hands it over.
+enum Model {
+    /// Interface 0.1.1 and later: errors carry their kind ([`ErrorKind`]).
+    Typed(FfiModelTypedBox),
+    /// Interface 0.1.0: errors are strings, classified by [`legacy_error_kind`].
+    Legacy(FfiModelBox),
+}
+
+impl Model {
+    fn card(&self) -> ModelCard {
+        match self {
+            Model::Typed(m) => m.card(),
+            Model::Legacy(m) => m.card(),
+        }
+    }
+
+    fn infer(&mut self, input: &[f32], batch: u32) -> Result<Vec<f32>, PluginError> {
+        let input = RSlice::from_slice(input);
+        match self {
+            Model::Typed(m) => m.infer(input, batch).into_result().map(|v| v.into_vec()),
+            Model::Legacy(m) => m
+                .infer(input, batch)
+                .into_result()
+                .map(|v| v.into_vec())
+                .map_err(|e| PluginError { kind: legacy_error_kind(&e), message: e }),
+        }
+    }
 }
 
 impl std::fmt::Debug for LoadedModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedModel").field("name", &self.card.name).field("library", &self.library).finish()
     }
-}
-
-fn lib_file_name(name: &str) -> String {
-    format!("{}shiftbench_{}{}", std::env::consts::DLL_PREFIX, name.replace('-', "_"), std::env::consts::DLL_SUFFIX)
-}
-
-/// Directories searched for plugins named by a bare name.
-pub fn plugin_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(p) = std::env::var_os("SHIFTBENCH_PLUGIN_PATH") {
-        dirs.extend(std::env::split_paths(&p));
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(d) = exe.parent() {
-            dirs.push(d.to_path_buf());
-            // Test binaries live in target/<profile>/deps.
-            if d.ends_with("deps") {
-                if let Some(pd) = d.parent() {
-                    dirs.push(pd.to_path_buf());
-                }
-            }
-        }
-    }
-    dirs
-}
-
-/// Resolves a plugin reference (a path, or a bare name such as `onnx`) to a library path.
-pub fn find_plugin(reference: &str, base: &Path) -> Result<PathBuf> {
-    let looks_like_path = reference.contains('/') || reference.ends_with(std::env::consts::DLL_SUFFIX);
-    if looks_like_path {
-        let p = base.join(reference);
-        if !p.exists() {
-            bail!("plugin library {} does not exist", p.display());
-        }
-        return Ok(p);
-    }
-    let file = lib_file_name(reference);
-    let dirs = plugin_dirs();
-    for d in &dirs {
-        let p = d.join(&file);
-        if p.is_file() {
-            return Ok(p);
-        }
-    }
-    bail!(
-        "no plugin named {reference:?}: looked for {file} in {} (build it with `cargo build --release -p <its crate>`, \
-         or set SHIFTBENCH_PLUGIN_PATH)",
-        dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
-    )
 }
 
 /// Loads the root module of a plugin library, turning every failure into one sentence.
@@ -157,7 +84,8 @@ pub fn load_library(path: &Path) -> Result<PluginModRef> {
         );
     }
     let header = lib_header_from_path(path).map_err(|e| library_error(path, e))?;
-    header.init_root_module::<PluginModRef>().map_err(|e| library_error(path, e))
+    // Plugins of every compatible interface version, 0.1.0 (without `load_typed`) included.
+    init_plugin_module(header).map_err(|e| library_error(path, e))
 }
 
 fn library_error(path: &Path, e: LibraryError) -> anyhow::Error {
@@ -217,41 +145,11 @@ pub fn validate_card(card: &ModelCard, plugin: &str) -> Result<Vec<String>> {
     Ok(labels)
 }
 
-/// Whether `wnid` is an ImageNet synset: in the ImageNet-1k, ImageNet-22k or Google ImageNet-21k
-/// list (1k is not quite a subset of the others: n04399382, teddy bear, is only in 1k).
-pub fn known_wnid(wnid: &str) -> bool {
-    static KNOWN: std::sync::OnceLock<HashSet<&'static str>> = std::sync::OnceLock::new();
-    KNOWN
-        .get_or_init(|| {
-            use shiftbench_model_config::{IMAGENET1K, IMAGENET21K_GOOG, IMAGENET22K};
-            [IMAGENET1K, IMAGENET22K, IMAGENET21K_GOOG].iter().flat_map(|l| l.lines()).map(str::trim).filter(|l| is_wnid(l)).collect()
-        })
-        .contains(wnid)
-}
-
-/// What the user named with `--model`.
-pub struct ModelRef {
-    pub library: PathBuf,
-    pub config: Option<PathBuf>,
-}
-
-/// Resolves `--model` to a library and optional model YAML.
-pub fn resolve_model(arg: &str) -> Result<ModelRef> {
-    let p = Path::new(arg);
-    let is_yaml = matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
-    if is_yaml {
-        let cfg = ModelConfig::load(p).map_err(|e| anyhow!(e))?;
-        let base = p.parent().unwrap_or(Path::new("."));
-        return Ok(ModelRef { library: find_plugin(&cfg.plugin, base)?, config: Some(p.to_path_buf()) });
-    }
-    Ok(ModelRef { library: find_plugin(arg, Path::new("."))?, config: None })
-}
-
 impl LoadedModel {
     /// Loads `--model` (library, name or model YAML) with `threads` for inference.
     pub fn open(arg: &str, threads: u32) -> Result<LoadedModel> {
-        let r = resolve_model(arg)?;
-        Self::load(&r.library, r.config.as_deref(), threads)
+        let r = ModelRef::resolve(arg)?;
+        Self::load(&r.library, r.config_path(), threads)
     }
 
     pub fn load(library: &Path, config: Option<&Path>, threads: u32) -> Result<LoadedModel> {
@@ -261,10 +159,11 @@ impl LoadedModel {
             config_path: config.map(|c| c.to_string_lossy().into_owned()).unwrap_or_default().into(),
             threads,
         };
-        let model = match module.load()(&request) {
-            RResult::ROk(m) => m,
-            RResult::RErr(e) => bail!("plugin {plugin_name} could not load the model: {e}"),
+        let loaded = match module.load_typed() {
+            Some(load) => load(&request).into_result().map(Model::Typed),
+            None => module.load()(&request).into_result().map(Model::Legacy),
         };
+        let model = loaded.map_err(|e| anyhow!("plugin {plugin_name} could not load the model: {e}"))?;
         let card = model.card();
         let labels = validate_card(&card, &plugin_name)?;
         Ok(LoadedModel {
@@ -298,13 +197,13 @@ impl Scorer for LoadedModel {
         if input.len() != expect_in {
             bail!("internal error: batch of {batch} needs {expect_in} values, got {}", input.len());
         }
-        let out = match self.model.infer(RSlice::from_slice(input), batch as u32) {
-            RResult::ROk(v) => v.into_vec(),
-            // A panic leaves the model unusable (the export macro refuses further calls).
-            RResult::RErr(e) if e.starts_with("plugin panicked") || e.contains("unusable after an earlier panic") => {
-                return Err(ModelStopped(format!("plugin {} stopped: {e}", self.plugin_name)).into())
+        let out = match self.model.infer(input, batch as u32) {
+            Ok(v) => v,
+            // The model is unusable (it panicked): the pipeline stops it.
+            Err(PluginError { kind: ErrorKind::Fatal, message }) => {
+                return Err(ModelStopped(format!("plugin {} stopped: {message}", self.plugin_name)).into())
             }
-            RResult::RErr(e) => bail!("plugin {} failed: {e}", self.plugin_name),
+            Err(PluginError { kind: ErrorKind::Sample, message }) => bail!("plugin {} failed: {message}", self.plugin_name),
         };
         let per = self.labels.len();
         let expect = batch * per;
@@ -329,6 +228,9 @@ impl Scorer for LoadedModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::host::model::find_plugin;
+    use shiftbench_model_config::known_wnid;
 
     #[test]
     fn every_wnid_of_the_shipped_label_lists_is_known() {

@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{Estimate, Headline};
-use crate::report::{EvalResult, RunResult};
+use crate::results::metrics::{Estimate, Headline};
+use crate::results::provenance::FileInfo;
+use crate::results::result::{EvalResult, RunResult};
 
 /// When a drop counts as a regression.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -230,7 +231,7 @@ fn notes(b: &EvalResult, n: &EvalResult, base: &RunResult, new: &RunResult) -> V
     }
     let model = |r: &RunResult| r.run.as_ref().and_then(|i| i.models.iter().find(|m| m.name == b.model).cloned());
     if let (Some(mb), Some(mn)) = (model(base), model(new)) {
-        let sha = |f: &Option<crate::provenance::FileInfo>| f.as_ref().and_then(|f| f.sha256.clone());
+        let sha = |f: &Option<FileInfo>| f.as_ref().and_then(|f| f.sha256.clone());
         if sha(&mb.model_file) != sha(&mn.model_file) {
             out.push("model file changed".into());
         }

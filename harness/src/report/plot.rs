@@ -15,10 +15,10 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::compare::metric;
-use crate::metrics::{Estimate, Z95};
-use crate::report::{EvalResult, RunResult};
-use crate::slug;
+use crate::report::compare::metric;
+use crate::results::metrics::{Estimate, Z95};
+use crate::results::paths::slug;
+use crate::results::result::{EvalResult, RunResult};
 
 /// Which plots and which suites.
 #[derive(Debug, Clone, Default)]

@@ -15,7 +15,7 @@
 //! is not a header, is refused with its line number rather than cut away with what follows.
 //! Metrics are computed from logs, so they can be recomputed, re-weighted and merged.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::ClassCounts;
+use crate::results::shard::Shard;
+
 
 pub const LOG_VERSION: u32 = 1;
 
@@ -36,7 +37,7 @@ pub struct LogHeader {
     pub labels_digest: String,
     /// The shard this log holds (absent: the whole suite).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<crate::shard::Shard>,
+    pub shard: Option<Shard>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,70 +205,11 @@ pub fn read_log(path: &Path) -> Result<(LogHeader, Vec<Record>)> {
     Ok((header, records))
 }
 
-/// Per-class status counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClassStatus {
-    pub expected: u64,
-    pub evaluated: u64,
-    pub failed: u64,
-    pub missing: u64,
-}
-
-/// Everything metrics need from a set of records.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Tally {
-    pub counts: BTreeMap<String, ClassCounts>,
-    pub status: BTreeMap<String, ClassStatus>,
-    pub total: ClassStatus,
-    /// (id, reason) of every sample that failed or is missing, in id order.
-    pub problems: Vec<(String, String)>,
-}
-
-impl Tally {
-    /// Tallies records; a sample id seen twice counts once (its last record wins), so shard logs
-    /// and resumed logs can be merged by concatenation.
-    pub fn from_records<'a>(records: impl IntoIterator<Item = &'a Record>) -> Tally {
-        let mut latest: BTreeMap<&str, &Record> = BTreeMap::new();
-        for r in records {
-            latest.insert(&r.id, r);
-        }
-        let mut t = Tally::default();
-        for r in latest.values() {
-            let st = t.status.entry(r.wnid.clone()).or_default();
-            st.expected += 1;
-            t.total.expected += 1;
-            match r.status {
-                Status::Ok => {
-                    st.evaluated += 1;
-                    t.total.evaluated += 1;
-                    let c = t.counts.entry(r.wnid.clone()).or_default();
-                    c.n += 1;
-                    if r.top.first() == Some(&r.wnid) {
-                        c.top1 += 1;
-                    }
-                    if r.top.iter().take(5).any(|w| w == &r.wnid) {
-                        c.top5 += 1;
-                    }
-                }
-                Status::Failed => {
-                    st.failed += 1;
-                    t.total.failed += 1;
-                    t.problems.push((r.id.clone(), r.error.clone().unwrap_or_else(|| "failed".into())));
-                }
-                Status::Missing => {
-                    st.missing += 1;
-                    t.total.missing += 1;
-                    t.problems.push((r.id.clone(), r.error.clone().unwrap_or_else(|| "missing".into())));
-                }
-            }
-        }
-        t
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::results::metrics::ClassCounts;
+    use crate::results::tally::Tally;
 
     fn header() -> LogHeader {
         LogHeader {
@@ -325,20 +267,5 @@ mod tests {
         let e = LogWriter::open(&p, &other, false).err().unwrap().to_string();
         assert!(e.contains("--fresh"), "{e}");
         assert!(LogWriter::open(&p, &other, true).is_ok());
-    }
-
-    #[test]
-    fn failures_are_counted_not_dropped() {
-        let mut bad = rec("x", "n1", &[]);
-        bad.status = Status::Failed;
-        bad.error = Some("cannot decode".into());
-        let mut gone = rec("y", "n2", &[]);
-        gone.status = Status::Missing;
-        let recs = [rec("a", "n1", &["n1"]), bad, gone];
-        let t = Tally::from_records(&recs);
-        assert_eq!(t.total, ClassStatus { expected: 3, evaluated: 1, failed: 1, missing: 1 });
-        assert_eq!(t.counts["n1"].n, 1);
-        assert!(!t.counts.contains_key("n2"));
-        assert_eq!(t.problems[0], ("x".to_string(), "cannot decode".to_string()));
     }
 }

@@ -3,17 +3,16 @@
 //! card, plugin and the sha256 of its plugin library, model YAML and model file) and every suite
 //! (its definition, checksum and content digest). Documented in `docs/result-schema.md`.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use shiftbench_plugin::{ChannelOrder, Interpolation, Layout, ModelCard, ScoreKind, INTERFACE_VERSION};
+use shiftbench_plugin::{ModelCard, INTERFACE_VERSION};
 
-use crate::report::RunResult;
-use crate::shard::Shard;
-use crate::suite::Suite;
+use crate::data::suite::Suite;
+use crate::host::model::ModelRef;
+use crate::results::shard::Shard;
+use crate::util::digest::{lines_digest, sha256_file, sha256_hex};
 
 /// The git revision shiftbench was built from (`git rev-parse HEAD` at build time, or the
 /// `SHIFTBENCH_GIT_REV` environment variable of the build), if known.
@@ -47,27 +46,6 @@ impl FileInfo {
         }
         info
     }
-}
-
-/// `(size, hex sha256)` of a file.
-pub fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        total += n as u64;
-        h.update(&buf[..n]);
-    }
-    Ok((total, format!("{:x}", h.finalize())))
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
 }
 
 /// How a model's input is prepared, as its card says.
@@ -104,32 +82,15 @@ impl CardInfo {
         CardInfo {
             name: card.name.to_string(),
             labels: labels.len(),
-            labels_digest: crate::eval::labels_digest(labels),
-            scores: match card.scores {
-                ScoreKind::Logits => "logits",
-                ScoreKind::Probabilities => "probabilities",
-            }
-            .into(),
+            labels_digest: lines_digest(labels.iter().map(String::as_str)),
+            scores: card.scores.as_str().into(),
             max_batch: card.max_batch,
             preprocess: PreprocessInfo {
                 resize: p.resize,
                 crop: p.crop,
-                interpolation: match p.interpolation {
-                    Interpolation::Nearest => "nearest",
-                    Interpolation::Bilinear => "bilinear",
-                    Interpolation::Bicubic => "bicubic",
-                }
-                .into(),
-                channel_order: match p.channel_order {
-                    ChannelOrder::Rgb => "rgb",
-                    ChannelOrder::Bgr => "bgr",
-                }
-                .into(),
-                layout: match p.layout {
-                    Layout::Nchw => "nchw",
-                    Layout::Nhwc => "nhwc",
-                }
-                .into(),
+                interpolation: p.interpolation.as_str().into(),
+                channel_order: p.channel_order.as_str().into(),
+                layout: p.layout.as_str().into(),
                 scale: p.scale,
                 mean: p.mean,
                 std: p.std,
@@ -167,28 +128,15 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
-    /// Describes a loaded model: `reference` is what `--model` said, `library` and `config` what
-    /// it resolved to.
-    pub fn new(
-        reference: &str,
-        library: &Path,
-        config: Option<&Path>,
-        plugin: &str,
-        card: &ModelCard,
-        labels: &[String],
-        batch: usize,
-    ) -> ModelInfo {
-        let model_file = config
-            .and_then(|c| shiftbench_model_config::ModelConfig::load(c).ok())
-            .and_then(|c| c.model_file)
-            .map(|f| FileInfo::of(&f));
+    /// Describes a loaded model: `model` is what `--model` said, resolved.
+    pub fn new(model: &ModelRef, plugin: &str, card: &ModelCard, labels: &[String], batch: usize) -> ModelInfo {
         ModelInfo {
             name: card.name.to_string(),
-            reference: reference.to_string(),
+            reference: model.arg.clone(),
             plugin: plugin.to_string(),
-            library: FileInfo::of(library),
-            config: config.map(FileInfo::of),
-            model_file,
+            library: FileInfo::of(&model.library),
+            config: model.config_path().map(FileInfo::of),
+            model_file: model.model_file().map(FileInfo::of),
             card: CardInfo::of(card, labels),
             batch,
             replicas: None,
@@ -316,36 +264,6 @@ impl RunInfo {
     pub fn finish(&mut self) {
         self.finished_at = Some(rfc3339(SystemTime::now()));
     }
-}
-
-/// The provenance of a merge: the shards' models and suites, with the shard-specific parts
-/// dropped.
-pub fn merged_info(shards: &[RunResult], logs: &[PathBuf]) -> RunInfo {
-    let mut info = RunInfo::start("merge");
-    let infos: Vec<&RunInfo> = shards.iter().filter_map(|r| r.run.as_ref()).collect();
-    if let Some(first) = infos.first() {
-        info.threads = first.threads;
-        info.batch = first.batch;
-        info.model_threads = first.model_threads;
-        info.models = first.models.clone();
-        info.suites = first.suites.iter().map(|s| SuiteInfo { samples_in_shard: None, ..s.clone() }).collect();
-    }
-    for i in &infos {
-        for m in &i.models {
-            if !info.models.iter().any(|x| x.name == m.name) {
-                info.models.push(m.clone());
-            }
-        }
-        for s in &i.suites {
-            if !info.suites.iter().any(|x| x.name == s.name) {
-                info.suites.push(SuiteInfo { samples_in_shard: None, ..s.clone() });
-            }
-        }
-    }
-    info.merged_runs = infos.iter().map(|i| i.id.clone()).collect();
-    info.merged_logs = logs.iter().map(|l| l.display().to_string()).collect();
-    info.finish();
-    info
 }
 
 fn hostname() -> Option<String> {

@@ -1,16 +1,19 @@
-//! Results: one model on one suite, computed from a tally; the JSON result file (its schema is
-//! documented in `docs/result-schema.md`); the terminal table.
+//! The result model: one model on one suite ([`EvalResult`], computed from a tally and class
+//! weights) and the JSON result file of a run ([`RunResult`], its schema documented in
+//! `docs/result-schema.md`). Every report is drawn from these.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArrangement, Table};
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{ClassCounts, Estimate, Headline, TopK};
-use crate::predlog::{ClassStatus, Tally};
-use crate::provenance::RunInfo;
+use crate::data::weights::Weights;
+use crate::results::metrics::{ClassCounts, Headline, TopK};
+use crate::results::provenance::RunInfo;
+use crate::results::tally::{ClassStatus, Tally};
+use crate::util::files::write_atomic;
+use crate::util::safeio;
 
 /// Largest result file read.
 pub const MAX_RESULT_BYTES: u64 = 1 << 30;
@@ -99,6 +102,12 @@ impl EvalResult {
         }
     }
 
+    /// [`EvalResult::from_tally`] with `weights` giving every class of the tally its weight: how
+    /// every result is weighted, whatever the weights' origin.
+    pub fn weighted(model: &str, suite: &str, weights: &Weights, tally: &Tally) -> EvalResult {
+        Self::from_tally(model, suite, weights.describe(), tally, &weights.for_classes(tally.counts.keys()))
+    }
+
     /// Marks the result as stopped by `error` on a suite of `expected` samples: metrics from a
     /// partial run would be silently wrong, so they are dropped.
     pub fn with_error(mut self, error: String, expected: usize) -> EvalResult {
@@ -141,13 +150,33 @@ impl RunResult {
     /// version 1 and later read; fields this version does not know are ignored.
     pub fn read(path: &Path) -> Result<RunResult> {
         let file = if path.is_dir() { path.join("result.json") } else { path.to_path_buf() };
-        let bytes = crate::safeio::read_bounded(&file, MAX_RESULT_BYTES).with_context(|| format!("cannot read result {}", file.display()))?;
+        let bytes = safeio::read_bounded(&file, MAX_RESULT_BYTES).with_context(|| format!("cannot read result {}", file.display()))?;
         Self::from_slice(&bytes).map_err(|e| anyhow!("{}: {e:#}", file.display()))
     }
 
     /// Writes the result atomically (a temporary file renamed into place).
     pub fn write(&self, path: &Path) -> Result<()> {
         write_atomic(path, &serde_json::to_vec_pretty(self)?)
+    }
+
+    /// How many model/suite pairs ended with an error (the model could not be loaded or stopped).
+    pub fn model_errors(&self) -> usize {
+        self.results.iter().filter(|r| r.error.is_some()).count()
+    }
+
+    /// Every sample that failed or is missing, as `id (suite): reason`; a sample that failed for
+    /// every model is named once.
+    pub fn problem_samples(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &self.results {
+            for p in &r.problems {
+                if seen.insert((r.suite.clone(), p.id.clone())) {
+                    names.push(format!("{} ({}): {}", p.id, r.suite, p.reason));
+                }
+            }
+        }
+        names
     }
 
     /// Parses a result file's bytes (any schema version this shiftbench reads).
@@ -167,310 +196,3 @@ impl RunResult {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
-/// crash never leaves a half-written file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(format!(".{}.tmp{}", path.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
-    let written = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        std::io::Write::write_all(&mut f, bytes)?;
-        // On disk before the rename, so a power cut leaves the old file or the new one, whole.
-        f.sync_all()
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("cannot write {}", tmp.display()));
-    }
-    if let Err(e) = std::fs::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("cannot move {} into place", path.display()));
-    }
-    // Make the rename itself durable (best effort: not every platform can sync a folder).
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-/// `80.42 ± 0.17` (percent).
-pub fn fmt_est(e: Option<Estimate>) -> String {
-    match e {
-        Some(e) => format!("{:.2} ± {:.2}", 100.0 * e.value, 100.0 * e.se),
-        None => "n/a".into(),
-    }
-}
-
-/// The terminal table: a row per model and suite with its sample counts (expected, evaluated,
-/// failed, missing), the classes present and the four recalls (percent, ± one standard error).
-pub fn table(results: &[EvalResult]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
-    t.set_header(vec![
-        "model",
-        "suite",
-        "expected",
-        "evaluated",
-        "failed",
-        "missing",
-        "classes",
-        "top-1 equal-wt",
-        "top-5 equal-wt",
-        "top-1 LAION-wt",
-        "top-5 LAION-wt",
-    ]);
-    let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
-    for m in models_in_order(results) {
-        for r in results.iter().filter(|r| r.model == m) {
-            let x = &r.metrics;
-            let mut row = vec![
-                Cell::new(&r.model),
-                Cell::new(&r.suite),
-                right(r.totals.expected.to_string()),
-                right(r.totals.evaluated.to_string()),
-                right(r.totals.failed.to_string()),
-                right(r.totals.missing.to_string()),
-                right(r.classes_present.to_string()),
-            ];
-            if r.error.is_some() {
-                row.extend([Cell::new("ERROR (see below)"), Cell::new(""), Cell::new(""), Cell::new("")]);
-            } else {
-                row.extend([x.top1_equal, x.top5_equal, x.top1_weighted, x.top5_weighted].map(|e| right(fmt_est(e))));
-            }
-            t.add_row(row);
-        }
-    }
-    t
-}
-
-/// Models in order of first appearance.
-pub fn models_in_order(results: &[EvalResult]) -> Vec<&str> {
-    let mut models: Vec<&str> = Vec::new();
-    for r in results {
-        if !models.contains(&r.model.as_str()) {
-            models.push(&r.model);
-        }
-    }
-    models
-}
-
-/// Suites in order of first appearance; the first is the reference the others are compared with.
-pub fn suites_in_order(results: &[EvalResult]) -> Vec<&str> {
-    let mut suites: Vec<&str> = Vec::new();
-    for r in results {
-        if !suites.contains(&r.suite.as_str()) {
-            suites.push(&r.suite);
-        }
-    }
-    suites
-}
-
-/// One column of the summary table: its header and each model's value.
-struct Column {
-    header: String,
-    /// Short names `--sort` also accepts.
-    aliases: Vec<String>,
-    /// Per model (in `models_in_order`), the estimate, or None.
-    values: Vec<Option<Estimate>>,
-    /// A drop: printed with a sign.
-    signed: bool,
-}
-
-fn summary_columns(results: &[EvalResult]) -> Vec<Column> {
-    let models = models_in_order(results);
-    let suites = suites_in_order(results);
-    let get = |m: &str, s: &str| results.iter().find(|r| r.model == m && r.suite == s).map(|r| r.metrics);
-    let mut cols = Vec::new();
-    let reference = suites[0];
-    for (si, s) in suites.iter().enumerate() {
-        cols.push(Column {
-            header: format!("{s}\ntop-1 equal-wt"),
-            aliases: vec![s.to_string()],
-            values: models.iter().map(|m| get(m, s).and_then(|h| h.top1_equal)).collect(),
-            signed: false,
-        });
-        cols.push(Column {
-            header: format!("{s}\ntop-1 LAION-wt"),
-            aliases: vec![format!("{s}:laion")],
-            values: models.iter().map(|m| get(m, s).and_then(|h| h.top1_weighted)).collect(),
-            signed: false,
-        });
-        if si == 0 {
-            continue;
-        }
-        let drop = |pick: fn(&Headline) -> Option<Estimate>| -> Vec<Option<Estimate>> {
-            models
-                .iter()
-                .map(|m| match (get(m, reference).and_then(|h| pick(&h)), get(m, s).and_then(|h| pick(&h))) {
-                    (Some(a), Some(b)) => Some(a.minus(&b)),
-                    _ => None,
-                })
-                .collect()
-        };
-        let first = si == 1;
-        cols.push(Column {
-            header: format!("drop {reference}\n-> {s} equal-wt"),
-            aliases: if first { vec!["drop".into(), format!("drop:{s}")] } else { vec![format!("drop:{s}")] },
-            values: drop(|h| h.top1_equal),
-            signed: true,
-        });
-        cols.push(Column {
-            header: format!("drop {reference}\n-> {s} LAION-wt"),
-            aliases: if first { vec!["drop:laion".into(), format!("drop:{s}:laion")] } else { vec![format!("drop:{s}:laion")] },
-            values: drop(|h| h.top1_weighted),
-            signed: true,
-        });
-    }
-    cols
-}
-
-/// How to order models: a summary-table column (its header, a suite name for that suite's
-/// equal-weighted top-1, `<suite>:laion`, `drop`, `drop:laion`, `drop:<suite>`,
-/// `drop:<suite>:laion`) or `model`, optionally followed by `:asc` or `:desc`. Numbers sort
-/// descending by default (best, or largest drop, first), names ascending; models without a
-/// value go last.
-pub fn sort_models(results: &[EvalResult], key: &str) -> Result<Vec<String>, String> {
-    let (key, dir) = match key.rsplit_once(':') {
-        Some((k, d)) if d.eq_ignore_ascii_case("asc") || d.eq_ignore_ascii_case("desc") => (k, Some(d.eq_ignore_ascii_case("asc"))),
-        _ => (key, None),
-    };
-    let models = models_in_order(results);
-    let mut idx: Vec<usize> = (0..models.len()).collect();
-    if key.eq_ignore_ascii_case("model") {
-        idx.sort_by(|&a, &b| models[a].cmp(models[b]));
-        if dir == Some(false) {
-            idx.reverse();
-        }
-        return Ok(idx.into_iter().map(|i| models[i].to_string()).collect());
-    }
-    let cols = summary_columns(results);
-    let col = cols
-        .iter()
-        .find(|c| c.header.replace('\n', " ").eq_ignore_ascii_case(key) || c.aliases.iter().any(|a| a.eq_ignore_ascii_case(key)))
-        .ok_or_else(|| {
-            let mut names: Vec<String> = vec!["model".into()];
-            for c in &cols {
-                names.extend(c.aliases.iter().cloned());
-            }
-            format!("--sort {key:?}: no such column (use one of: {}, or a column header)", names.join(", "))
-        })?;
-    let ascending = dir.unwrap_or(false);
-    idx.sort_by(|&a, &b| match (col.values[a], col.values[b]) {
-        (Some(x), Some(y)) => {
-            let o = x.value.total_cmp(&y.value);
-            if ascending {
-                o
-            } else {
-                o.reverse()
-            }
-        }
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => std::cmp::Ordering::Equal,
-    });
-    Ok(idx.into_iter().map(|i| models[i].to_string()).collect())
-}
-
-/// `results` reordered model by model as `order` says (models not in `order` keep their place
-/// after those that are).
-pub fn ordered(results: &[EvalResult], order: &[String]) -> Vec<EvalResult> {
-    let mut out: Vec<EvalResult> = Vec::with_capacity(results.len());
-    for m in order {
-        out.extend(results.iter().filter(|r| &r.model == m).cloned());
-    }
-    out.extend(results.iter().filter(|r| !order.contains(&r.model)).cloned());
-    out
-}
-
-/// The models x suites table: one row per model; for each suite its equal-weighted and
-/// LAION-weighted top-1 recall, and for each suite after the first the drop from the first
-/// (reference minus suite: positive means worse), under both weightings. Percent, ± one
-/// standard error. Needs two suites or more to say anything the main table does not.
-pub fn summary_table(results: &[EvalResult]) -> Table {
-    let cols = summary_columns(results);
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
-    let mut header = vec!["model".to_string()];
-    header.extend(cols.iter().map(|c| c.header.clone()));
-    t.set_header(header);
-    for (mi, m) in models_in_order(results).iter().enumerate() {
-        let mut row = vec![Cell::new(m)];
-        for c in &cols {
-            let text = match (c.values[mi], c.signed) {
-                (Some(e), true) => format!("{:+.2} ± {:.2}", 100.0 * e.value, 100.0 * e.se),
-                (v, _) => fmt_est(v),
-            };
-            row.push(Cell::new(text).set_alignment(CellAlignment::Right));
-        }
-        t.add_row(row);
-    }
-    t
-}
-
-/// Lines describing failed and missing samples: per suite (once, when every model met the same
-/// problems, as they do when images cannot be read) the totals, the classes affected and the
-/// first `limit` samples with their reasons, then a count of the rest.
-pub fn problem_lines(results: &[EvalResult], limit: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    for suite in suites_in_order(results) {
-        for r in results.iter().filter(|r| r.suite == suite) {
-            if let Some(e) = &r.error {
-                out.push(format!("{} on {}: ERROR: {e}", r.model, r.suite));
-                if r.not_evaluated() > 0 {
-                    out.push(format!(
-                        "  {} of {} samples were not evaluated; run the same command again to retry them",
-                        r.not_evaluated(),
-                        r.totals.expected
-                    ));
-                }
-            }
-        }
-        let rs: Vec<&EvalResult> = results.iter().filter(|r| r.suite == suite && !r.problems.is_empty()).collect();
-        if rs.is_empty() {
-            continue;
-        }
-        let all_models = results.iter().filter(|r| r.suite == suite).count();
-        let same = rs.len() == all_models && rs.iter().all(|r| r.problems == rs[0].problems);
-        let groups: Vec<(String, &EvalResult)> = if same && all_models > 1 {
-            vec![(format!("every model on {suite}"), rs[0])]
-        } else {
-            rs.iter().map(|r| (format!("{} on {suite}", r.model), *r)).collect()
-        };
-        for (who, r) in groups {
-            out.push(format!(
-                "{who}: {} failed, {} missing of {} samples",
-                r.totals.failed, r.totals.missing, r.totals.expected
-            ));
-            let classes: Vec<String> = r
-                .per_class
-                .iter()
-                .filter(|(_, c)| c.status.failed + c.status.missing > 0)
-                .map(|(w, c)| match (c.status.failed, c.status.missing) {
-                    (f, 0) => format!("{w} {f} failed"),
-                    (0, m) => format!("{w} {m} missing"),
-                    (f, m) => format!("{w} {f} failed + {m} missing"),
-                })
-                .collect();
-            let shown = classes.len().min(limit);
-            out.push(format!(
-                "  by class: {}{}",
-                classes[..shown].join(", "),
-                if classes.len() > shown { format!(", ... ({} classes in all)", classes.len()) } else { String::new() }
-            ));
-            // The batch in flight when a model stopped failed with the error above: count it once.
-            let stopped = r.problems.iter().filter(|p| Some(&p.reason) == r.error.as_ref()).count();
-            if stopped > 0 {
-                out.push(format!("  {stopped} samples in the batch in flight failed with that ERROR (ids in the JSON result)"));
-            }
-            let others: Vec<&Problem> = r.problems.iter().filter(|p| Some(&p.reason) != r.error.as_ref()).collect();
-            for p in others.iter().take(limit) {
-                out.push(format!("  {}: {}", p.id, p.reason));
-            }
-            if others.len() > limit {
-                out.push(format!("  ... and {} more (all listed in the JSON result)", others.len() - limit));
-            }
-        }
-    }
-    out
-}

@@ -29,8 +29,8 @@ use anyhow::{anyhow, Context, Result};
 use serde::Deserialize;
 use shiftbench_model_config::yaml_error;
 
-use crate::eval::Argmax;
-use crate::suite::expand_env;
+use crate::data::env::expand_env;
+use crate::run::options::Argmax;
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -82,7 +82,7 @@ fn looks_like_path(m: &str) -> bool {
 
 impl Plan {
     pub fn load(path: &Path) -> Result<Plan> {
-        let text = crate::safeio::read_text_bounded(path, crate::safeio::MAX_YAML_BYTES).with_context(|| format!("cannot read plan {}", path.display()))?;
+        let text = crate::util::safeio::read_text_bounded(path, crate::util::safeio::MAX_YAML_BYTES).with_context(|| format!("cannot read plan {}", path.display()))?;
         let y: PlanYaml = serde_yaml::from_str(&text).map_err(|e| anyhow!(yaml_error(path, &e)))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let here = |k: &str| format!("{}: {k}", path.display());

@@ -26,9 +26,10 @@
 //!
 //! Every error names the file, and for YAML errors the line and column.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 use shiftbench_plugin::{ChannelOrder, Interpolation, Layout, PreprocessSpec, ScoreKind};
@@ -39,6 +40,25 @@ pub const IMAGENET1K: &str = include_str!("../../../suites/classes/imagenet1k.tx
 pub const IMAGENET22K: &str = include_str!("../../../suites/classes/imagenet22k.txt");
 /// ImageNet-21k (Google order, timm's `imagenet21k_goog_synsets.txt`).
 pub const IMAGENET21K_GOOG: &str = include_str!("../../../suites/classes/imagenet21k_goog.txt");
+
+fn wnid_set(lists: &[&'static str]) -> HashSet<&'static str> {
+    lists.iter().flat_map(|l| l.lines()).map(str::trim).filter(|l| is_wnid(l)).collect()
+}
+
+/// The ImageNet-1k wnids as a set (built once): models whose labels are all in it are
+/// ImageNet-1k models.
+pub fn imagenet1k_set() -> &'static HashSet<&'static str> {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| wnid_set(&[IMAGENET1K]))
+}
+
+/// Whether `wnid` is an ImageNet synset: in the ImageNet-1k, ImageNet-22k or Google ImageNet-21k
+/// list (1k is not quite a subset of the others: n04399382, teddy bear, is only in 1k). Every
+/// layer asks this one set (built once).
+pub fn known_wnid(wnid: &str) -> bool {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| wnid_set(&[IMAGENET1K, IMAGENET22K, IMAGENET21K_GOOG])).contains(wnid)
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigError(pub String);
@@ -223,7 +243,12 @@ pub struct ModelConfig {
     pub path: PathBuf,
     pub plugin: String,
     pub model_file: Option<PathBuf>,
+    /// The name results are filed under: the YAML's `name:`, else the model file's stem, else
+    /// the YAML's own stem.
     pub name: String,
+    /// Whether the YAML sets `name:` itself (then it names the model whatever the plugin calls
+    /// it, so one plugin can run under several names and settings in one run).
+    pub name_given: bool,
     pub labels: Vec<String>,
     pub scores: ScoreKind,
     pub batch: Option<u32>,
@@ -338,6 +363,7 @@ impl ModelConfig {
             plugin: y.plugin,
             model_file,
             name,
+            name_given: y.name.is_some(),
             labels,
             scores: match y.scores.unwrap_or(ScoresName::Logits) {
                 ScoresName::Logits => ScoreKind::Logits,

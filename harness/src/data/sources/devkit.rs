@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use shiftbench_model_config::is_wnid;
 
-use super::{matfile, read_map, ImageRef};
-use crate::suite::Sample;
+use super::matfile;
+use crate::data::sample::{ImageRef, Sample};
+use crate::data::table::read_map;
 
 /// How devkit class ids become wnids.
 pub enum IdMap<'a> {

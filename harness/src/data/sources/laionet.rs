@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use shiftbench_model_config::is_wnid;
 
 use super::webdataset::ImageIndex;
-use super::{for_each_row, read_map, table_files, Cell, ImageRef};
-use crate::suite::Sample;
+use crate::data::sample::{ImageRef, Sample};
+use crate::data::table::{for_each_row, read_map, table_files, Cell};
 
 fn d_id() -> String {
     "SAMPLE_ID".into()

@@ -451,8 +451,8 @@ mod tests {
         // Written by scipy.io.savemat (see tests/fixtures/README.md): a 3-element `synsets`
         // struct array shaped like the devkit's, compressed, with an empty `children` field.
         let files: [&[u8]; 2] = [
-            include_bytes!("../../../tests/fixtures/meta_synsets_scipy.mat"),
-            include_bytes!("../../../tests/fixtures/meta_synsets_scipy_uncompressed.mat"),
+            include_bytes!("../../../../tests/fixtures/meta_synsets_scipy.mat"),
+            include_bytes!("../../../../tests/fixtures/meta_synsets_scipy_uncompressed.mat"),
         ];
         for bytes in files {
             let s = devkit_synsets(bytes).unwrap();

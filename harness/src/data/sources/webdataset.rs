@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
-use super::{for_each_row, ImageRef};
+use crate::data::sample::ImageRef;
+use crate::data::table::for_each_row;
 
 /// Extensions img2dataset writes images with.
 pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp"];

@@ -30,70 +30,21 @@
 //! ImageNet-1k, -21k and -22k lists, nor the suite's own class list), is kept and counted as
 //! failed, never dropped.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use shiftbench_model_config::{is_wnid, parse_wnid_list, yaml_error, IMAGENET1K, IMAGENET21K_GOOG, IMAGENET22K};
+use shiftbench_model_config::{is_wnid, known_wnid, parse_wnid_list, yaml_error};
 
-pub use crate::sources::ImageRef;
-use crate::sources::{devkit, for_each_row, laionet};
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct SourceYaml {
-    #[serde(default)]
-    pub image_folder: Option<String>,
-    #[serde(default)]
-    pub files: Option<String>,
-    #[serde(default)]
-    pub table: Option<String>,
-    #[serde(default)]
-    pub root: Option<String>,
-    #[serde(default)]
-    pub path_column: Option<String>,
-    #[serde(default)]
-    pub wnid_column: Option<String>,
-    /// Devkit layout: the ground-truth file (one devkit class id per line).
-    #[serde(default)]
-    pub ground_truth: Option<String>,
-    /// Devkit layout: the flat folder of val images.
-    #[serde(default)]
-    pub images: Option<String>,
-    /// Devkit layout: `meta.mat`, mapping devkit ids to wnids.
-    #[serde(default)]
-    pub meta: Option<String>,
-    /// Devkit layout: a table mapping devkit ids to wnids (instead of `meta`).
-    #[serde(default)]
-    pub id_map: Option<String>,
-    /// Devkit layout: the id column of `id_map` (default `ILSVRC2012_ID`).
-    #[serde(default)]
-    pub id_column: Option<String>,
-    #[serde(default)]
-    pub laionet: Option<laionet::LaionetYaml>,
-    /// Table layout: a column of sha256 checksums.
-    #[serde(default)]
-    pub checksum_column: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(untagged)]
-pub enum WeightsYaml {
-    Named(String),
-    Table {
-        table: String,
-        #[serde(default)]
-        wnid_column: Option<String>,
-        #[serde(default)]
-        weight_column: Option<String>,
-    },
-    Suite {
-        suite: String,
-    },
-}
+use crate::data::checksums::read_checksums;
+use crate::data::classes::load_class_subset;
+use crate::data::env::{expand_env, resolve};
+use crate::data::sample::Sample;
+use crate::data::sources::{self, SourceYaml};
+use crate::data::weights::{frequencies, read_weight_table, Weights, WeightsYaml};
+use crate::util::digest::pairs_digest;
+use crate::util::safeio;
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -119,59 +70,6 @@ pub struct SuiteYaml {
     pub weights: Option<WeightsYaml>,
 }
 
-/// One sample: a stable id (its path relative to the source root, or its table key), its label
-/// and where its image is. `wnid` may be invalid (a table row with a bad label): such a sample is
-/// counted as failed, never dropped; an absent image is counted as missing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sample {
-    pub id: String,
-    pub wnid: String,
-    pub image: ImageRef,
-}
-
-impl Sample {
-    /// A sample whose image is a file.
-    pub fn file(id: impl Into<String>, path: PathBuf, wnid: impl Into<String>) -> Sample {
-        Sample { id: id.into(), wnid: wnid.into(), image: ImageRef::File(path) }
-    }
-}
-
-/// Every wnid of the ImageNet-1k, ImageNet-21k (Google) and ImageNet-22k label lists.
-pub fn imagenet_wnids() -> &'static HashSet<&'static str> {
-    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
-    SET.get_or_init(|| {
-        [IMAGENET1K, IMAGENET21K_GOOG, IMAGENET22K]
-            .iter()
-            .flat_map(|t| t.lines().map(str::trim).filter(|l| is_wnid(l)))
-            .collect()
-    })
-}
-
-/// How a suite's classes are weighted in the "weighted" (LAION-weighted) recall.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Weights {
-    Equal,
-    /// Relative frequencies, summing to 1 over the classes listed.
-    Freq(BTreeMap<String, f64>),
-}
-
-impl Weights {
-    pub fn describe(&self) -> &'static str {
-        match self {
-            Weights::Equal => "equal",
-            Weights::Freq(_) => "frequency",
-        }
-    }
-
-    /// The weight of every class in `classes`.
-    pub fn for_classes<'a>(&self, classes: impl Iterator<Item = &'a String>) -> BTreeMap<String, f64> {
-        match self {
-            Weights::Equal => classes.map(|c| (c.clone(), 1.0)).collect(),
-            Weights::Freq(f) => classes.map(|c| (c.clone(), f.get(c).copied().unwrap_or(0.0))).collect(),
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Suite {
     pub name: String,
@@ -188,153 +86,6 @@ pub struct Suite {
     pub notes: Vec<String>,
 }
 
-/// Expands `${VAR}` and `${VAR:-default}`.
-pub fn expand_env(s: &str) -> Result<String> {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(i) = rest.find("${") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 2..];
-        let end = after.find('}').ok_or_else(|| anyhow!("unclosed ${{ in {s:?}"))?;
-        let inner = &after[..end];
-        let (var, default) = match inner.split_once(":-") {
-            Some((v, d)) => (v, Some(d)),
-            None => (inner, None),
-        };
-        match (std::env::var(var), default) {
-            (Ok(v), _) if !v.is_empty() => out.push_str(&v),
-            (_, Some(d)) => out.push_str(d),
-            _ => bail!("environment variable {var} is not set (used in {s:?})"),
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-fn resolve(base: &Path, p: &str) -> Result<PathBuf> {
-    Ok(base.join(expand_env(p)?))
-}
-
-/// The leading wnid of a file name such as `n01440764_tench.JPEG` or `n01440764_10026.JPEG`.
-pub fn wnid_prefix(file_name: &str) -> Option<&str> {
-    let head = file_name.get(..9)?;
-    (is_wnid(head) && !file_name[9..].starts_with(|c: char| c.is_ascii_digit())).then_some(head)
-}
-
-fn list_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
-            continue;
-        }
-        if entry.file_type()?.is_file() || entry.path().is_file() {
-            out.push(entry.path());
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-fn rel_id(root: &Path, p: &Path) -> String {
-    p.strip_prefix(root).unwrap_or(p).to_string_lossy().replace('\\', "/")
-}
-
-fn delimiter_for(path: &Path, header: &str) -> u8 {
-    match path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()) {
-        Some(e) if e == "tsv" || e == "tab" => b'\t',
-        Some(e) if e == "csv" => b',',
-        _ if header.contains('\t') => b'\t',
-        _ => b',',
-    }
-}
-
-/// Reads a CSV/TSV table into its header and rows (with 1-based line numbers).
-pub fn read_table(path: &Path) -> Result<(Vec<String>, Vec<(usize, Vec<String>)>)> {
-    let text = crate::safeio::read_text_bounded(path, crate::safeio::MAX_TABLE_BYTES).with_context(|| format!("cannot read table {}", path.display()))?;
-    let delim = delimiter_for(path, text.lines().next().unwrap_or(""));
-    let mut rdr = csv::ReaderBuilder::new().delimiter(delim).flexible(false).from_reader(text.as_bytes());
-    let header: Vec<String> = rdr
-        .headers()
-        .with_context(|| format!("{}: cannot read the header row", path.display()))?
-        .iter()
-        .map(|s| s.trim().to_string())
-        .collect();
-    let mut rows = Vec::new();
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
-            anyhow!("{}:{line}: {e}", path.display())
-        })?;
-        let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
-        rows.push((line, rec.iter().map(|s| s.trim().to_string()).collect()));
-    }
-    Ok((header, rows))
-}
-
-fn column(header: &[String], name: &str, path: &Path) -> Result<usize> {
-    header
-        .iter()
-        .position(|h| h == name)
-        .ok_or_else(|| anyhow!("{}: no column {name:?} (columns: {})", path.display(), header.join(", ")))
-}
-
-/// Per-class relative frequencies of a sample list.
-pub fn frequencies(samples: &[Sample]) -> BTreeMap<String, f64> {
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    for s in samples.iter().filter(|s| is_wnid(&s.wnid)) {
-        *counts.entry(s.wnid.clone()).or_default() += 1;
-    }
-    let total: u64 = counts.values().sum();
-    counts.into_iter().map(|(k, v)| (k, v as f64 / total.max(1) as f64)).collect()
-}
-
-fn weights_from_table(path: &Path, wnid_col: &str, weight_col: &str) -> Result<Weights> {
-    let (header, rows) = read_table(path)?;
-    let (wi, ci) = (column(&header, wnid_col, path)?, column(&header, weight_col, path)?);
-    let mut w = BTreeMap::new();
-    for (line, row) in rows {
-        let wnid = row.get(wi).cloned().unwrap_or_default();
-        if !is_wnid(&wnid) {
-            bail!("{}:{line}: {wnid:?} is not a WordNet id", path.display());
-        }
-        let v: f64 = row
-            .get(ci)
-            .and_then(|s| s.parse().ok())
-            .filter(|v: &f64| v.is_finite() && *v >= 0.0)
-            .ok_or_else(|| anyhow!("{}:{line}: {weight_col} must be a non-negative number", path.display()))?;
-        *w.entry(wnid).or_insert(0.0) += v;
-    }
-    let total: f64 = w.values().sum();
-    if total <= 0.0 {
-        bail!("{}: the weights sum to zero", path.display());
-    }
-    Ok(Weights::Freq(w.into_iter().map(|(k, v)| (k, v / total)).collect()))
-}
-
-/// Reads just the header row of a CSV/TSV table.
-pub fn read_table_header(path: &Path) -> Result<Vec<String>> {
-    use std::io::BufRead;
-    use std::io::Read;
-    let f = std::fs::File::open(path).with_context(|| format!("cannot read table {}", path.display()))?;
-    let mut first = String::new();
-    // A header row is short: a file with no newline (or /dev/zero) is not read to its end.
-    std::io::BufReader::new(f.take(crate::safeio::MAX_HEADER_BYTES)).read_line(&mut first)?;
-    if first.len() as u64 >= crate::safeio::MAX_HEADER_BYTES {
-        anyhow::bail!("{}: the header row is larger than {} bytes", path.display(), crate::safeio::MAX_HEADER_BYTES);
-    }
-    let delim = delimiter_for(path, &first);
-    let mut rdr = csv::ReaderBuilder::new().delimiter(delim).from_reader(first.as_bytes());
-    Ok(rdr
-        .headers()
-        .with_context(|| format!("{}: cannot read the header row", path.display()))?
-        .iter()
-        .map(|s| s.trim().to_string())
-        .collect())
-}
-
 fn yaml_scalar(v: &serde_yaml::Value) -> String {
     match v {
         serde_yaml::Value::String(s) => s.clone(),
@@ -342,64 +93,6 @@ fn yaml_scalar(v: &serde_yaml::Value) -> String {
         serde_yaml::Value::Number(n) => n.to_string(),
         other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
     }
-}
-
-/// Reads a `sha256sum`-style file: `<64 hex>  <id>` (or `<hex> *<id>`) per line.
-pub fn read_checksums(path: &Path) -> Result<BTreeMap<String, String>> {
-    let text = crate::safeio::read_text_bounded(path, crate::safeio::MAX_TABLE_BYTES).with_context(|| format!("cannot read checksums {}", path.display()))?;
-    let mut out = BTreeMap::new();
-    for (i, line) in text.lines().enumerate() {
-        let t = line.trim_end();
-        if t.trim().is_empty() || t.starts_with('#') {
-            continue;
-        }
-        let (hex, rest) = t.split_once(char::is_whitespace).ok_or_else(|| anyhow!("{}:{}: expected \"<sha256>  <id>\"", path.display(), i + 1))?;
-        let id = rest.trim_start().trim_start_matches('*');
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) || id.is_empty() {
-            bail!("{}:{}: expected \"<sha256>  <id>\"", path.display(), i + 1);
-        }
-        out.insert(id.to_string(), hex.to_ascii_lowercase());
-    }
-    Ok(out)
-}
-
-/// Samples of a label table (CSV, TSV or Parquet): `path_column` -> `wnid_column`. A path without
-/// an extension matches the file with that stem in `root` (Kaggle's `ImageId`); a wnid cell's
-/// first word is the label (Kaggle's `PredictionString` is "n01751748 x0 y0 x1 y1 ...").
-fn table_samples(table: &Path, root: &Path, pc: &str, wc: &str, checksum: Option<&str>) -> Result<(Vec<Sample>, BTreeMap<String, String>)> {
-    let mut samples = Vec::new();
-    let mut sums = BTreeMap::new();
-    let mut seen = HashSet::new();
-    let mut stems: Option<HashMap<String, PathBuf>> = None;
-    for_each_row(table, &[Some(pc), Some(wc), checksum], |line, c| {
-        let p = c[0].text().unwrap_or_default();
-        let wnid = c[1].text().unwrap_or_default().split_whitespace().next().unwrap_or("").to_string();
-        if p.is_empty() {
-            bail!("{}:{line}: empty image path", table.display());
-        }
-        if !seen.insert(p.clone()) {
-            bail!("{}:{line}: image {p:?} is listed twice", table.display());
-        }
-        let direct = root.join(&p);
-        let path = if Path::new(&p).extension().is_none() && !direct.is_file() {
-            let stems = stems.get_or_insert_with(|| {
-                list_files(root)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|f| Some((f.file_stem()?.to_string_lossy().into_owned(), f)))
-                    .collect()
-            });
-            stems.get(&p).cloned().unwrap_or(direct)
-        } else {
-            direct
-        };
-        if let Some(h) = c[2].text() {
-            sums.insert(p.clone(), h.to_ascii_lowercase());
-        }
-        samples.push(Sample::file(p, path, wnid));
-        Ok(())
-    })?;
-    Ok((samples, sums))
 }
 
 fn remap_wnid(remap: &BTreeMap<String, String>, w: String) -> String {
@@ -425,91 +118,13 @@ impl Suite {
         if depth > 4 {
             bail!("{}: weights refer to other suites too deeply (a cycle?)", path.display());
         }
-        let text = crate::safeio::read_text_bounded(path, crate::safeio::MAX_YAML_BYTES).with_context(|| format!("cannot read suite {}", path.display()))?;
+        let text = safeio::read_text_bounded(path, safeio::MAX_YAML_BYTES).with_context(|| format!("cannot read suite {}", path.display()))?;
         let y: SuiteYaml = serde_yaml::from_str(&text).map_err(|e| anyhow!(yaml_error(path, &e)))?;
         let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let here = |key: &str| format!("{}: {key}", path.display());
-        let mut notes = Vec::new();
-        let mut checksums = BTreeMap::new();
 
-        let src = &y.source;
-        let kinds = [src.image_folder.is_some(), src.files.is_some(), src.table.is_some(), src.ground_truth.is_some(), src.laionet.is_some()]
-            .iter()
-            .filter(|k| **k)
-            .count();
-        if kinds != 1 {
-            bail!("{}: source needs exactly one of image_folder, files, table, ground_truth (devkit) or laionet", here("source"));
-        }
-        let mut samples = Vec::new();
-        if let Some(dir) = &src.image_folder {
-            let root = resolve(&base, dir)?;
-            if !root.is_dir() {
-                bail!("{}: folder {} does not exist", here("source.image_folder"), root.display());
-            }
-            for entry in std::fs::read_dir(&root).with_context(|| format!("cannot list {}", root.display()))? {
-                let entry = entry?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if !entry.path().is_dir() || name.starts_with('.') {
-                    continue;
-                }
-                for f in list_files(&entry.path())? {
-                    samples.push(Sample::file(rel_id(&root, &f), f, name.clone()));
-                }
-            }
-        } else if let Some(dir) = &src.files {
-            let root = resolve(&base, dir)?;
-            if !root.is_dir() {
-                bail!("{}: folder {} does not exist", here("source.files"), root.display());
-            }
-            for f in list_files(&root)? {
-                let name = f.file_name().unwrap_or_default().to_string_lossy().into_owned();
-                let wnid = wnid_prefix(&name).map(str::to_string).unwrap_or_else(|| format!("<no wnid in {name:?}>"));
-                samples.push(Sample::file(rel_id(&root, &f), f, wnid));
-            }
-        } else if let Some(t) = &src.table {
-            let table = resolve(&base, t)?;
-            let root = match &src.root {
-                Some(r) => resolve(&base, r)?,
-                None => table.parent().unwrap_or(Path::new(".")).to_path_buf(),
-            };
-            let (s, sums) = table_samples(
-                &table,
-                &root,
-                src.path_column.as_deref().unwrap_or("path"),
-                src.wnid_column.as_deref().unwrap_or("wnid"),
-                src.checksum_column.as_deref(),
-            )?;
-            samples = s;
-            checksums = sums;
-        } else if let Some(gt) = &src.ground_truth {
-            let images = src.images.as_deref().ok_or_else(|| anyhow!("{}: the devkit layout needs `images:` (the flat val folder)", here("source")))?;
-            let id_map_path;
-            let map = match (&src.meta, &src.id_map) {
-                (Some(m), None) => {
-                    id_map_path = resolve(&base, m)?;
-                    devkit::IdMap::Meta(&id_map_path)
-                }
-                (None, Some(t)) => {
-                    id_map_path = resolve(&base, t)?;
-                    devkit::IdMap::Table {
-                        path: &id_map_path,
-                        id_column: src.id_column.as_deref().unwrap_or("ILSVRC2012_ID"),
-                        wnid_column: src.wnid_column.as_deref().unwrap_or("wnid"),
-                    }
-                }
-                _ => bail!("{}: the devkit layout needs exactly one of `meta:` (meta.mat) or `id_map:` (an id -> wnid table)", here("source")),
-            };
-            samples = devkit::load(&resolve(&base, images)?, &resolve(&base, gt)?, &map).with_context(|| here("source"))?;
-        } else if let Some(l) = &src.laionet {
-            let res = |p: &str| resolve(&base, p);
-            let loaded = laionet::load(l, &res, labels_only).with_context(|| here("source.laionet"))?;
-            if !labels_only {
-                notes.push(format!("{}: {}", y.name, loaded.stats.describe(l)));
-                notes.extend(loaded.stats.warnings.iter().map(|w| format!("{}: {w}", y.name)));
-            }
-            samples = loaded.samples;
-            checksums = loaded.checksums;
-        }
+        let loaded = sources::load(&y.source, &base, path, &y.name, labels_only)?;
+        let (mut samples, mut checksums, notes) = (loaded.samples, loaded.checksums, loaded.notes);
         if !y.remap.is_empty() {
             for (from, to) in &y.remap {
                 if !is_wnid(from) || !is_wnid(to) {
@@ -544,7 +159,7 @@ impl Suite {
         if let Some(f) = &classes_file {
             let p = resolve(&base, f)?;
             let filters: Vec<(String, String)> = y.classes_where.iter().map(|(k, v)| (k.clone(), yaml_scalar(v))).collect();
-            let set = crate::score::load_class_subset(&p, &filters).with_context(|| here("classes_file"))?;
+            let set = load_class_subset(&p, &filters).with_context(|| here("classes_file"))?;
             if set.is_empty() {
                 bail!("{}: {} selects no classes", here("classes_file"), p.display());
             }
@@ -555,7 +170,7 @@ impl Suite {
             samples.retain(|s| set.contains(&s.wnid));
         }
 
-        let known = |w: &str| is_wnid(w) && (imagenet_wnids().contains(w) || classes.as_ref().is_some_and(|c| c.contains(w)));
+        let known = |w: &str| is_wnid(w) && (known_wnid(w) || classes.as_ref().is_some_and(|c| c.contains(w)));
         let own = || {
             let good: Vec<Sample> = samples.iter().filter(|s| known(&s.wnid)).cloned().collect();
             frequencies(&good)
@@ -568,13 +183,13 @@ impl Suite {
                 bail!("{}: unknown weights {n:?}: use equal, own, {{table: ...}} or {{suite: ...}}", here("weights"))
             }
             Some(WeightsYaml::Table { table, wnid_column, weight_column }) => {
-                let w = weights_from_table(
+                let w = read_weight_table(
                     &resolve(&base, table)?,
                     wnid_column.as_deref().unwrap_or("wnid"),
                     weight_column.as_deref().unwrap_or("weight"),
                 )
                 .with_context(|| here("weights.table"))?;
-                match w {
+                match Weights::normalised(w) {
                     Weights::Freq(f) if !y.remap.is_empty() => {
                         let mut m = BTreeMap::new();
                         for (k, v) in f {
@@ -593,14 +208,7 @@ impl Suite {
             }
         };
 
-        let mut h = Sha256::new();
-        for s in &samples {
-            h.update(s.id.as_bytes());
-            h.update([0]);
-            h.update(s.wnid.as_bytes());
-            h.update([0]);
-        }
-        let digest = format!("{:x}", h.finalize());
+        let digest = pairs_digest(samples.iter().map(|s| (s.id.as_str(), s.wnid.as_str())));
         if let Some(c) = &optional(&y.checksums)? {
             let p = resolve(&base, c)?;
             checksums.extend(read_checksums(&p).with_context(|| here("checksums"))?);
@@ -623,7 +231,7 @@ impl Suite {
         if !is_wnid(wnid) {
             return Some(format!("label {wnid:?} is not a WordNet id"));
         }
-        if !imagenet_wnids().contains(wnid) && !self.classes.as_ref().is_some_and(|c| c.contains(wnid)) {
+        if !known_wnid(wnid) && !self.classes.as_ref().is_some_and(|c| c.contains(wnid)) {
             return Some(format!("label {wnid} is not an ImageNet class (in none of the ImageNet-1k, -21k, -22k lists)"));
         }
         None
@@ -633,6 +241,8 @@ impl Suite {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::sample::ImageRef;
+    use crate::data::sources::folders::wnid_prefix;
 
     fn write(dir: &Path, rel: &str, body: &[u8]) -> PathBuf {
         let p = dir.join(rel);

@@ -1,0 +1,22 @@
+//! The host layer: everything between the pipeline and a model plugin.
+//!
+//! - [`scorer`]: the seam, [`Scorer`] (a model that scores batches, wherever it runs) and
+//!   [`ModelStopped`] (the one error that takes a model out of a pass);
+//! - [`model`]: a `--model` argument resolved once into a [`ModelRef`] (plugin library, model YAML
+//!   read and checked);
+//! - [`plugin`]: loading a plugin library through `abi_stable`, checking its card, calling it in
+//!   this process ([`LoadedModel`]);
+//! - [`worker`]: the same model in a worker process (the protocol, shared memory, the watchdog),
+//!   so that a plugin that crashes or hangs costs its model, not the run.
+//!
+//! It knows nothing of suites, images or results: it takes tensors and gives scores.
+
+pub mod model;
+pub mod plugin;
+pub mod scorer;
+pub mod worker;
+
+pub use model::ModelRef;
+pub use plugin::LoadedModel;
+pub use scorer::{ModelStopped, Scorer};
+pub use worker::{open_scorers, Isolation, IsolationArgs, WorkerOptions};

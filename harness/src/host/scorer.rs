@@ -1,0 +1,64 @@
+//! The seam between the pipeline and a model: [`Scorer`], whatever runs the model (a plugin in
+//! this process, a worker process), and [`ModelStopped`], the one error that takes a model out of
+//! a pass.
+
+use anyhow::Result;
+use shiftbench_plugin::ModelCard;
+
+/// A model that cannot go on: its worker crashed or hung, it panicked, or it broke the
+/// interface's contract (scores of the wrong shape). The pipeline stops that model on that suite
+/// and reports this sentence; samples it has not scored stay out of the log, so a later run
+/// retries them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelStopped(pub String);
+
+impl std::fmt::Display for ModelStopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ModelStopped {}
+
+/// The most input values one batch may hold (1 GiB of f32): bounds memory whatever the card says.
+pub const MAX_BATCH_VALUES: usize = 1 << 28;
+
+/// Anything the pipeline can score batches with: a plugin loaded in this process
+/// ([`LoadedModel`]), or one running elsewhere (a worker process). Implementations check the
+/// answer's shape at the boundary; the pipeline checks the values.
+pub trait Scorer {
+    /// The validated model card.
+    fn card(&self) -> &ModelCard;
+    /// The card's labels (wnids in output order).
+    fn labels(&self) -> &[String];
+    /// The plugin's name and version, for messages.
+    fn plugin_name(&self) -> &str;
+    /// Scores `batch` images laid out as the card says: `batch * labels().len()` values.
+    fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>>;
+
+    /// [`Scorer::infer`] of the `len` input values that `fill` writes (every one of them):
+    /// written into `scratch` (kept between calls, so no memory is cleared or allocated once it
+    /// is large enough) unless the model has an input buffer of its own, as a worker's shared
+    /// memory, which `fill` then writes directly.
+    fn infer_filled(&mut self, batch: usize, len: usize, scratch: &mut Vec<f32>, fill: &mut dyn FnMut(&mut [f32])) -> Result<Vec<f32>> {
+        self.infer(filled(scratch, len, fill), batch)
+    }
+
+    /// Largest batch the model accepts (`requested` capped by the card and by memory).
+    fn batch_size(&self, requested: usize) -> usize {
+        let by_memory = (MAX_BATCH_VALUES / self.card().preprocess.image_len().max(1)).max(1);
+        match self.card().max_batch {
+            0 => requested.clamp(1, by_memory),
+            m => requested.clamp(1, (m as usize).min(by_memory)),
+        }
+    }
+}
+
+/// `scratch` as `len` values written by `fill` (sized, not cleared: `fill` writes every one).
+pub fn filled<'a>(scratch: &'a mut Vec<f32>, len: usize, fill: &mut dyn FnMut(&mut [f32])) -> &'a [f32] {
+    if scratch.len() != len {
+        scratch.resize(len, 0.0);
+    }
+    fill(scratch);
+    scratch
+}

@@ -1,0 +1,122 @@
+//! The worker's side: load the model in this process, send its card, answer batches until stdin
+//! closes. Runs as `shiftbench __worker`.
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::Path;
+
+use super::protocol::{read_f32s, read_head, write_frame, CardWire, MAX_BATCH_FRAME};
+use super::shm::SharedIn;
+use crate::host::plugin::LoadedModel;
+use crate::host::scorer::{ModelStopped, Scorer};
+
+/// Runs the worker: loads the model, then answers batches until stdin closes. Returns the
+/// process's exit status.
+pub fn serve(library: &Path, config: Option<&Path>, threads: u32, shm_fd: Option<i32>) -> i32 {
+    let proto = match protocol_stdout() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("shiftbench worker: cannot set up its output: {e}");
+            return 2;
+        }
+    };
+    let mut out = BufWriter::with_capacity(1 << 16, proto);
+    let mut input = BufReader::with_capacity(1 << 16, std::io::stdin().lock());
+    let mut model = match LoadedModel::load(library, config, threads) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = write_frame(&mut out, b'L', &[format!("{e:#}").as_bytes()]);
+            return 0;
+        }
+    };
+    let card = serde_json::to_vec(&CardWire::new(&model.card, &model.plugin_name)).expect("card serialises");
+    if write_frame(&mut out, b'C', &[&card]).is_err() {
+        return 2;
+    }
+    let image_len = model.card.preprocess.image_len() as u64;
+    let mut shm = shm_fd.map(SharedIn::new);
+    loop {
+        let (tag, len) = match read_head(&mut input) {
+            Ok(Some(h)) => h,
+            Ok(None) => return 0, // the harness is done
+            Err(e) => {
+                eprintln!("shiftbench worker: broken request stream: {e}");
+                return 2;
+            }
+        };
+        if tag == b'M' && len == 12 {
+            let mut b = [0u8; 12];
+            if input.read_exact(&mut b).is_err() {
+                return 2;
+            }
+            let batch = u32::from_le_bytes(b[..4].try_into().expect("4 bytes")) as u64;
+            let bytes = u64::from_le_bytes(b[4..].try_into().expect("8 bytes"));
+            if bytes != batch * image_len * 4 || bytes > MAX_BATCH_FRAME {
+                eprintln!("shiftbench worker: a batch of {batch} images cannot be {bytes} bytes");
+                return 2;
+            }
+            let Some(shm) = shm.as_mut() else {
+                eprintln!("shiftbench worker: a batch in shared memory, but no shared memory was given");
+                return 2;
+            };
+            let images = match shm.get(bytes as usize) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("shiftbench worker: cannot read the batch from shared memory: {e}");
+                    return 2;
+                }
+            };
+            if answer(&mut model, &mut out, images, batch as usize).is_err() {
+                return 2;
+            }
+            continue;
+        }
+        if tag != b'I' || !(4..=MAX_BATCH_FRAME).contains(&len) {
+            eprintln!("shiftbench worker: unexpected request (tag {tag}, {len} bytes)");
+            return 2;
+        }
+        let mut b = [0u8; 4];
+        if input.read_exact(&mut b).is_err() {
+            return 2;
+        }
+        let batch = u32::from_le_bytes(b) as u64;
+        if len - 4 != batch * image_len * 4 {
+            eprintln!("shiftbench worker: a batch of {batch} images cannot be {} bytes", len - 4);
+            return 2;
+        }
+        let Ok(images) = read_f32s(&mut input, (batch * image_len) as usize) else { return 2 };
+        if answer(&mut model, &mut out, &images, batch as usize).is_err() {
+            return 2;
+        }
+    }
+}
+
+/// Scores one batch and writes the reply frame.
+fn answer(model: &mut LoadedModel, out: &mut impl Write, images: &[f32], batch: usize) -> std::io::Result<()> {
+    match model.infer(images, batch) {
+        Ok(scores) => write_frame(out, b'S', &[bytemuck::cast_slice(&scores)]),
+        Err(e) if e.downcast_ref::<ModelStopped>().is_some() => write_frame(out, b'F', &[format!("{e:#}").as_bytes()]),
+        Err(e) => write_frame(out, b'E', &[format!("{e:#}").as_bytes()]),
+    }
+}
+
+/// Moves the protocol off fd 1 (to a private duplicate) and points fd 1 at stderr, so whatever
+/// a plugin prints cannot corrupt a frame. Also asks Linux to kill this worker if the harness dies.
+#[cfg(unix)]
+fn protocol_stdout() -> std::io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain fd syscalls on fds this process owns; the duplicate is owned by the File.
+    unsafe {
+        #[cfg(target_os = "linux")]
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+        let fd = libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3);
+        if fd < 0 || libc::dup2(2, 1) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(std::fs::File::from_raw_fd(fd))
+    }
+}
+
+#[cfg(not(unix))]
+fn protocol_stdout() -> std::io::Result<std::fs::File> {
+    Err(std::io::Error::other("worker isolation needs a Unix system; use --in-process"))
+}

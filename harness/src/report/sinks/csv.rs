@@ -1,0 +1,90 @@
+//! The CSV sinks: fractions to six decimals, one row per model, suite and metric (and per class).
+
+use anyhow::Result;
+
+use super::f6;
+use crate::report::compare::{metric, Comparison, METRICS};
+use crate::results::metrics::Estimate;
+use crate::results::result::RunResult;
+
+pub(crate) fn run_csv(run: &RunResult) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["model", "suite", "weights", "expected", "evaluated", "failed", "missing", "classes", "metric", "value", "se"])?;
+    for r in &run.results {
+        for (k, _) in METRICS {
+            let e = metric(&r.metrics, k);
+            w.write_record([
+                r.model.clone(),
+                r.suite.clone(),
+                r.weights.clone(),
+                r.totals.expected.to_string(),
+                r.totals.evaluated.to_string(),
+                r.totals.failed.to_string(),
+                r.totals.missing.to_string(),
+                r.classes_present.to_string(),
+                k.to_string(),
+                e.map(|e| f6(e.value)).unwrap_or_default(),
+                e.map(|e| f6(e.se)).unwrap_or_default(),
+            ])?;
+        }
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}
+
+/// Per-class counts and recall of every model on every suite, one row per class.
+pub fn per_class_csv(run: &RunResult) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "model", "suite", "wnid", "expected", "evaluated", "failed", "missing", "top1", "top5", "recall_top1", "se_top1", "recall_top5",
+        "se_top5", "weight",
+    ])?;
+    let o = |v: Option<f64>| v.map(f6).unwrap_or_default();
+    for r in &run.results {
+        for (wnid, c) in &r.per_class {
+            w.write_record([
+                r.model.clone(),
+                r.suite.clone(),
+                wnid.clone(),
+                c.status.expected.to_string(),
+                c.status.evaluated.to_string(),
+                c.status.failed.to_string(),
+                c.status.missing.to_string(),
+                c.counts.top1.to_string(),
+                c.counts.top5.to_string(),
+                o(c.recall_top1),
+                o(c.se_top1),
+                o(c.recall_top5),
+                o(c.se_top5),
+                format!("{}", c.weight),
+            ])?;
+        }
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}
+
+pub(crate) fn comparison_csv(c: &Comparison) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "model", "suite", "metric", "baseline", "baseline_se", "new", "new_se", "change", "change_se", "z", "verdict",
+    ])?;
+    let v = |e: Option<Estimate>| (e.map(|e| f6(e.value)).unwrap_or_default(), e.map(|e| f6(e.se)).unwrap_or_default());
+    for p in &c.pairs {
+        for m in &p.metrics {
+            let (b, bse) = v(m.baseline);
+            let (n, nse) = v(m.new);
+            let (d, dse) = v(m.change);
+            let z = m.z.map(|z| format!("{z:.2}")).unwrap_or_default();
+            let verdict = serde_json::to_value(m.verdict)?.as_str().unwrap_or_default().to_string();
+            w.write_record([p.model.clone(), p.suite.clone(), m.metric.clone(), b, bse, n, nse, d, dse, z, verdict])?;
+        }
+    }
+    for (list, verdict) in [(&c.only_in_baseline, "only_in_baseline"), (&c.only_in_new, "only_in_new")] {
+        for u in list {
+            let mut rec = vec![u.model.clone(), u.suite.clone()];
+            rec.extend(vec![String::new(); 8]);
+            rec.push(verdict.into());
+            w.write_record(&rec)?;
+        }
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}

@@ -1,0 +1,19 @@
+//! The results layer: what a run produces and how it is scored, independent of how it ran.
+//!
+//! - [`predlog`]: the predictions log, the source of truth (one JSON line per sample, resumable);
+//! - [`tally`]: per-class counts of what became of each sample;
+//! - [`metrics`]: recall with its Wilson standard error, equal- and LAION-weighted means;
+//! - [`result`]: the result model ([`EvalResult`], [`RunResult`]) and the result file;
+//! - [`provenance`]: what a result was made from (run, models, suites, files);
+//! - [`shard`]: the `--shard i/N` value and the stable split; [`paths`]: where files go.
+
+pub mod metrics;
+pub mod paths;
+pub mod predlog;
+pub mod provenance;
+pub mod result;
+pub mod shard;
+pub mod tally;
+
+pub use result::{EvalResult, RunResult};
+pub use tally::Tally;

@@ -1,0 +1,231 @@
+//! The run layer: orchestration. [`run`] loads the suites, opens the models (each `--model`
+//! resolved once, run as its copies), makes one pass over each suite for all models
+//! ([`pipeline`]), scores each predictions log into a result and writes `result.json`.
+//!
+//! - [`options`]: batch, threads, [`Argmax`]; [`topk`]: from scores to predictions;
+//! - [`models`]: copies, threads and names of the models; [`pipeline`]: the pass, as stages;
+//! - [`merge`]: shard logs into the unsharded result; [`score`]: results from logs or stored
+//!   per-sample tables; [`plan`]: run plans (YAML).
+
+pub mod merge;
+pub mod models;
+pub mod options;
+pub mod pipeline;
+pub mod plan;
+pub mod score;
+pub mod topk;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::data::suite::Suite;
+use crate::host::model::ModelRef;
+use crate::host::scorer::Scorer;
+use crate::host::worker::Isolation;
+use crate::results::paths::{result_path, shard_log_path};
+use crate::results::predlog::{read_log, LogHeader, LogWriter};
+use crate::results::provenance::{ModelInfo, RunInfo, SuiteInfo};
+use crate::results::result::{EvalResult, RunResult};
+use crate::results::shard::Shard;
+use crate::results::tally::Tally;
+use crate::util::{interrupt, progress};
+use models::{close_all, open_model, Slot};
+pub use options::{Argmax, EvalOptions};
+
+/// What `shiftbench run` does.
+#[derive(Debug, Clone, Default)]
+pub struct RunSpec {
+    pub suites: Vec<PathBuf>,
+    /// Model references: plugin library, plugin name or model YAML.
+    pub models: Vec<String>,
+    /// Folder for predictions logs and the result JSON.
+    pub out: PathBuf,
+    pub eval: EvalOptions,
+    /// Threads each copy of a model may use (0: one core's share per copy when a model runs as
+    /// several copies, else the plugin decides).
+    pub model_threads: u32,
+    /// Copies of each model to run side by side (`--replicas`); `None`: the model YAML's
+    /// `replicas:`, else [`models::auto_replicas`].
+    pub replicas: Option<u32>,
+    /// Replace existing logs instead of resuming them.
+    pub fresh: bool,
+    /// In a worker process per model (the CLI's default) or in this process.
+    pub isolation: Isolation,
+    /// Evaluate only this shard of every suite.
+    pub shard: Option<Shard>,
+}
+
+/// Scores a suite's predictions log into a result.
+pub fn result_from_log(log: &Path, model: &str, suite: &Suite) -> Result<EvalResult> {
+    let (_, records) = read_log(log)?;
+    Ok(EvalResult::weighted(model, &suite.name, &suite.weights, &Tally::from_records(&records)))
+}
+
+/// The result of a model that evaluated nothing on `suite`, with the reason.
+fn stopped_result(model: &str, suite: &Suite, why: String) -> EvalResult {
+    EvalResult::weighted(model, &suite.name, &suite.weights, &Tally::default()).with_error(why, suite.samples.len())
+}
+
+/// Evaluates every model on every suite (resuming logs that exist), writes
+/// `<out>/result.json` (see [`result_path`]) and returns the results, model by model.
+///
+/// Each suite is one pass for all models ([`pipeline::evaluate_many`]): every image is read and
+/// decoded once, and preprocessed once per distinct preprocessing spec, however many models
+/// consume it.
+///
+/// Each model runs as `spec.isolation` says (a worker process per model, or in this process). A
+/// model that cannot be loaded, or that stops (its worker crashed or hung, it panicked, it broke
+/// the interface) gets a result with `error` set for that suite while the other models of the
+/// pass go on; on the next suite it gets a fresh worker. A stop asked for with Ctrl-C returns
+/// [`interrupt::Interrupted`] once the logs are flushed.
+pub fn run(spec: &RunSpec) -> Result<RunResult> {
+    let mut info = RunInfo::start("run");
+    (info.threads, info.batch, info.model_threads, info.shard) =
+        (Some(spec.eval.threads), Some(spec.eval.batch), Some(spec.model_threads), spec.shard);
+    let suites = load_suites(spec, &mut info)?;
+    // A misspelt --model fails now, not after hours of evaluating the others.
+    let mut refs = Vec::with_capacity(spec.models.len());
+    for m in &spec.models {
+        refs.push(ModelRef::resolve(m).with_context(|| format!("model {m}"))?);
+    }
+    let mut slots = open_slots(refs, spec, &mut info)?;
+    let mut per_model: Vec<Vec<EvalResult>> = slots.iter().map(|_| Vec::new()).collect();
+    for suite in &suites {
+        for (i, result) in run_suite(&mut slots, suite, spec)?.into_iter().enumerate() {
+            per_model[i].push(result);
+        }
+    }
+    close_all(slots.into_iter().filter_map(|s| s.copies).collect());
+    info.finish();
+    let run = RunResult::new(per_model.into_iter().flatten().collect()).with_run(info);
+    run.write(&result_path(&spec.out, spec.shard))?;
+    Ok(run)
+}
+
+/// Loads the run's suites (only this run's shard of each), printing what loading noticed, and
+/// records them in `info`.
+fn load_suites(spec: &RunSpec, info: &mut RunInfo) -> Result<Vec<Suite>> {
+    let loading = progress::spinner("listing suites", spec.eval.progress);
+    let mut suites: Vec<Suite> = spec.suites.iter().map(|p| Suite::load(p)).collect::<Result<_>>()?;
+    loading.finish_and_clear();
+    for n in suites.iter().flat_map(|s| &s.notes) {
+        eprintln!("{n}");
+    }
+    for suite in &mut suites {
+        let mut si = SuiteInfo::of(suite);
+        if let Some(sh) = spec.shard {
+            suite.samples.retain(|s| sh.contains(&s.id));
+            si.samples_in_shard = Some(suite.samples.len());
+        }
+        info.suites.push(si);
+    }
+    Ok(suites)
+}
+
+/// Opens every model (a model that cannot be loaded gets a slot with its error, so every suite
+/// gets an error row for it) and records the ones that opened in `info`. Two models under one
+/// name are refused: they would share predictions logs.
+fn open_slots(refs: Vec<ModelRef>, spec: &RunSpec, info: &mut RunInfo) -> Result<Vec<Slot>> {
+    let mut slots: Vec<Slot> = Vec::new();
+    for r in refs {
+        let slot = match open_model(&r, spec) {
+            Ok((copies, threads)) => {
+                let model = &copies[0];
+                let batch = model.batch_size(options::requested_batch(spec.eval.batch, copies.len()));
+                let mut mi = ModelInfo::new(&r, model.plugin_name(), model.card(), model.labels(), batch);
+                (mi.replicas, mi.threads) = (Some(copies.len()), Some(threads));
+                info.models.push(mi);
+                let name = model.card().name.to_string();
+                Slot { model: r, name, copies: Some(copies), load_error: None }
+            }
+            Err(e) => {
+                let load_error = Some(format!("model {} could not be loaded: {e:#}", r.arg));
+                Slot { name: r.display_name(), model: r, copies: None, load_error }
+            }
+        };
+        if let Some(other) = slots.iter().find(|o| o.name == slot.name) {
+            anyhow::bail!(
+                "models {} and {} are both named {:?}: they would share predictions logs; give them distinct `name:` in their model YAMLs",
+                other.model.arg,
+                slot.model.arg,
+                slot.name
+            );
+        }
+        slots.push(slot);
+    }
+    Ok(slots)
+}
+
+/// One pass over `suite` for every model that runs, then each model's result on it (slot by
+/// slot): scored from its log, or an error row for a model that could not be loaded or stopped.
+fn run_suite(slots: &mut [Slot], suite: &Suite, spec: &RunSpec) -> Result<Vec<EvalResult>> {
+    // A model stopped on the previous suite gets a fresh worker.
+    for slot in slots.iter_mut().filter(|s| s.copies.is_none() && s.load_error.is_none()) {
+        match open_model(&slot.model, spec) {
+            Ok((copies, _)) => slot.copies = Some(copies),
+            Err(e) => slot.load_error = Some(format!("model {} could not be loaded: {e:#}", slot.model.arg)),
+        }
+    }
+    let mut running: Vec<usize> = Vec::new();
+    let mut writers = Vec::new();
+    let mut dones = Vec::new();
+    for (i, slot) in slots.iter().enumerate() {
+        let Some(model) = slot.copies.as_ref().map(|m| &*m[0]) else { continue };
+        let log = shard_log_path(&spec.out, &slot.name, &suite.name, spec.shard);
+        let header = LogHeader { shard: spec.shard, ..topk::log_header_opts(model, suite, &spec.eval) };
+        let (writer, done) = LogWriter::open(&log, &header, spec.fresh)?;
+        if !done.is_empty() && spec.eval.progress {
+            eprintln!("resuming {}: {} of {} samples already in the log", log.display(), done.len(), suite.samples.len());
+        }
+        running.push(i);
+        writers.push(writer);
+        dones.push(done);
+    }
+    let stats = if running.is_empty() {
+        None
+    } else {
+        let mut jobs: Vec<pipeline::Job> = slots
+            .iter_mut()
+            .filter_map(|s| s.copies.as_mut())
+            .zip(writers.iter_mut())
+            .zip(dones.iter())
+            .map(|((copies, log), done)| {
+                let (first, rest) = copies.split_first_mut().expect("at least one copy");
+                let extra = rest.iter_mut().map(|m| &mut **m as &mut (dyn Scorer + Send)).collect();
+                pipeline::Job { model: &mut **first, extra, log, done }
+            })
+            .collect();
+        let stats = pipeline::evaluate_many(&mut jobs, suite, &spec.eval);
+        drop(jobs);
+        match stats {
+            Ok(s) => Some(s),
+            Err(e) if e.is::<interrupt::Interrupted>() => return Err(e),
+            Err(e) => return Err(e.context(format!("suite {}", suite.name))),
+        }
+    };
+    let mut logs: Vec<Option<PathBuf>> = slots.iter().map(|_| None).collect();
+    for (&i, writer) in running.iter().zip(writers) {
+        logs[i] = Some(writer.path.clone());
+        drop(writer);
+    }
+    let mut results = Vec::with_capacity(slots.len());
+    for (i, slot) in slots.iter_mut().enumerate() {
+        let result = match (&logs[i], &slot.load_error) {
+            (Some(log), _) => {
+                let r = result_from_log(log, &slot.name, suite)?;
+                let j = running.iter().position(|&x| x == i).expect("running");
+                match stats.as_ref().and_then(|s| s.stopped[j].clone()) {
+                    Some(why) => {
+                        slot.copies = None; // the next suite gets a fresh worker
+                        r.with_error(why, suite.samples.len())
+                    }
+                    None => r,
+                }
+            }
+            (None, why) => stopped_result(&slot.name, suite, why.clone().unwrap_or_default()),
+        };
+        results.push(result);
+    }
+    Ok(results)
+}

@@ -1,0 +1,188 @@
+//! One model's share of a prepared chunk: its samples that failed before the model are logged as
+//! such; the rest go to the model in batches, taken in order from a shared counter by every copy
+//! of the model (one thread each), normalised straight into the model's input; answers are
+//! turned into records (top-k, or why the batch failed) and written in sample order, flushed
+//! after every batch, so a crash of the harness itself loses at most the batches in flight.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use anyhow::Result;
+use shiftbench_imaging::to_tensor;
+
+use crate::host::scorer::{ModelStopped, Scorer};
+use crate::results::predlog::{Record, Status};
+use crate::run::pipeline::plan::PassPlan;
+use crate::run::pipeline::prepare::{crop_of, failed, Prepared};
+use crate::run::pipeline::Job;
+use crate::run::topk::{top_k_among, TOP_K};
+use crate::util::interrupt;
+
+/// What a job's share of a chunk came to.
+#[derive(Debug, Default)]
+pub struct ChunkDone {
+    /// Records written to the job's log.
+    pub written: usize,
+    /// Why the model stopped for good, if it did (its undecided samples stay out of the log).
+    pub stopped: Option<String>,
+    /// Batches were left untaken because a stop was asked for or the model stopped.
+    pub halted: bool,
+}
+
+/// Scores job `j`'s samples among `prepared` (the chunk of the plan's samples that starts at
+/// `first`) and writes their records to its log. `scratch` is the input buffer of the job's
+/// first copy (for models without one of their own).
+pub fn score_chunk(job: &mut Job<'_>, j: usize, plan: &PassPlan, first: usize, prepared: &[Prepared], scratch: &mut Vec<f32>) -> Result<ChunkDone> {
+    let samples = &plan.todo[first..first + prepared.len()];
+    let sp = plan.spec_of[j];
+    let mut records: Vec<Option<Record>> = vec![None; samples.len()];
+    let mut ready: Vec<usize> = Vec::new();
+    for i in (0..samples.len()).filter(|&i| plan.needs(first + i, j)) {
+        let s = samples[i];
+        match &prepared[i] {
+            Prepared::Failed(e) => records[i] = Some(failed(s, Status::Failed, e.clone())),
+            Prepared::Missing(e) => records[i] = Some(failed(s, Status::Missing, e.clone())),
+            Prepared::Crops(t) => match &t[sp] {
+                Some(Ok(_)) => ready.push(i),
+                Some(Err(e)) => records[i] = Some(failed(s, Status::Failed, e.clone())),
+                None => unreachable!("a needed sample of a running model is prepared for its spec"),
+            },
+        }
+    }
+    let labels: &[String] = &plan.labels[j];
+    let per = labels.len();
+    let allowed = plan.allowed[j].as_deref();
+    let k = TOP_K.min(allowed.map_or(per, |a| a.len()));
+    let groups: Vec<&[usize]> = ready.chunks(plan.batches[j]).collect();
+    let plugin = &plan.plugins[j];
+    let mut stopped: Option<String> = None;
+
+    // What one batch's answer means for its samples' records; true when the model stopped.
+    let mut settle = |g: usize, answer: Result<Vec<f32>>, records: &mut Vec<Option<Record>>| -> bool {
+        let group = groups[g];
+        match answer {
+            Ok(scores) => {
+                for (n, &i) in group.iter().enumerate() {
+                    let row = &scores[n * per..(n + 1) * per];
+                    let s = samples[i];
+                    records[i] = Some(if row.iter().any(|v| !v.is_finite()) {
+                        failed(s, Status::Failed, format!("plugin {plugin} returned non-finite scores"))
+                    } else {
+                        let top = top_k_among(row, allowed, k);
+                        Record {
+                            id: s.id.clone(),
+                            wnid: s.wnid.clone(),
+                            status: Status::Ok,
+                            top: top.iter().map(|&t| labels[t].clone()).collect(),
+                            scores: top.iter().map(|&t| row[t]).collect(),
+                            error: None,
+                        }
+                    });
+                }
+                false
+            }
+            Err(e) => {
+                for &i in group {
+                    records[i] = Some(failed(samples[i], Status::Failed, format!("{e:#}")));
+                }
+                match e.downcast_ref::<ModelStopped>() {
+                    Some(stop) => {
+                        stopped.get_or_insert_with(|| stop.0.clone());
+                        true
+                    }
+                    None => false,
+                }
+            }
+        }
+    };
+    // Scores batch `g` with one copy of the model: its crops are normalised straight into the
+    // model's input (`buf`: a reusable buffer for models without their own).
+    let (spec, norm) = (&plan.specs[sp], &plan.norms[sp]);
+    let score = |g: usize, copy: &mut dyn Scorer, buf: &mut Vec<f32>| {
+        let group = groups[g];
+        let image_len = spec.image_len();
+        copy.infer_filled(group.len(), group.len() * image_len, buf, &mut |input: &mut [f32]| {
+            for (&i, dst) in group.iter().zip(input.chunks_exact_mut(image_len)) {
+                to_tensor(crop_of(prepared, i, sp), spec, norm, dst);
+            }
+        })
+    };
+    // Batches are taken in order from a shared counter by this thread (the first copy) and by one
+    // thread per extra copy; answers are settled here as they come.
+    let taken = AtomicUsize::new(0);
+    let halt = AtomicBool::new(false);
+    let take = || -> Option<usize> {
+        if halt.load(Ordering::SeqCst) {
+            return None;
+        }
+        if interrupt::requested() {
+            halt.store(true, Ordering::SeqCst);
+            return None;
+        }
+        let g = taken.fetch_add(1, Ordering::SeqCst);
+        (g < groups.len()).then_some(g)
+    };
+    let model = &mut *job.model;
+    let log = &mut *job.log;
+    let extra = &mut job.extra;
+    // Records are written in sample order: `next` is the first one not yet written.
+    let (mut next, mut written) = (0usize, 0usize);
+    let mut write_ready = |records: &Vec<Option<Record>>, next: &mut usize, written: &mut usize| -> Result<()> {
+        while let Some(Some(r)) = records.get(*next) {
+            log.write(r)?;
+            (*next, *written) = (*next + 1, *written + 1);
+        }
+        log.flush()?;
+        Ok(())
+    };
+    std::thread::scope(|sc| -> Result<()> {
+        let (atx, arx) = std::sync::mpsc::channel::<(usize, Result<Vec<f32>>)>();
+        for copy in extra.iter_mut() {
+            let atx = atx.clone();
+            let (take, score, halt) = (&take, &score, &halt);
+            sc.spawn(move || {
+                let mut buf = Vec::new();
+                while let Some(g) = take() {
+                    let answer = score(g, &mut **copy, &mut buf);
+                    let stop = matches!(&answer, Err(e) if e.is::<ModelStopped>());
+                    if stop {
+                        halt.store(true, Ordering::SeqCst);
+                    }
+                    if atx.send((g, answer)).is_err() || stop {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(atx);
+        loop {
+            let mine = take();
+            if let Some(g) = mine {
+                let answer = score(g, &mut *model, scratch);
+                if settle(g, answer, &mut records) {
+                    halt.store(true, Ordering::SeqCst);
+                }
+            }
+            // The other copies' answers so far; once this thread has no batch left, all of
+            // them, until every copy is done.
+            loop {
+                let got = if mine.is_some() { arx.try_recv().ok() } else { arx.recv().ok() };
+                let Some((g, answer)) = got else { break };
+                if settle(g, answer, &mut records) {
+                    halt.store(true, Ordering::SeqCst);
+                }
+            }
+            write_ready(&records, &mut next, &mut written)?;
+            if mine.is_none() {
+                return Ok(());
+            }
+        }
+    })?;
+    // The rest: all decided, unless the model stopped or a stop was asked for (then the
+    // undecided stay out of the log).
+    for r in records[next..].iter().flatten() {
+        log.write(r)?;
+        written += 1;
+    }
+    log.flush()?;
+    Ok(ChunkDone { written, stopped, halted: halt.load(Ordering::SeqCst) })
+}

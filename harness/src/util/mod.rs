@@ -1,0 +1,9 @@
+//! The ground floor: what every layer may use and that knows nothing of suites, models or
+//! results. Bounded reads of untrusted files ([`safeio`]), atomic writes ([`files`]), sha256
+//! helpers ([`digest`]), clean stops on Ctrl-C ([`interrupt`]) and progress bars ([`progress`]).
+
+pub mod digest;
+pub mod files;
+pub mod interrupt;
+pub mod progress;
+pub mod safeio;
