@@ -4,10 +4,10 @@
 
 mod common;
 
-use shiftbench::run::topk::top_k;
-use shiftbench::imaging::{load_tensor, Normaliser};
-use shiftbench::host::{LoadedModel, Scorer};
 use shiftbench::data::suite::Suite;
+use shiftbench::host::{LoadedModel, Scorer};
+use shiftbench::imaging::{load_tensor, Normaliser};
+use shiftbench::run::topk::top_k;
 
 #[test]
 fn squeezenet_onnx_and_torchscript_agree() {
@@ -17,9 +17,11 @@ fn squeezenet_onnx_and_torchscript_agree() {
     let repo = common::repo();
     let onnx_lib = common::plugin_lib("shiftbench_onnx");
     // One thread each: two runtimes whose idle threads spin would starve each other on few cores.
-    let mut onnx = LoadedModel::load(&onnx_lib, Some(&repo.join("plugins/onnx/examples/squeezenet1.1-fp32.yaml")), 1).unwrap();
+    let mut onnx =
+        LoadedModel::load(&onnx_lib, Some(&repo.join("plugins/onnx/examples/squeezenet1.1-fp32.yaml")), 1).unwrap();
     let mut ts =
-        LoadedModel::load(&ts_lib, Some(&repo.join("plugins/torchscript/examples/squeezenet1.1-fp32.yaml")), 1).unwrap();
+        LoadedModel::load(&ts_lib, Some(&repo.join("plugins/torchscript/examples/squeezenet1.1-fp32.yaml")), 1)
+            .unwrap();
     assert_eq!(onnx.card().preprocess, ts.card().preprocess);
     assert_eq!(onnx.labels(), ts.labels());
     let spec = onnx.card().preprocess;

@@ -5,10 +5,10 @@ mod common;
 
 use std::path::Path;
 
-use shiftbench::run::EvalOptions;
-use shiftbench::report::table::{summary_table, table};
-use shiftbench::RunResult;
 use shiftbench::host::worker::{Isolation, WorkerOptions};
+use shiftbench::report::table::{summary_table, table};
+use shiftbench::run::EvalOptions;
+use shiftbench::RunResult;
 use shiftbench::{demo, run, RunSpec};
 
 fn run_demo(dir: &Path, threads: usize, batch: usize, isolation: Isolation) -> RunResult {

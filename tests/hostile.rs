@@ -30,10 +30,14 @@ const FORMATS: [image::ImageFormat; 6] = [
 ];
 
 fn encode(w: u32, h: u32, seed: u8, fmt: image::ImageFormat) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([seed ^ (x * 17) as u8, (y * 29) as u8, seed.wrapping_mul(3)]));
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([seed ^ (x * 17) as u8, (y * 29) as u8, seed.wrapping_mul(3)])
+    });
     let img = match fmt {
         // GIF and WebP encoders want RGBA.
-        image::ImageFormat::Gif | image::ImageFormat::WebP => image::DynamicImage::ImageRgba8(image::DynamicImage::ImageRgb8(img).to_rgba8()),
+        image::ImageFormat::Gif | image::ImageFormat::WebP => {
+            image::DynamicImage::ImageRgba8(image::DynamicImage::ImageRgb8(img).to_rgba8())
+        }
         _ => image::DynamicImage::ImageRgb8(img),
     };
     let mut buf = Cursor::new(Vec::new());
@@ -43,7 +47,14 @@ fn encode(w: u32, h: u32, seed: u8, fmt: image::ImageFormat) -> Vec<u8> {
 
 /// A valid small image in some format, then up to 8 bytes overwritten and maybe truncated.
 fn mutated_image() -> impl Strategy<Value = Vec<u8>> {
-    (1u32..24, 1u32..24, any::<u8>(), 0..FORMATS.len(), prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8), any::<Option<prop::sample::Index>>())
+    (
+        1u32..24,
+        1u32..24,
+        any::<u8>(),
+        0..FORMATS.len(),
+        prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+        any::<Option<prop::sample::Index>>(),
+    )
         .prop_map(|(w, h, seed, f, edits, cut)| {
             let mut b = encode(w, h, seed, FORMATS[f]);
             for (i, v) in edits {
@@ -127,7 +138,14 @@ fn suite_text() -> impl Strategy<Value = String> {
         Just("weights"),
         Just("bogus"),
     ];
-    let source_key = prop_oneof![Just("image_folder"), Just("files"), Just("table"), Just("root"), Just("path_column"), Just("wnid_column")];
+    let source_key = prop_oneof![
+        Just("image_folder"),
+        Just("files"),
+        Just("table"),
+        Just("root"),
+        Just("path_column"),
+        Just("wnid_column")
+    ];
     let value = prop_oneof![
         yaml_scalar().prop_map(|s| format!(" {s}")),
         prop::collection::vec((source_key, yaml_scalar()), 0..4)
@@ -171,7 +189,8 @@ fn model_text() -> impl Strategy<Value = String> {
     ];
     let value = prop_oneof![
         yaml_scalar().prop_map(|s| format!(" {s}")),
-        prop::collection::vec((pre_key, pre_val), 0..5).prop_map(|kv| kv.iter().map(|(k, v)| format!("\n  {k}: {v}")).collect::<String>()),
+        prop::collection::vec((pre_key, pre_val), 0..5)
+            .prop_map(|kv| kv.iter().map(|(k, v)| format!("\n  {k}: {v}")).collect::<String>()),
     ];
     prop::collection::vec((key, value), 0..6).prop_map(|kv| kv.iter().map(|(k, v)| format!("{k}:{v}\n")).collect())
 }
@@ -249,13 +268,15 @@ fn header() -> LogHeader {
 }
 
 fn record() -> impl Strategy<Value = Record> {
-    ("[a-zé日本/._ -]{1,12}", 0usize..3, prop::collection::vec(-1e6f32..1e6, 0..5)).prop_map(|(id, st, scores)| Record {
-        id,
-        wnid: "n01440764".into(),
-        status: [Status::Ok, Status::Failed, Status::Missing][st],
-        top: scores.iter().map(|_| "n01443537".to_string()).collect(),
-        scores: scores.clone(),
-        error: (st != 0).then(|| "cannot decode: ünïcödé".to_string()),
+    ("[a-zé日本/._ -]{1,12}", 0usize..3, prop::collection::vec(-1e6f32..1e6, 0..5)).prop_map(|(id, st, scores)| {
+        Record {
+            id,
+            wnid: "n01440764".into(),
+            status: [Status::Ok, Status::Failed, Status::Missing][st],
+            top: scores.iter().map(|_| "n01443537".to_string()).collect(),
+            scores: scores.clone(),
+            error: (st != 0).then(|| "cannot decode: ünïcödé".to_string()),
+        }
     })
 }
 
@@ -312,7 +333,14 @@ proptest! {
 #[test]
 fn a_corrupt_line_in_the_middle_is_refused_not_cut() {
     let recs: Vec<Record> = (0..3)
-        .map(|i| Record { id: format!("{i}"), wnid: "n01440764".into(), status: Status::Ok, top: vec![], scores: vec![], error: None })
+        .map(|i| Record {
+            id: format!("{i}"),
+            wnid: "n01440764".into(),
+            status: Status::Ok,
+            top: vec![],
+            scores: vec![],
+            error: None,
+        })
         .collect();
     let (mut b, ends) = log_bytes(&recs);
     b[ends[0] + 2] = b'#';

@@ -14,7 +14,11 @@ fn example_plugin_over_real_photos_via_the_cli() {
     let d = tempfile::tempdir().unwrap();
     // The suite, plus a table suite with the broken inputs a real folder has.
     let suite = d.path().join("samples.yaml");
-    std::fs::write(&suite, format!("name: imagenet-samples\nsource:\n  files: {}\n", data.join("imagenet-samples").display())).unwrap();
+    std::fs::write(
+        &suite,
+        format!("name: imagenet-samples\nsource:\n  files: {}\n", data.join("imagenet-samples").display()),
+    )
+    .unwrap();
     let bad = d.path().join("bad");
     std::fs::create_dir_all(&bad).unwrap();
     let good = std::fs::read(data.join("imagenet-samples/n01440764_tench.JPEG")).unwrap();

@@ -29,7 +29,12 @@ fn sigint_stops_after_the_batch_and_the_run_resumes() {
     let out = d.path().join("out");
     let cmd = || {
         let mut c = Command::new(common::shiftbench_bin());
-        c.args(["run", "--batch", "2", "--threads", "1", "--suite"]).arg(&suite).arg("--model").arg(&slow).arg("--out").arg(&out);
+        c.args(["run", "--batch", "2", "--threads", "1", "--suite"])
+            .arg(&suite)
+            .arg("--model")
+            .arg(&slow)
+            .arg("--out")
+            .arg(&out);
         c
     };
     let log = out.join("predictions/slow__shapes.jsonl");
@@ -51,7 +56,10 @@ fn sigint_stops_after_the_batch_and_the_run_resumes() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(err.contains("Ctrl-C: stopping after the batch in flight"), "{err}");
-    assert!(err.contains("interrupted: ") && err.contains("run the same command again (without --fresh) to resume"), "{err}");
+    assert!(
+        err.contains("interrupted: ") && err.contains("run the same command again (without --fresh) to resume"),
+        "{err}"
+    );
     assert!(!out.join("result.json").exists(), "an interrupted run writes no result");
     // The log reads strictly: every record is whole, and it holds part of the suite.
     let (_, kept) = read_log(&log).unwrap();

@@ -38,14 +38,19 @@ fn agreement(model: &str) {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(&csv).unwrap();
-    let reference: HashMap<&str, &str> = text.lines().skip(1).map(|l| {
-        let f: Vec<&str> = l.split(',').collect();
-        (f[0], f[3])
-    }).collect();
+    let reference: HashMap<&str, &str> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0], f[3])
+        })
+        .collect();
     assert_eq!(reference.len(), 1000);
     let (_, recs) = read_log(&d.path().join(format!("predictions/{model}__imagenet-samples.jsonl"))).unwrap();
     assert_eq!(recs.len(), 1000);
-    let agree = recs.iter().filter(|r| r.top.first().map(String::as_str) == reference.get(r.id.as_str()).copied()).count();
+    let agree =
+        recs.iter().filter(|r| r.top.first().map(String::as_str) == reference.get(r.id.as_str()).copied()).count();
     eprintln!("{model}: top-1 agrees with the Python reference on {agree} of 1000 images");
     assert!(agree >= 990, "{model}: only {agree} of 1000 agree");
 }

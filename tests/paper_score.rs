@@ -4,16 +4,17 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use shiftbench::results::metrics::{equal_recall, TopK};
 use shiftbench::data::classes::load_class_subset;
 use shiftbench::data::table::column_names as stored_columns;
+use shiftbench::results::metrics::{equal_recall, TopK};
 use shiftbench::run::score::{stored_models, tally_stored, LabelSource};
 
 fn check(results: &str) {
     let Some(data) = common::shared_data("paper_score") else { return };
     let paper = data.join("paper");
     let classes: BTreeSet<String> =
-        load_class_subset(&paper.join("laionet_top50_label_dict_counts.tsv"), &[("in_imagenet1k".into(), "1".into())]).unwrap();
+        load_class_subset(&paper.join("laionet_top50_label_dict_counts.tsv"), &[("in_imagenet1k".into(), "1".into())])
+            .unwrap();
     assert_eq!(classes.len(), 977);
     let labels = paper.join("ilsvrc2012_val_labels.tsv");
     let src = LabelSource { labels: Some(&labels), id_column: None, label_id_column: "image", wnid_column: "wnid" };

@@ -47,7 +47,12 @@ fn compare(resize: u32, crop: u32, interpolation: Interpolation, name: &str, lim
         n += 1;
     }
     assert_eq!(n, limit, "PIL saw {n} images");
-    assert!(differ.is_empty(), "{name} {resize}/{crop}: {} of {n} crops differ from PIL's, e.g. {:?}", differ.len(), &differ[..differ.len().min(5)]);
+    assert!(
+        differ.is_empty(),
+        "{name} {resize}/{crop}: {} of {n} crops differ from PIL's, e.g. {:?}",
+        differ.len(),
+        &differ[..differ.len().min(5)]
+    );
     eprintln!("{name} {resize}/{crop}: all {n} crops equal PIL's byte for byte");
 }
 

@@ -3,8 +3,8 @@
 mod common;
 
 use common::plugin_lib;
-use shiftbench::host::ModelStopped;
 use shiftbench::host::plugin::load_library;
+use shiftbench::host::ModelStopped;
 use shiftbench::host::{LoadedModel, Scorer};
 
 #[test]
@@ -85,7 +85,14 @@ fn an_error_that_reads_like_a_panic_does_not_stop_a_plugin_with_typed_errors() {
     let d = tempfile::tempdir().unwrap();
     let y = d.path().join("m.yaml");
     let lib = plugin_lib("shiftbench_misbehave");
-    std::fs::write(&y, format!("plugin: {}\nname: looks-fatal\npreprocess: {{resize: 32, crop: 32}}\noptions: {{behave: looks-fatal}}\n", lib.display())).unwrap();
+    std::fs::write(
+        &y,
+        format!(
+            "plugin: {}\nname: looks-fatal\npreprocess: {{resize: 32, crop: 32}}\noptions: {{behave: looks-fatal}}\n",
+            lib.display()
+        ),
+    )
+    .unwrap();
     let mut m = LoadedModel::load(&lib, Some(&y), 0).unwrap();
     let n = m.card.preprocess.image_len();
     for _ in 0..2 {

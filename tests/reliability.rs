@@ -54,7 +54,12 @@ fn run(out: &Path, models: &[&str], extra: &[&str]) -> (Output, Option<RunResult
 }
 
 fn text(o: &Output) -> String {
-    format!("status {:?}\n--- stdout\n{}\n--- stderr\n{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn find<'a>(r: &'a RunResult, model: &str) -> &'a EvalResult {
@@ -124,7 +129,12 @@ fn a_hang_is_killed_after_the_batch_timeout() {
     let d = tempfile::tempdir().unwrap();
     let (b, _) = error_row(&bad_model(d.path(), "hang", "  after: 1\n"), &["--batch-timeout", "3", "--replicas", "1"]);
     let e = b.error.unwrap();
-    assert!(e.contains("did not answer within 3 s (--batch-timeout) while scoring a batch of 4 images: its worker was killed"), "{e}");
+    assert!(
+        e.contains(
+            "did not answer within 3 s (--batch-timeout) while scoring a batch of 4 images: its worker was killed"
+        ),
+        "{e}"
+    );
     assert_eq!(b.totals.evaluated, 4);
 }
 
@@ -178,7 +188,11 @@ fn non_finite_scores_fail_those_samples_only() {
         assert!(b.error.is_none());
         // Every other image got a non-finite score.
         assert_eq!((b.totals.evaluated, b.totals.failed), (20, 20), "{}", text(&o));
-        assert!(b.problems.iter().all(|p| p.reason == "plugin shiftbench-test-misbehave 0.1.0 returned non-finite scores"), "{:?}", b.problems);
+        assert!(
+            b.problems.iter().all(|p| p.reason == "plugin shiftbench-test-misbehave 0.1.0 returned non-finite scores"),
+            "{:?}",
+            b.problems
+        );
         assert!(b.metrics.top1_equal.is_some());
     }
 }

@@ -9,16 +9,26 @@ use std::path::Path;
 use std::process::Command;
 
 use shiftbench::report::compare::{compare, Tolerance, Verdict};
-use shiftbench::run::EvalOptions;
-use shiftbench::results::metrics::ClassCounts;
 use shiftbench::report::plot::{plot_run, PlotOptions};
-use shiftbench::results::tally::{ClassStatus, Tally};
-use shiftbench::results::result::{EvalResult, RunResult, RESULT_VERSION};
 use shiftbench::report::sinks::{render_comparison, render_run, Format};
+use shiftbench::results::metrics::ClassCounts;
+use shiftbench::results::result::{EvalResult, RunResult, RESULT_VERSION};
+use shiftbench::results::tally::{ClassStatus, Tally};
+use shiftbench::run::EvalOptions;
 use shiftbench::{demo, run, RunSpec};
 
-const WNIDS: [&str; 10] =
-    ["n01440764", "n01443537", "n01484850", "n01491361", "n01494475", "n01496331", "n01498041", "n01514668", "n01514859", "n01518878"];
+const WNIDS: [&str; 10] = [
+    "n01440764",
+    "n01443537",
+    "n01484850",
+    "n01491361",
+    "n01494475",
+    "n01496331",
+    "n01498041",
+    "n01514668",
+    "n01514859",
+    "n01518878",
+];
 
 /// A result from per-class (n, top-1, top-5) counts; LAION weights are Zipf-like over the classes.
 fn result(model: &str, suite: &str, per_class: &[(u64, u64, u64)]) -> EvalResult {
@@ -30,7 +40,8 @@ fn result(model: &str, suite: &str, per_class: &[(u64, u64, u64)]) -> EvalResult
         t.total.expected += n;
         t.total.evaluated += n;
     }
-    let weights: BTreeMap<String, f64> = WNIDS.iter().enumerate().map(|(i, w)| (w.to_string(), 1.0 / (i as f64 + 1.0))).collect();
+    let weights: BTreeMap<String, f64> =
+        WNIDS.iter().enumerate().map(|(i, w)| (w.to_string(), 1.0 / (i as f64 + 1.0))).collect();
     EvalResult::from_tally(model, suite, "frequency", &t, &weights)
 }
 
@@ -70,7 +81,13 @@ fn new_result() -> RunResult {
 }
 
 fn comparison() -> shiftbench::report::compare::Comparison {
-    compare(&baseline(), &new_result(), "nightly/2024-05-01/result.json", "nightly/2024-05-02/result.json", Tolerance::default())
+    compare(
+        &baseline(),
+        &new_result(),
+        "nightly/2024-05-01/result.json",
+        "nightly/2024-05-02/result.json",
+        Tolerance::default(),
+    )
 }
 
 #[test]
@@ -193,12 +210,25 @@ fn a_stored_result_describes_its_run_and_compare_exits_by_verdict() {
         .map(|(w, c)| (w.clone(), ClassCounts { top1: c.counts.top1 * 3 / 4, ..c.counts }))
         .collect();
     let weights: BTreeMap<String, f64> = laion.per_class.iter().map(|(w, c)| (w.clone(), c.weight)).collect();
-    let tally = Tally { counts, status: laion.per_class.iter().map(|(w, c)| (w.clone(), c.status)).collect(), total: laion.totals, problems: vec![] };
+    let tally = Tally {
+        counts,
+        status: laion.per_class.iter().map(|(w, c)| (w.clone(), c.status)).collect(),
+        total: laion.totals,
+        problems: vec![],
+    };
     *laion = EvalResult::from_tally(&laion.model, &laion.suite, &laion.weights, &tally, &weights);
     let worse_path = d.path().join("worse.json");
     worse.write(&worse_path).unwrap();
     let reports = d.path().join("reports");
-    let o = cli(&["compare", out.to_str().unwrap(), worse_path.to_str().unwrap(), "--format", "markdown", "--report-dir", reports.to_str().unwrap()]);
+    let o = cli(&[
+        "compare",
+        out.to_str().unwrap(),
+        worse_path.to_str().unwrap(),
+        "--format",
+        "markdown",
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
     let md = String::from_utf8_lossy(&o.stdout);
     assert!(md.starts_with("### shiftbench: 2 regressions"), "{md}");
@@ -220,19 +250,49 @@ fn a_stored_result_describes_its_run_and_compare_exits_by_verdict() {
     let suites = d.path().join("suites");
     let again = d.path().join("again");
     let o = cli(&[
-        "run", "--suite", suites.join("imagenet-like.yaml").to_str().unwrap(), "--suite", suites.join("laionet-like.yaml").to_str().unwrap(),
-        "--model", &lib, "--out", again.to_str().unwrap(), "--baseline", out.to_str().unwrap(), "--report-dir",
-        again.join("reports").to_str().unwrap(), "--threads", "1",
+        "run",
+        "--suite",
+        suites.join("imagenet-like.yaml").to_str().unwrap(),
+        "--suite",
+        suites.join("laionet-like.yaml").to_str().unwrap(),
+        "--model",
+        &lib,
+        "--out",
+        again.to_str().unwrap(),
+        "--baseline",
+        out.to_str().unwrap(),
+        "--report-dir",
+        again.join("reports").to_str().unwrap(),
+        "--threads",
+        "1",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("REGRESSION") == false && stdout.contains("no regression"), "{stdout}");
-    for f in ["run.txt", "run.md", "run.csv", "run.json", "run.junit.xml", "run.per-class.csv", "compare.md", "plots/shift-top1-equal.svg"] {
+    for f in [
+        "run.txt",
+        "run.md",
+        "run.csv",
+        "run.json",
+        "run.junit.xml",
+        "run.per-class.csv",
+        "compare.md",
+        "plots/shift-top1-equal.svg",
+    ] {
         assert!(again.join("reports").join(f).is_file(), "{f} missing");
     }
     let o = cli(&[
-        "run", "--suite", suites.join("laionet-like.yaml").to_str().unwrap(), "--model", &lib, "--out", again.to_str().unwrap(),
-        "--baseline", worse_path.to_str().unwrap(), "--format", "json",
+        "run",
+        "--suite",
+        suites.join("laionet-like.yaml").to_str().unwrap(),
+        "--model",
+        &lib,
+        "--out",
+        again.to_str().unwrap(),
+        "--baseline",
+        worse_path.to_str().unwrap(),
+        "--format",
+        "json",
     ]);
     // Against the doctored (worse) baseline, the real run is an improvement; imagenet-like is
     // reported as only in the baseline. stdout holds one JSON document: the comparison.
@@ -256,7 +316,8 @@ fn plots_of_a_run_and_of_many_models() {
     for (i, m) in ["resnet-18", "resnet-50", "vit-b16", "vit-l16", "convnext-t", "beit-b16"].iter().enumerate() {
         let i = i as u64;
         results.push(result(m, "imagenet-val", &flat(50, 34 + i, 45 + i / 2)));
-        let per: Vec<(u64, u64, u64)> = (0..10).map(|c| (400 - 30 * c, (240 + 12 * i) - 20 * c, 395 - 30 * c)).collect();
+        let per: Vec<(u64, u64, u64)> =
+            (0..10).map(|c| (400 - 30 * c, (240 + 12 * i) - 20 * c, 395 - 30 * c)).collect();
         results.push(result(m, "laionet", &per));
     }
     let r = stored(results);
@@ -279,7 +340,12 @@ fn plots_of_a_run_and_of_many_models() {
     let demo = demo_run(&d.path().join("demo"));
     demo.write(&d.path().join("demo.json")).unwrap();
     let o = Command::new(common::shiftbench_bin())
-        .args(["plot", d.path().join("demo.json").to_str().unwrap(), "--out", d.path().join("demo-plots").to_str().unwrap()])
+        .args([
+            "plot",
+            d.path().join("demo.json").to_str().unwrap(),
+            "--out",
+            d.path().join("demo-plots").to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use shiftbench::run::EvalOptions;
 use shiftbench::results::predlog::read_log;
-use shiftbench::RunResult;
 use shiftbench::results::shard::Shard;
 use shiftbench::run::merge::merge;
+use shiftbench::run::EvalOptions;
+use shiftbench::RunResult;
 use shiftbench::{demo, run, shard_log_path, RunSpec};
 
 fn spec(suites: &[PathBuf], out: &Path, shard: Option<Shard>) -> RunSpec {
@@ -58,11 +58,20 @@ fn shards_merge_to_the_unsharded_result_bit_for_bit() {
 
     // The CLI: merge writes result.json into the folder; a missing shard is named.
     let out = d.path().join("n3");
-    let o = Command::new(common::shiftbench_bin()).args(["merge", out.to_str().unwrap(), "--format", "csv"]).output().unwrap();
+    let o = Command::new(common::shiftbench_bin())
+        .args(["merge", out.to_str().unwrap(), "--format", "csv"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("model,suite,weights,"));
     assert_eq!(RunResult::read(&out.join("result.json")).unwrap().results, whole.results);
-    std::fs::remove_file(shard_log_path(&out, "example-shape-colour", "laionet-like", Some(Shard { index: 1, count: 3 }))).unwrap();
+    std::fs::remove_file(shard_log_path(
+        &out,
+        "example-shape-colour",
+        "laionet-like",
+        Some(Shard { index: 1, count: 3 }),
+    ))
+    .unwrap();
     let o = Command::new(common::shiftbench_bin()).args(["merge", out.to_str().unwrap()]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
@@ -75,7 +84,10 @@ fn shards_merge_to_the_unsharded_result_bit_for_bit() {
         .flat_map(|i| {
             let sh = Some(Shard { index: i, count: 7 });
             let o = d.path().join("n7");
-            [shard_log_path(&o, "example-shape-colour", "imagenet-like", sh), shard_log_path(&o, "example-shape-colour", "laionet-like", sh)]
+            [
+                shard_log_path(&o, "example-shape-colour", "imagenet-like", sh),
+                shard_log_path(&o, "example-shape-colour", "laionet-like", sh),
+            ]
         })
         .collect();
     let merged_out = d.path().join("from-logs");

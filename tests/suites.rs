@@ -19,15 +19,15 @@ use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int64Ty
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::Type;
+use shiftbench::data::sample::ImageRef;
+use shiftbench::data::sources::matfile::write_synsets_mat;
+use shiftbench::data::suite::Suite;
+use shiftbench::host::Scorer;
+use shiftbench::results::predlog::{read_log, LogWriter, Record, Status};
 use shiftbench::run::pipeline::{evaluate, evaluate_many, Job};
 use shiftbench::run::topk::log_header;
 use shiftbench::run::{Argmax, EvalOptions};
-use shiftbench::host::Scorer;
-use shiftbench::results::predlog::{read_log, LogWriter, Record, Status};
 use shiftbench::RunResult;
-use shiftbench::data::sources::matfile::write_synsets_mat;
-use shiftbench::data::sample::ImageRef;
-use shiftbench::data::suite::Suite;
 use shiftbench::{log_path, run, RunSpec};
 use shiftbench_plugin::{ChannelOrder, Interpolation, Layout, ModelCard, PreprocessSpec, ScoreKind};
 
@@ -45,21 +45,24 @@ enum Col {
 
 /// Writes a one-row-group Parquet file with the parquet crate's own writer.
 fn write_parquet(path: &Path, cols: Vec<Col>) {
-    let fields: Vec<Arc<Type>> = cols
-        .iter()
-        .map(|c| {
-            let b = match c {
-                Col::Str(n, _) => Type::primitive_type_builder(n, PhysicalType::BYTE_ARRAY).with_converted_type(ConvertedType::UTF8),
-                Col::Int(n, _) => Type::primitive_type_builder(n, PhysicalType::INT64),
-                Col::F64(n, _) => Type::primitive_type_builder(n, PhysicalType::DOUBLE),
-                Col::Bool(n, _) => Type::primitive_type_builder(n, PhysicalType::BOOLEAN),
-            };
-            let rep = if matches!(c, Col::Bool(..)) { Repetition::OPTIONAL } else { Repetition::REQUIRED };
-            Arc::new(b.with_repetition(rep).build().unwrap())
-        })
-        .collect();
+    let fields: Vec<Arc<Type>> =
+        cols.iter()
+            .map(|c| {
+                let b = match c {
+                    Col::Str(n, _) => Type::primitive_type_builder(n, PhysicalType::BYTE_ARRAY)
+                        .with_converted_type(ConvertedType::UTF8),
+                    Col::Int(n, _) => Type::primitive_type_builder(n, PhysicalType::INT64),
+                    Col::F64(n, _) => Type::primitive_type_builder(n, PhysicalType::DOUBLE),
+                    Col::Bool(n, _) => Type::primitive_type_builder(n, PhysicalType::BOOLEAN),
+                };
+                let rep = if matches!(c, Col::Bool(..)) { Repetition::OPTIONAL } else { Repetition::REQUIRED };
+                Arc::new(b.with_repetition(rep).build().unwrap())
+            })
+            .collect();
     let schema = Arc::new(Type::group_type_builder("schema").with_fields(fields).build().unwrap());
-    let mut w = SerializedFileWriter::new(File::create(path).unwrap(), schema, Arc::new(WriterProperties::builder().build())).unwrap();
+    let mut w =
+        SerializedFileWriter::new(File::create(path).unwrap(), schema, Arc::new(WriterProperties::builder().build()))
+            .unwrap();
     let mut rg = w.next_row_group().unwrap();
     let mut i = 0;
     while let Some(mut cw) = rg.next_column().unwrap() {
@@ -231,8 +234,9 @@ fn build_layouts(data: &Path, d: &Path) -> Layouts {
     let shards = 4;
     let per = names.len().div_ceil(shards);
     std::fs::create_dir_all(d.join("laion/tar")).unwrap();
-    let mut tars: Vec<tar::Builder<File>> =
-        (0..shards).map(|s| tar::Builder::new(File::create(d.join(format!("laion/tar/{s:05}.tar"))).unwrap())).collect();
+    let mut tars: Vec<tar::Builder<File>> = (0..shards)
+        .map(|s| tar::Builder::new(File::create(d.join(format!("laion/tar/{s:05}.tar"))).unwrap()))
+        .collect();
     let mut shard_rows: Vec<(Vec<String>, Vec<String>, Vec<String>)> = vec![(vec![], vec![], vec![]); shards];
     for (k, &i) in order.iter().enumerate() {
         let (s, j) = (k / per, k % per);
@@ -273,7 +277,10 @@ fn build_layouts(data: &Path, d: &Path) -> Layouts {
     }
     for (s, (u, k, st)) in shard_rows.into_iter().enumerate() {
         let pq = d.join(format!("laion/folders/{s:05}.parquet"));
-        write_parquet(&pq, vec![Col::Str("url", u.clone()), Col::Str("key", k.clone()), Col::Str("status", st.clone())]);
+        write_parquet(
+            &pq,
+            vec![Col::Str("url", u.clone()), Col::Str("key", k.clone()), Col::Str("status", st.clone())],
+        );
         std::fs::copy(&pq, d.join(format!("laion/tar/{s:05}.parquet"))).unwrap();
     }
     // Rows the paper's filters drop, and kept rows whose image was never fetched (missing).
@@ -388,7 +395,9 @@ fn every_layout_gives_the_same_predictions_as_the_plain_folder() {
     assert!(laion.notes[0].contains("1005 rows, 1001 kept"), "{:?}", laion.notes);
     let absent: Vec<_> = laion.samples.iter().filter(|s| matches!(s.image, ImageRef::Absent(_))).collect();
     assert_eq!(absent.len(), 1);
-    assert!(laion.samples.iter().any(|s| s.wnid == "n02110185") && !laion.samples.iter().any(|s| s.wnid == "n02112837"));
+    assert!(
+        laion.samples.iter().any(|s| s.wnid == "n02110185") && !laion.samples.iter().any(|s| s.wnid == "n02112837")
+    );
     assert!(laion.samples.iter().all(|s| matches!(s.image, ImageRef::Member { .. } | ImageRef::Absent(_))));
 
     // One run over all layouts.
@@ -422,7 +431,13 @@ fn every_layout_gives_the_same_predictions_as_the_plain_folder() {
             };
             let w = want[name.as_str()];
             assert_eq!(rec.status, Status::Ok, "{}: {rec:?}", suite.name);
-            assert_eq!((&rec.wnid, &rec.top, &rec.scores), (&w.wnid, &w.top, &w.scores), "{} {} ({name})", suite.name, rec.id);
+            assert_eq!(
+                (&rec.wnid, &rec.top, &rec.scores),
+                (&w.wnid, &w.top, &w.scores),
+                "{} {} ({name})",
+                suite.name,
+                rec.id
+            );
             compared += 1;
         }
         assert_eq!(compared, 1000, "{}", suite.name);
@@ -470,7 +485,11 @@ fn bad_input_suite(d: &Path) -> PathBuf {
     let img = d.join("img");
     let photo = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(120, 90, |x, y| {
         let inside = (x as i32 - 60).pow(2) + (y as i32 - 45).pow(2) < 900;
-        if inside { image::Rgb([245, 130, 20]) } else { image::Rgb([200, 200, 210]) }
+        if inside {
+            image::Rgb([245, 130, 20])
+        } else {
+            image::Rgb([200, 200, 210])
+        }
     }));
     let jpeg = encode(photo.clone(), image::ImageFormat::Jpeg);
     write(&img.join("good.JPEG"), &jpeg);
@@ -483,7 +502,13 @@ fn bad_input_suite(d: &Path) -> PathBuf {
     write(&img.join("gray.JPEG"), encode(image::DynamicImage::ImageLuma8(photo.to_luma8()), image::ImageFormat::Jpeg));
     write(&img.join("deep.png"), encode(image::DynamicImage::ImageRgb16(photo.to_rgb16()), image::ImageFormat::Png));
     write(&img.join("empty.JPEG"), b"");
-    write(&img.join("tiny.png"), encode(image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(1, 1, image::Rgb([9, 9, 9]))), image::ImageFormat::Png));
+    write(
+        &img.join("tiny.png"),
+        encode(
+            image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(1, 1, image::Rgb([9, 9, 9]))),
+            image::ImageFormat::Png,
+        ),
+    );
     write(&img.join("bomb.JPEG"), bomb_png());
     let w = "n07747607"; // orange, a class of the example model
     let rows = [
@@ -516,7 +541,14 @@ fn bad_input_is_counted_per_class_and_in_total() {
     let out = d.path().join("out");
     let cli = |extra: &[&str]| {
         let mut c = Command::new(common::shiftbench_bin());
-        c.args(["run", "--suite"]).arg(&suite).arg("--model").arg(&lib).arg("--out").arg(&out).args(["--threads", "2"]).args(extra);
+        c.args(["run", "--suite"])
+            .arg(&suite)
+            .arg("--model")
+            .arg(&lib)
+            .arg("--out")
+            .arg(&out)
+            .args(["--threads", "2"])
+            .args(extra);
         c.output().unwrap()
     };
     let o = cli(&["--fresh"]);
@@ -526,7 +558,11 @@ fn bad_input_is_counted_per_class_and_in_total() {
     let res = &r.results[0];
     let reasons: BTreeMap<&str, &str> = res.problems.iter().map(|p| (p.id.as_str(), p.reason.as_str())).collect();
     // Odd but valid images are evaluated; the broken ones failed; the absent one is missing.
-    assert_eq!((res.totals.expected, res.totals.evaluated, res.totals.failed, res.totals.missing), (11, 6, 4, 1), "{reasons:#?}");
+    assert_eq!(
+        (res.totals.expected, res.totals.evaluated, res.totals.failed, res.totals.missing),
+        (11, 6, 4, 1),
+        "{reasons:#?}"
+    );
     assert!(reasons["truncated.JPEG"].contains("truncated JPEG"), "{reasons:#?}");
     assert!(reasons["empty.JPEG"].contains("empty file"), "{reasons:#?}");
     assert!(reasons["bomb.JPEG"].contains("decompression bomb"), "{reasons:#?}");
@@ -539,10 +575,20 @@ fn bad_input_is_counted_per_class_and_in_total() {
     let c = &res.per_class;
     assert_eq!((c["n07747607"].status.expected, c["n07747607"].status.failed), (4, 1));
     assert_eq!((c["n07753592"].status.evaluated, c["n07753592"].status.failed), (2, 1));
-    assert_eq!((c["n07745940"].status.evaluated, c["n07745940"].status.failed, c["n07745940"].status.missing), (1, 1, 1));
+    assert_eq!(
+        (c["n07745940"].status.evaluated, c["n07745940"].status.failed, c["n07745940"].status.missing),
+        (1, 1, 1)
+    );
     assert_eq!(c["n99999999"].status.failed, 1);
     // ... and in the table output.
-    let row: Vec<&str> = stdout.lines().find(|l| l.contains(" bad-input ")).unwrap().split(['│', '┆']).map(str::trim).filter(|c| !c.is_empty()).collect();
+    let row: Vec<&str> = stdout
+        .lines()
+        .find(|l| l.contains(" bad-input "))
+        .unwrap()
+        .split(['│', '┆'])
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
     assert_eq!(row[2..6], ["11", "6", "4", "1"], "{stdout}");
     assert!(stdout.contains("n07745940 1 failed + 1 missing"), "{stdout}");
     assert!(stdout.contains("bomb.JPEG:"), "{stdout}");
@@ -585,7 +631,14 @@ impl Mock {
         let card = ModelCard {
             name: name.into(),
             labels: labels.iter().map(|l| abi_stable::std_types::RString::from(l.as_str())).collect::<Vec<_>>().into(),
-            preprocess: PreprocessSpec { resize, crop, channel_order: order, interpolation: Interpolation::Bilinear, layout: Layout::Nchw, ..PreprocessSpec::IMAGENET },
+            preprocess: PreprocessSpec {
+                resize,
+                crop,
+                channel_order: order,
+                interpolation: Interpolation::Bilinear,
+                layout: Layout::Nchw,
+                ..PreprocessSpec::IMAGENET
+            },
             max_batch,
             scores: ScoreKind::Logits,
         };
@@ -658,7 +711,14 @@ fn many_models_share_one_decode_and_one_preprocess_per_spec() {
             Mock::new("a", &in1k, 256, 224, ChannelOrder::Rgb, 0),
             Mock::new("b", &in1k[..3], 256, 224, ChannelOrder::Rgb, 1),
             Mock::new("c", &in1k, 72, 64, ChannelOrder::Bgr, 0),
-            Mock::new("d", &["n07747607", "n00004475", "n07753592", "n01440764", "n04254680"], 40, 32, ChannelOrder::Rgb, 0),
+            Mock::new(
+                "d",
+                &["n07747607", "n00004475", "n07753592", "n01440764", "n04254680"],
+                40,
+                32,
+                ChannelOrder::Rgb,
+                0,
+            ),
         ]
     };
     let opts = EvalOptions { batch: 4, threads: 2, ..EvalOptions::default() };
@@ -667,7 +727,11 @@ fn many_models_share_one_decode_and_one_preprocess_per_spec() {
     let mut writers: Vec<LogWriter> =
         models.iter().zip(&logs).map(|(m, p)| LogWriter::open(p, &log_header(m, &suite), true).unwrap().0).collect();
     let none = HashSet::new();
-    let mut jobs: Vec<Job> = models.iter_mut().zip(writers.iter_mut()).map(|(m, log)| Job { model: m as &mut dyn Scorer, extra: Vec::new(), log, done: &none }).collect();
+    let mut jobs: Vec<Job> = models
+        .iter_mut()
+        .zip(writers.iter_mut())
+        .map(|(m, log)| Job { model: m as &mut dyn Scorer, extra: Vec::new(), log, done: &none })
+        .collect();
     let stats = evaluate_many(&mut jobs, &suite, &opts).unwrap();
     drop(jobs);
     drop(writers);
@@ -725,7 +789,10 @@ fn model_copies_share_a_pass_and_write_the_same_log() {
 
         let here = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut copies: Vec<Mock> = (0..3)
-            .map(|_| Mock { rendezvous: Some((Arc::clone(&here), 3)), ..Mock::new("m", &labels, 64, 48, ChannelOrder::Rgb, 0) })
+            .map(|_| Mock {
+                rendezvous: Some((Arc::clone(&here), 3)),
+                ..Mock::new("m", &labels, 64, 48, ChannelOrder::Rgb, 0)
+            })
             .collect();
         let p3 = d.path().join(format!("three-{batch}.jsonl"));
         let (mut w3, _) = LogWriter::open(&p3, &log_header(&copies[0], &suite), true).unwrap();
@@ -740,7 +807,11 @@ fn model_copies_share_a_pass_and_write_the_same_log() {
         assert_eq!(read_records(&p3), read_records(&p1), "batch {batch}");
         // All three copies were inside `infer` at the same time (each waited on its first
         // batch for the other two, and none had to give up waiting).
-        assert!(copies.iter().all(|m| m.met == Some(true)), "{:?}", copies.iter().map(|m| (m.seen, m.met)).collect::<Vec<_>>());
+        assert!(
+            copies.iter().all(|m| m.met == Some(true)),
+            "{:?}",
+            copies.iter().map(|m| (m.seen, m.met)).collect::<Vec<_>>()
+        );
     }
 }
 
@@ -755,7 +826,10 @@ fn a_copy_that_stops_stops_its_model() {
     // Both copies meet on their first batch, so the second surely gets one, and crashes on it.
     let here = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut copies: Vec<Mock> = (0..2)
-        .map(|_| Mock { rendezvous: Some((Arc::clone(&here), 2)), ..Mock::new("m", &labels, 64, 48, ChannelOrder::Rgb, 0) })
+        .map(|_| Mock {
+            rendezvous: Some((Arc::clone(&here), 2)),
+            ..Mock::new("m", &labels, 64, 48, ChannelOrder::Rgb, 0)
+        })
         .collect();
     copies[1].stop_after = Some(0);
     let p = d.path().join("m.jsonl");
@@ -763,12 +837,14 @@ fn a_copy_that_stops_stops_its_model() {
     let (first, rest) = copies.split_first_mut().unwrap();
     let extra: Vec<&mut (dyn Scorer + Send)> = rest.iter_mut().map(|m| m as &mut (dyn Scorer + Send)).collect();
     let mut jobs = [Job { model: first, extra, log: &mut w, done: &none }];
-    let stats = evaluate_many(&mut jobs, &suite, &EvalOptions { batch: 2, threads: 1, ..EvalOptions::default() }).unwrap();
+    let stats =
+        evaluate_many(&mut jobs, &suite, &EvalOptions { batch: 2, threads: 1, ..EvalOptions::default() }).unwrap();
     drop(jobs);
     drop(w);
     assert_eq!(stats.stopped[0].as_deref(), Some("mock copy crashed"));
     let recs = read_records(&p);
-    let crashed: Vec<&Record> = recs.iter().filter(|r| r.error.as_deref().is_some_and(|e| e.contains("mock copy crashed"))).collect();
+    let crashed: Vec<&Record> =
+        recs.iter().filter(|r| r.error.as_deref().is_some_and(|e| e.contains("mock copy crashed"))).collect();
     assert_eq!(crashed.len(), 2, "the stopped copy's batch of 2 is logged as failed");
     // (How many batches the other copy finished before it noticed depends on timing: each is
     // whole and correct, the rest stays out of the log for the next run.)
@@ -791,7 +867,10 @@ fn a_pass_decodes_only_what_some_model_still_needs() {
     let ids: Vec<String> = suite.samples.iter().map(|s| s.id.clone()).collect();
     let done_a: HashSet<String> = ids[5..].iter().cloned().collect();
     let done_b: HashSet<String> = ids[10..].iter().cloned().collect();
-    let mut jobs = [Job { model: &mut a, extra: Vec::new(), log: &mut wa, done: &done_a }, Job { model: &mut b, extra: Vec::new(), log: &mut wb, done: &done_b }];
+    let mut jobs = [
+        Job { model: &mut a, extra: Vec::new(), log: &mut wa, done: &done_a },
+        Job { model: &mut b, extra: Vec::new(), log: &mut wb, done: &done_b },
+    ];
     let stats = evaluate_many(&mut jobs, &suite, &EvalOptions { threads: 2, ..EvalOptions::default() }).unwrap();
     assert_eq!(stats.decoded, 10);
     assert_eq!(stats.preprocessed, 15);
@@ -832,7 +911,8 @@ fn a_plan_runs_several_models_on_several_suites() {
     assert_eq!(r.results.len(), 6);
     // Three names, one plugin: three identical logs per suite.
     for suite in ["imagenet-like", "laionet-like"] {
-        let logs: Vec<Vec<Record>> = ["alpha", "beta", "gamma"].iter().map(|m| read_records(&log_path(&out, m, suite))).collect();
+        let logs: Vec<Vec<Record>> =
+            ["alpha", "beta", "gamma"].iter().map(|m| read_records(&log_path(&out, m, suite))).collect();
         assert_eq!(logs[0], logs[1]);
         assert_eq!(logs[0], logs[2]);
     }
@@ -854,7 +934,12 @@ fn a_plan_runs_several_models_on_several_suites() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("both named \"alpha\""), "{err}");
     // An unknown sort column lists the ones there are.
-    let o = Command::new(common::shiftbench_bin()).args(["run", "--plan"]).arg(&plan).args(["--sort", "speed"]).output().unwrap();
+    let o = Command::new(common::shiftbench_bin())
+        .args(["run", "--plan"])
+        .arg(&plan)
+        .args(["--sort", "speed"])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("no such column") && err.contains("drop:laion"), "{err}");
 }
@@ -871,7 +956,8 @@ fn verify_checks_pinned_checksums() {
     // Unpinned suites cannot be verified.
     let o = Command::new(&bin).args(["verify", "--suite"]).arg(&suite).output().unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("pins no checksums"));
-    let pinned = write(&d.path().join("pinned.yaml"), "name: small\nsource:\n  files: img\nchecksums: sha256sums.txt\n");
+    let pinned =
+        write(&d.path().join("pinned.yaml"), "name: small\nsource:\n  files: img\nchecksums: sha256sums.txt\n");
     let o = Command::new(&bin).args(["verify", "--suite"]).arg(&pinned).output().unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{stdout}");
@@ -884,6 +970,9 @@ fn verify_checks_pinned_checksums() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(2), "{stdout}");
     assert!(stdout.contains("MISMATCH n07747607_00.img"), "{stdout}");
-    assert!(stdout.contains("1 without a checksum") && stdout.contains("1 checksums for ids not in the suite"), "{stdout}");
+    assert!(
+        stdout.contains("1 without a checksum") && stdout.contains("1 checksums for ids not in the suite"),
+        "{stdout}"
+    );
     assert!(String::from_utf8_lossy(&o.stderr).contains("verify failed for small"));
 }

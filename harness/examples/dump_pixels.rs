@@ -18,7 +18,12 @@ fn main() {
         Ok("nearest") => shiftbench_plugin::Interpolation::Nearest,
         _ => shiftbench_plugin::Interpolation::Bilinear,
     };
-    let spec = PreprocessSpec { resize: resize.parse().unwrap(), crop: crop.parse().unwrap(), interpolation, ..PreprocessSpec::IMAGENET };
+    let spec = PreprocessSpec {
+        resize: resize.parse().unwrap(),
+        crop: crop.parse().unwrap(),
+        interpolation,
+        ..PreprocessSpec::IMAGENET
+    };
     let c = resize_crop(&rgb, &spec).expect("resize");
     std::fs::write(format!("{out}.decoded.rgb"), rgb.as_raw()).unwrap();
     std::fs::write(format!("{out}.crop.rgb"), c.as_raw()).unwrap();

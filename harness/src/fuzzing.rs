@@ -162,7 +162,8 @@ pub fn predictions_log(data: &[u8]) -> Result<(), String> {
     w.write(&probe_record()).map_err(|e| e.to_string())?;
     w.flush().map_err(|e| e.to_string())?;
     drop(w);
-    let (h2, recs2) = read_log(&p).map_err(|e| format!("resumed log does not read back: {e:#}")).expect("resumed log reads back");
+    let (h2, recs2) =
+        read_log(&p).map_err(|e| format!("resumed log does not read back: {e:#}")).expect("resumed log reads back");
     assert_eq!(h2, header);
     assert_eq!(recs2.len(), records.len() + 1);
     assert_eq!(&recs2[..records.len()], &records[..]);

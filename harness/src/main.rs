@@ -12,7 +12,9 @@ use shiftbench::host::worker::IsolationArgs;
 use shiftbench::report::compare::{compare, Comparison, Tolerance};
 use shiftbench::report::plot::{plot_run, PlotOptions};
 use shiftbench::report::sinks::{render_comparison, render_run, write_comparison_reports, write_run_reports, Format};
-use shiftbench::report::table::{ordered, precise_lines, problem_lines, sort_models, suites_in_order, summary_table, table};
+use shiftbench::report::table::{
+    ordered, precise_lines, problem_lines, sort_models, suites_in_order, summary_table, table,
+};
 use shiftbench::results::shard::Shard;
 use shiftbench::run::merge::merge;
 use shiftbench::run::options::Argmax;
@@ -22,7 +24,11 @@ use shiftbench::util::interrupt::{self, Interrupted, EXIT_INTERRUPTED};
 use shiftbench::{demo, result_path, run, EvalOptions, RunResult, RunSpec};
 
 #[derive(Parser)]
-#[command(name = "shiftbench", version, about = "How ImageNet classifiers hold up when ImageNet is swapped for LAIONet")]
+#[command(
+    name = "shiftbench",
+    version,
+    about = "How ImageNet classifiers hold up when ImageNet is swapped for LAIONet"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -87,7 +93,11 @@ struct ModelErrors(usize);
 
 impl std::fmt::Display for ModelErrors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} model/suite pair(s) stopped with an error; the other results are complete (see ERROR above)", self.0)
+        write!(
+            f,
+            "{} model/suite pair(s) stopped with an error; the other results are complete (see ERROR above)",
+            self.0
+        )
     }
 }
 
@@ -320,7 +330,9 @@ struct ScoreArgs {
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
-    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("expected COLUMN=VALUE, got {s:?}"))
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected COLUMN=VALUE, got {s:?}"))
 }
 
 fn positive(s: &str) -> Result<usize, String> {
@@ -331,7 +343,11 @@ fn positive(s: &str) -> Result<usize, String> {
 }
 
 fn eval_options(p: &Perf) -> EvalOptions {
-    let mut o = EvalOptions { batch: p.batch.unwrap_or(0), progress: std::io::stderr().is_terminal(), ..EvalOptions::default() };
+    let mut o = EvalOptions {
+        batch: p.batch.unwrap_or(0),
+        progress: std::io::stderr().is_terminal(),
+        ..EvalOptions::default()
+    };
     if let Some(t) = p.threads {
         o.threads = t.max(1);
     }
@@ -400,7 +416,8 @@ fn main_inner() -> Result<ExitCode> {
     match cli.cmd {
         Cmd::Demo { out, model, perf, isolate } => {
             interrupt::install()?;
-            let suites = demo::generate(&out).with_context(|| format!("cannot write the demo suites under {}", out.display()))?;
+            let suites = demo::generate(&out)
+                .with_context(|| format!("cannot write the demo suites under {}", out.display()))?;
             let spec = RunSpec {
                 suites: vec![suites.imagenet, suites.laionet],
                 models: vec![model],
@@ -414,13 +431,30 @@ fn main_inner() -> Result<ExitCode> {
             };
             let run = run(&spec)?;
             println!("shiftbench demo: the example plugin on a stereotypical (ImageNet-like) and an in-the-wild (LAIONet-like)");
-            println!("version of the same 10 classes. Recall in percent, ± one standard error; LAION-wt weighs classes by");
+            println!(
+                "version of the same 10 classes. Recall in percent, ± one standard error; LAION-wt weighs classes by"
+            );
             println!("their frequency in the LAIONet-like suite.");
             print_results(&run);
             println!("suites, predictions logs and result.json are in {}", out.display());
             check_model_errors(&run)?;
         }
-        Cmd::Run { plan, suites, models, out, fresh, strict, shard, baseline, tol, report, sort, argmax, perf, isolate } => {
+        Cmd::Run {
+            plan,
+            suites,
+            models,
+            out,
+            fresh,
+            strict,
+            shard,
+            baseline,
+            tol,
+            report,
+            sort,
+            argmax,
+            perf,
+            isolate,
+        } => {
             interrupt::install()?;
             let isolation = isolate.isolation()?;
             let tol = tol.get()?;

@@ -34,8 +34,18 @@ pub fn shiftbench_bin() -> PathBuf {
 }
 
 /// The example plugin's ten classes.
-pub const EXAMPLE_WNIDS: [&str; 10] =
-    ["n07747607", "n07753592", "n07745940", "n07720875", "n09472597", "n04254680", "n03938244", "n07718472", "n07749582", "n02782093"];
+pub const EXAMPLE_WNIDS: [&str; 10] = [
+    "n07747607",
+    "n07753592",
+    "n07745940",
+    "n07720875",
+    "n09472597",
+    "n04254680",
+    "n03938244",
+    "n07718472",
+    "n07749582",
+    "n02782093",
+];
 
 /// Writes a small synthetic suite under `dir`: `per_class` PNGs (48x40, a coloured square on a
 /// plain background) for each of the example plugin's classes, in ImageFolder layout, and
@@ -83,7 +93,10 @@ pub fn python_has(modules: &str, test: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !ok {
-        assert!(std::env::var("CI").is_err(), "{test}: python3 cannot import {modules} (pip install -r bench/requirements.txt)");
+        assert!(
+            std::env::var("CI").is_err(),
+            "{test}: python3 cannot import {modules} (pip install -r bench/requirements.txt)"
+        );
         eprintln!("SKIPPED {test}: python3 cannot import {modules} (pip install -r bench/requirements.txt)");
     }
     ok

@@ -29,15 +29,12 @@ pub fn decode_part(bytes: &[u8], need: &dyn Fn(u32, u32) -> Option<Rect>) -> Res
     if bytes.is_empty() {
         return Err("empty file (0 bytes)".into());
     }
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| format!("cannot read image: {e}"))?;
+    let reader =
+        ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| format!("cannot read image: {e}"))?;
     let Some(format) = reader.format() else {
         return Err("not an image: the content matches no known image format".into());
     };
-    let (w, h) = reader
-        .into_dimensions()
-        .map_err(|e| format!("corrupt {format:?} header: {e}"))?;
+    let (w, h) = reader.into_dimensions().map_err(|e| format!("corrupt {format:?} header: {e}"))?;
     if w == 0 || h == 0 {
         return Err(format!("{format:?} image has zero size ({w}x{h})"));
     }
@@ -57,7 +54,10 @@ pub fn decode_part(bytes: &[u8], need: &dyn Fn(u32, u32) -> Option<Rect>) -> Res
         // ones (`None`) through the image crate below.
         if let Some(d) = crate::jpeg::decode_rgb(bytes, need)? {
             if (d.full_w, d.full_h) != (w, h) {
-                return Err(format!("cannot decode Jpeg: libjpeg sees {}x{} pixels, the header says {w}x{h}", d.full_w, d.full_h));
+                return Err(format!(
+                    "cannot decode Jpeg: libjpeg sees {}x{} pixels, the header says {w}x{h}",
+                    d.full_w, d.full_h
+                ));
             }
             return Ok(d);
         }

@@ -67,7 +67,8 @@ unsafe extern "C-unwind" fn error_exit(cinfo: &mut ffi::jpeg_common_struct) {
     let msg = match cinfo.err.as_ref().and_then(|e| e.format_message) {
         Some(format) => {
             // libjpeg writes into the buffer; the binding declares it `&[u8; 80]`.
-            let format: unsafe extern "C-unwind" fn(&mut ffi::jpeg_common_struct, *mut [u8; 80]) = std::mem::transmute(format);
+            let format: unsafe extern "C-unwind" fn(&mut ffi::jpeg_common_struct, *mut [u8; 80]) =
+                std::mem::transmute(format);
             format(cinfo, &mut buf);
             let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
             String::from_utf8_lossy(&buf[..end]).into_owned()
@@ -91,7 +92,7 @@ unsafe fn decode_unguarded(bytes: &[u8], need: &dyn Fn(u32, u32) -> Option<Rect>
     let c = &mut *d.cinfo;
     ffi::jpeg_mem_src(c, bytes.as_ptr(), bytes.len() as c_ulong);
     ffi::jpeg_read_header(c, 1);
-    use ffi::J_COLOR_SPACE::{JCS_GRAYSCALE, JCS_RGB, JCS_YCbCr};
+    use ffi::J_COLOR_SPACE::{JCS_YCbCr, JCS_GRAYSCALE, JCS_RGB};
     if !matches!(c.jpeg_color_space, JCS_YCbCr | JCS_GRAYSCALE | JCS_RGB) {
         return Ok(None);
     }
@@ -194,7 +195,8 @@ mod tests {
             rng % n
         };
         let sizes = [(500, 375), (333, 500), (97, 61), (16, 16), (17, 300), (640, 33)];
-        let samplings = [((1, 1), false), ((2, 1), false), ((2, 2), false), ((1, 2), false), ((2, 2), true), ((1, 1), true)];
+        let samplings =
+            [((1, 1), false), ((2, 1), false), ((2, 2), false), ((1, 2), false), ((2, 2), true), ((1, 1), true)];
         let mut checked = 0;
         for (i, &(w, h)) in sizes.iter().enumerate() {
             let px = photo_like(w, h, i as u32 + 1);
@@ -202,7 +204,10 @@ mod tests {
                 for progressive in [false, true] {
                     let jpeg = encode(&px, w, h, sampling, progressive, gray);
                     let all = whole(&jpeg);
-                    assert_eq!((all.full_w, all.full_h, all.rect), (w as u32, h as u32, Rect { x: 0, y: 0, w: w as u32, h: h as u32 }));
+                    assert_eq!(
+                        (all.full_w, all.full_h, all.rect),
+                        (w as u32, h as u32, Rect { x: 0, y: 0, w: w as u32, h: h as u32 })
+                    );
                     for _ in 0..12 {
                         let rw = 1 + next(w as u32);
                         let rh = 1 + next(h as u32);
@@ -214,10 +219,18 @@ mod tests {
                         .unwrap()
                         .unwrap();
                         let r = part.rect;
-                        assert!(r.x <= want.x && r.y <= want.y && r.x + r.w >= want.x + want.w && r.y + r.h >= want.y + want.h, "{r:?} does not hold {want:?}");
+                        assert!(
+                            r.x <= want.x
+                                && r.y <= want.y
+                                && r.x + r.w >= want.x + want.w
+                                && r.y + r.h >= want.y + want.h,
+                            "{r:?} does not hold {want:?}"
+                        );
                         for yy in want.y..want.y + want.h {
-                            let got = &part.px.as_raw()[(((yy - r.y) * r.w + want.x - r.x) * 3) as usize..][..want.w as usize * 3];
-                            let exp = &all.px.as_raw()[((yy as usize * w) + want.x as usize) * 3..][..want.w as usize * 3];
+                            let got = &part.px.as_raw()[(((yy - r.y) * r.w + want.x - r.x) * 3) as usize..]
+                                [..want.w as usize * 3];
+                            let exp =
+                                &all.px.as_raw()[((yy as usize * w) + want.x as usize) * 3..][..want.w as usize * 3];
                             assert!(got == exp, "{w}x{h} sampling {sampling:?} gray {gray} progressive {progressive}: row {yy} of {want:?} differs");
                         }
                         checked += 1;
@@ -246,13 +259,21 @@ mod tests {
                 assert!(jpeg.windows(2).any(|m| m == [0xFF, 0xDD]), "no restart interval (DRI) written");
                 assert!(jpeg.windows(2).any(|m| m == [0xFF, 0xD1]), "no restart marker written");
                 let all = whole(&jpeg);
-                for want in [Rect { x: 40, y: 30, w: 224, h: 190 }, Rect { x: 0, y: 100, w: 333, h: 17 }, Rect { x: 161, y: 249, w: 5, h: 1 }] {
+                for want in [
+                    Rect { x: 40, y: 30, w: 224, h: 190 },
+                    Rect { x: 0, y: 100, w: 333, h: 17 },
+                    Rect { x: 161, y: 249, w: 5, h: 1 },
+                ] {
                     let part = decode_rgb(&jpeg, &|_, _| Some(want)).unwrap().unwrap();
                     let r = part.rect;
                     for yy in want.y..want.y + want.h {
-                        let got = &part.px.as_raw()[(((yy - r.y) * r.w + want.x - r.x) * 3) as usize..][..want.w as usize * 3];
+                        let got = &part.px.as_raw()[(((yy - r.y) * r.w + want.x - r.x) * 3) as usize..]
+                            [..want.w as usize * 3];
                         let exp = &all.px.as_raw()[((yy * w + want.x) * 3) as usize..][..want.w as usize * 3];
-                        assert!(got == exp, "{sampling:?} progressive {progressive} restart {restart}: row {yy} of {want:?} differs");
+                        assert!(
+                            got == exp,
+                            "{sampling:?} progressive {progressive} restart {restart}: row {yy} of {want:?} differs"
+                        );
                     }
                 }
             }

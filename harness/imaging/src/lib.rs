@@ -29,7 +29,9 @@ pub mod tensor;
 
 pub use decode::{decode, decode_part, jpeg_is_complete, MAX_PIXELS, MAX_SIDE};
 pub use pixels::{Decoded, Rect};
-pub use preprocess::{crop_offset, decode_for, preprocess, resize_crop, resize_crop_part, resized_size, source_rect, MAX_RESIZED_PIXELS};
+pub use preprocess::{
+    crop_offset, decode_for, preprocess, resize_crop, resize_crop_part, resized_size, source_rect, MAX_RESIZED_PIXELS,
+};
 pub use resample::{pillow_resize, pillow_resize_window, Window};
 pub use tensor::{load_tensor, to_tensor, Normaliser};
 

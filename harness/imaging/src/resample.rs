@@ -125,7 +125,10 @@ impl<'a> Src<'a> {
     fn assert_holds(&self, cols: &std::ops::Range<usize>, rows: &std::ops::Range<usize>) {
         let r = self.rect;
         assert!(
-            cols.start >= r.x as usize && cols.end <= (r.x + r.w) as usize && rows.start >= r.y as usize && rows.end <= (r.y + r.h) as usize,
+            cols.start >= r.x as usize
+                && cols.end <= (r.x + r.w) as usize
+                && rows.start >= r.y as usize
+                && rows.end <= (r.y + r.h) as usize,
             "resize reads columns {cols:?} and rows {rows:?}, outside the decoded {r:?}"
         );
         assert_eq!(self.px.len(), self.stride() * r.h as usize * 3, "pixel buffer size");
@@ -159,7 +162,13 @@ pub(crate) fn filter_of(interpolation: Interpolation) -> (fn(f64) -> f64, f64) {
 
 /// The input indices that outputs `out0..out0 + n` of an `in_size -> out_size` resize along one
 /// axis read (the identity when the size is unchanged: Pillow skips that pass).
-pub(crate) fn source_span(in_size: usize, out_size: usize, interpolation: Interpolation, out0: usize, n: usize) -> std::ops::Range<usize> {
+pub(crate) fn source_span(
+    in_size: usize,
+    out_size: usize,
+    interpolation: Interpolation,
+    out0: usize,
+    n: usize,
+) -> std::ops::Range<usize> {
     if in_size == out_size {
         return out0..out0 + n;
     }
@@ -220,7 +229,13 @@ unsafe fn resize_window_avx2(src: Src, nw: u32, nh: u32, win: Window, interpolat
 
 /// The baseline (non-AVX2) build of [`pillow_resize_window`], for tests on AVX2 machines.
 #[cfg(test)]
-pub(crate) fn pillow_resize_window_baseline(img: &RgbImage, nw: u32, nh: u32, win: Window, interpolation: Interpolation) -> RgbImage {
+pub(crate) fn pillow_resize_window_baseline(
+    img: &RgbImage,
+    nw: u32,
+    nh: u32,
+    win: Window,
+    interpolation: Interpolation,
+) -> RgbImage {
     resize_window_impl(Src::whole(img), nw, nh, win, interpolation, false)
 }
 
@@ -295,7 +310,16 @@ fn resize_window_impl(src: Src, nw: u32, nh: u32, win: Window, interpolation: In
 /// once to four i32 lanes, so every tap is one vector multiply-add.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn horizontal_pass(src: &[u8], width: usize, col0: usize, row0: usize, rows: std::ops::Range<usize>, c: &Coeffs, x0: usize, cw: usize) -> Vec<u8> {
+fn horizontal_pass(
+    src: &[u8],
+    width: usize,
+    col0: usize,
+    row0: usize,
+    rows: std::ops::Range<usize>,
+    c: &Coeffs,
+    x0: usize,
+    cw: usize,
+) -> Vec<u8> {
     let half = 1i32 << (PRECISION_BITS - 1);
     let mut out = vec![0u8; rows.len() * cw * 3];
     // Source columns the window reads.
@@ -332,7 +356,16 @@ fn horizontal_pass(src: &[u8], width: usize, col0: usize, row0: usize, rows: std
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn horizontal_pass_avx2(src: &[u8], width: usize, col0: usize, row0: usize, rows: std::ops::Range<usize>, c: &Coeffs, x0: usize, cw: usize) -> Vec<u8> {
+unsafe fn horizontal_pass_avx2(
+    src: &[u8],
+    width: usize,
+    col0: usize,
+    row0: usize,
+    rows: std::ops::Range<usize>,
+    c: &Coeffs,
+    x0: usize,
+    cw: usize,
+) -> Vec<u8> {
     use std::arch::x86_64::*;
     let first = c.bounds[x0].0;
     let last = c.bounds[x0 + cw - 1];
@@ -384,7 +417,10 @@ unsafe fn horizontal_pass_avx2(src: &[u8], width: usize, col0: usize, row0: usiz
             let k0 = c.weights.as_ptr().add(xx * k);
             let mut acc = _mm256_castsi256_si128(half);
             for t in 0..n0 {
-                acc = _mm_add_epi32(acc, _mm_mullo_epi32(_mm_loadu_si128(pp.add(m0 - first + t)), _mm_set1_epi32(*k0.add(t))));
+                acc = _mm_add_epi32(
+                    acc,
+                    _mm_mullo_epi32(_mm_loadu_si128(pp.add(m0 - first + t)), _mm_set1_epi32(*k0.add(t))),
+                );
             }
             let v16 = _mm_packs_epi32(_mm_srai_epi32(acc, PRECISION_BITS as i32), _mm_setzero_si128());
             let b = (_mm_cvtsi128_si32(_mm_packus_epi16(v16, v16)) as u32).to_le_bytes();
@@ -400,7 +436,16 @@ unsafe fn horizontal_pass_avx2(src: &[u8], width: usize, col0: usize, row0: usiz
 /// into i32 accumulators.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn vertical_pass(src: &[u8], width: usize, col0: usize, row0: usize, cols: std::ops::Range<usize>, c: &Coeffs, y0: usize, ch: usize) -> Vec<u8> {
+fn vertical_pass(
+    src: &[u8],
+    width: usize,
+    col0: usize,
+    row0: usize,
+    cols: std::ops::Range<usize>,
+    c: &Coeffs,
+    y0: usize,
+    ch: usize,
+) -> Vec<u8> {
     let half = 1i32 << (PRECISION_BITS - 1);
     let stride = cols.len() * 3;
     let mut out = vec![0u8; ch * stride];

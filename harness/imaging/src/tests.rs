@@ -78,7 +78,8 @@ fn odd_inputs_become_rgb_or_clear_errors() {
     // Empty, garbage and truncated files are errors, not panics.
     assert_eq!(decode(b"").unwrap_err(), "empty file (0 bytes)");
     assert!(decode(b"hello world, not an image").unwrap_err().starts_with("not an image"));
-    let img = image::DynamicImage::ImageRgb8(RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 3, y as u8 * 3, 9])));
+    let img =
+        image::DynamicImage::ImageRgb8(RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 3, y as u8 * 3, 9])));
     let jpeg = encode(img, image::ImageFormat::Jpeg);
     assert!(decode(&jpeg).is_ok());
     assert!(decode(&jpeg[..jpeg.len() - 10]).unwrap_err().starts_with("truncated JPEG"));
@@ -297,12 +298,23 @@ fn window_of_photo_sized_images_equals_full_resize() {
                 let full = reference_resize(&img, nw, nh, interp);
                 let want = image::imageops::crop_imm(&full, win.x, win.y, crop, crop).to_image();
                 assert!(pillow_resize_window(&img, nw, nh, win, interp) == want, "{w}x{h} {interp:?} {resize}/{crop}");
-                assert!(pillow_resize_window_baseline(&img, nw, nh, win, interp) == want, "baseline build: {w}x{h} {interp:?} {resize}/{crop}");
+                assert!(
+                    pillow_resize_window_baseline(&img, nw, nh, win, interp) == want,
+                    "baseline build: {w}x{h} {interp:?} {resize}/{crop}"
+                );
                 // From a decoded rectangle that holds just what the crop reads.
                 let spec = PreprocessSpec { resize, crop, interpolation: interp, ..PreprocessSpec::IMAGENET };
                 let r = source_rect(w, h, &spec).unwrap();
-                let part = Decoded { px: image::imageops::crop_imm(&img, r.x, r.y, r.w, r.h).to_image(), rect: r, full_w: w, full_h: h };
-                assert!(resize_crop_part(&part, &spec).unwrap() == want, "from {r:?}: {w}x{h} {interp:?} {resize}/{crop}");
+                let part = Decoded {
+                    px: image::imageops::crop_imm(&img, r.x, r.y, r.w, r.h).to_image(),
+                    rect: r,
+                    full_w: w,
+                    full_h: h,
+                };
+                assert!(
+                    resize_crop_part(&part, &spec).unwrap() == want,
+                    "from {r:?}: {w}x{h} {interp:?} {resize}/{crop}"
+                );
             }
         }
     }

@@ -18,15 +18,21 @@ pub fn load_class_subset(path: &Path, filters: &[(String, String)]) -> Result<BT
     let text = if is_table {
         String::new()
     } else {
-        safeio::read_text_bounded(path, safeio::MAX_YAML_BYTES).with_context(|| format!("cannot read {}", path.display()))?
+        safeio::read_text_bounded(path, safeio::MAX_YAML_BYTES)
+            .with_context(|| format!("cannot read {}", path.display()))?
     };
     if is_table {
         let (header, rows) = read_table(path)?;
-        let wc = header.iter().position(|h| h == "wnid").ok_or_else(|| anyhow!("{}: no `wnid` column", path.display()))?;
+        let wc =
+            header.iter().position(|h| h == "wnid").ok_or_else(|| anyhow!("{}: no `wnid` column", path.display()))?;
         let conds: Vec<(usize, &str)> = filters
             .iter()
             .map(|(c, v)| {
-                header.iter().position(|h| h == c).map(|i| (i, v.as_str())).ok_or_else(|| anyhow!("{}: no column {c:?}", path.display()))
+                header
+                    .iter()
+                    .position(|h| h == c)
+                    .map(|i| (i, v.as_str()))
+                    .ok_or_else(|| anyhow!("{}: no column {c:?}", path.display()))
             })
             .collect::<Result<_>>()?;
         Ok(rows

@@ -149,22 +149,23 @@ pub struct DemoSuites {
 
 /// Writes both suites under `out` and returns their YAML paths.
 pub fn generate(out: &Path) -> Result<DemoSuites> {
-    let write_suite = |name: &str, counts: &[usize], seed: u64, f: fn(&DemoClass, &mut ChaCha8Rng) -> RgbImage| -> Result<()> {
-        let dir = out.join(name);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
-        }
-        for (ci, class) in CLASSES.iter().enumerate() {
-            let cdir = dir.join(class.wnid);
-            std::fs::create_dir_all(&cdir).with_context(|| format!("cannot create {}", cdir.display()))?;
-            let mut rng = ChaCha8Rng::seed_from_u64(seed * 1000 + ci as u64);
-            for i in 0..counts[ci] {
-                let p = cdir.join(format!("{}_{i:04}.png", class.name.replace(' ', "_")));
-                f(class, &mut rng).save(&p).with_context(|| format!("cannot write {}", p.display()))?;
+    let write_suite =
+        |name: &str, counts: &[usize], seed: u64, f: fn(&DemoClass, &mut ChaCha8Rng) -> RgbImage| -> Result<()> {
+            let dir = out.join(name);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
             }
-        }
-        Ok(())
-    };
+            for (ci, class) in CLASSES.iter().enumerate() {
+                let cdir = dir.join(class.wnid);
+                std::fs::create_dir_all(&cdir).with_context(|| format!("cannot create {}", cdir.display()))?;
+                let mut rng = ChaCha8Rng::seed_from_u64(seed * 1000 + ci as u64);
+                for i in 0..counts[ci] {
+                    let p = cdir.join(format!("{}_{i:04}.png", class.name.replace(' ', "_")));
+                    f(class, &mut rng).save(&p).with_context(|| format!("cannot write {}", p.display()))?;
+                }
+            }
+            Ok(())
+        };
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     write_suite("imagenet-like", &[IMAGENET_PER_CLASS; CLASSES.len()], 1, imagenet_like)?;
     write_suite("laionet-like", &laionet_counts(), 2, laionet_like)?;

@@ -54,7 +54,11 @@ impl ImageRef {
             ImageRef::File(p) => {
                 match std::fs::metadata(p) {
                     Ok(m) if m.len() > MAX_IMAGE_BYTES => {
-                        return Err(ReadError::Failed(format!("{} is {} bytes, over the {MAX_IMAGE_BYTES}-byte limit", p.display(), m.len())))
+                        return Err(ReadError::Failed(format!(
+                            "{} is {} bytes, over the {MAX_IMAGE_BYTES}-byte limit",
+                            p.display(),
+                            m.len()
+                        )))
                     }
                     _ => {}
                 }
@@ -65,10 +69,15 @@ impl ImageRef {
             }
             ImageRef::Member { archive, name, offset, len } => {
                 if *len > MAX_IMAGE_BYTES {
-                    return Err(ReadError::Failed(format!("{}:{name} is {len} bytes, over the limit", archive.display())));
+                    return Err(ReadError::Failed(format!(
+                        "{}:{name} is {len} bytes, over the limit",
+                        archive.display()
+                    )));
                 }
                 let mut f = File::open(archive.as_path()).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => ReadError::Missing(format!("archive {} does not exist", archive.display())),
+                    std::io::ErrorKind::NotFound => {
+                        ReadError::Missing(format!("archive {} does not exist", archive.display()))
+                    }
                     _ => ReadError::Failed(format!("cannot open {}: {e}", archive.display())),
                 })?;
                 let mut buf = vec![0u8; *len as usize];

@@ -140,7 +140,11 @@ pub fn column_names(path: &Path) -> Result<Vec<String>> {
 /// have). `line` is the 1-based line (CSV/TSV) or row number (Parquet, counting the header as
 /// line 1 too, so messages read the same). Parquet is streamed row by row, reading only the
 /// wanted columns; a missing column is an error naming the columns there are.
-pub fn for_each_row(path: &Path, wanted: &[Option<&str>], mut f: impl FnMut(usize, &[Cell]) -> Result<()>) -> Result<()> {
+pub fn for_each_row(
+    path: &Path,
+    wanted: &[Option<&str>],
+    mut f: impl FnMut(usize, &[Cell]) -> Result<()>,
+) -> Result<()> {
     let names = column_names(path)?;
     for w in wanted.iter().flatten() {
         if !names.iter().any(|n| n == w) {
@@ -151,7 +155,8 @@ pub fn for_each_row(path: &Path, wanted: &[Option<&str>], mut f: impl FnMut(usiz
     if is_parquet(path) {
         let r = SerializedFileReader::new(File::open(path)?)?;
         let schema = r.metadata().file_metadata().schema();
-        let fields: Vec<_> = schema.get_fields().iter().filter(|fd| wanted.iter().flatten().any(|w| *w == fd.name())).cloned().collect();
+        let fields: Vec<_> =
+            schema.get_fields().iter().filter(|fd| wanted.iter().flatten().any(|w| *w == fd.name())).cloned().collect();
         // For each projected column (in schema order, as rows hold them), the wanted cells it fills.
         let targets: Vec<(String, Vec<usize>)> = fields
             .iter()
@@ -166,7 +171,9 @@ pub fn for_each_row(path: &Path, wanted: &[Option<&str>], mut f: impl FnMut(usiz
             for (j, (name, v)) in row.get_column_iter().enumerate() {
                 match targets.get(j).filter(|t| &t.0 == name) {
                     Some((_, to)) => to.iter().for_each(|&i| cells[i] = cell_of(v)),
-                    None => (0..wanted.len()).filter(|&i| wanted[i] == Some(name.as_str())).for_each(|i| cells[i] = cell_of(v)),
+                    None => (0..wanted.len())
+                        .filter(|&i| wanted[i] == Some(name.as_str()))
+                        .for_each(|i| cells[i] = cell_of(v)),
                 }
             }
             f(line, &cells)?;
@@ -211,7 +218,8 @@ fn delimiter_for(path: &Path, header: &str) -> u8 {
 
 /// Reads a CSV/TSV table into its header and rows (with 1-based line numbers).
 pub fn read_table(path: &Path) -> Result<(Vec<String>, Vec<(usize, Vec<String>)>)> {
-    let text = safeio::read_text_bounded(path, safeio::MAX_TABLE_BYTES).with_context(|| format!("cannot read table {}", path.display()))?;
+    let text = safeio::read_text_bounded(path, safeio::MAX_TABLE_BYTES)
+        .with_context(|| format!("cannot read table {}", path.display()))?;
     let delim = delimiter_for(path, text.lines().next().unwrap_or(""));
     let mut rdr = csv::ReaderBuilder::new().delimiter(delim).flexible(false).from_reader(text.as_bytes());
     let header: Vec<String> = rdr

@@ -44,7 +44,11 @@ impl VerifyReport {
             self.missing.len(),
             self.unreadable.len(),
             self.unpinned,
-            if self.stale.is_empty() { String::new() } else { format!(", {} checksums for ids not in the suite", self.stale.len()) }
+            if self.stale.is_empty() {
+                String::new()
+            } else {
+                format!(", {} checksums for ids not in the suite", self.stale.len())
+            }
         )];
         for (id, want, got) in self.mismatched.iter().take(limit) {
             out.push(format!("  MISMATCH {id}: pinned {want}, image has {got}"));

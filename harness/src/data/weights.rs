@@ -68,7 +68,9 @@ impl Weights {
     pub fn for_classes<'a>(&self, classes: impl Iterator<Item = &'a String>) -> BTreeMap<String, f64> {
         match self {
             Weights::Equal => classes.map(|c| (c.clone(), 1.0)).collect(),
-            Weights::Freq(f) | Weights::Table(f) => classes.map(|c| (c.clone(), f.get(c).copied().unwrap_or(0.0))).collect(),
+            Weights::Freq(f) | Weights::Table(f) => {
+                classes.map(|c| (c.clone(), f.get(c).copied().unwrap_or(0.0))).collect()
+            }
         }
     }
 
@@ -123,11 +125,17 @@ mod tests {
         let classes: Vec<String> = ["n1", "n2"].iter().map(|s| s.to_string()).collect();
         let f = Weights::Freq([("n1".to_string(), 0.25)].into());
         assert_eq!(f.for_classes(classes.iter()), [("n1".to_string(), 0.25), ("n2".to_string(), 0.0)].into());
-        assert_eq!(Weights::Equal.for_classes(classes.iter()), [("n1".to_string(), 1.0), ("n2".to_string(), 1.0)].into());
+        assert_eq!(
+            Weights::Equal.for_classes(classes.iter()),
+            [("n1".to_string(), 1.0), ("n2".to_string(), 1.0)].into()
+        );
         assert_eq!(Weights::described("table", BTreeMap::new()).describe(), "table");
         assert_eq!(Weights::described("frequency", BTreeMap::new()).describe(), "frequency");
         assert_eq!(Weights::described("equal", BTreeMap::new()), Weights::Equal);
-        assert_eq!(Weights::normalised([("a".to_string(), 3.0), ("b".to_string(), 1.0)].into()), Weights::Freq([("a".to_string(), 0.75), ("b".to_string(), 0.25)].into()));
+        assert_eq!(
+            Weights::normalised([("a".to_string(), 3.0), ("b".to_string(), 1.0)].into()),
+            Weights::Freq([("a".to_string(), 0.75), ("b".to_string(), 0.25)].into())
+        );
     }
 
     #[test]
@@ -135,7 +143,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("w.csv");
         std::fs::write(&p, "wnid,count\nn01440764,30\nn01440764,10\nn01443537,10\n").unwrap();
-        assert_eq!(read_weight_table(&p, "wnid", "count").unwrap(), [("n01440764".to_string(), 40.0), ("n01443537".to_string(), 10.0)].into());
+        assert_eq!(
+            read_weight_table(&p, "wnid", "count").unwrap(),
+            [("n01440764".to_string(), 40.0), ("n01443537".to_string(), 10.0)].into()
+        );
         std::fs::write(&p, "wnid,count\nn01440764,-1\n").unwrap();
         assert!(read_weight_table(&p, "wnid", "count").unwrap_err().to_string().contains("w.csv:2"));
         std::fs::write(&p, "wnid,count\ntench,1\n").unwrap();

@@ -116,4 +116,3 @@ pub fn find_plugin(reference: &str, base: &Path) -> Result<PathBuf> {
         dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
     )
 }
-

@@ -13,8 +13,8 @@ use abi_stable::std_types::RSlice;
 use anyhow::{anyhow, bail, Result};
 use shiftbench_model_config::{is_wnid, known_wnid};
 use shiftbench_plugin::{
-    init_plugin_module, legacy_error_kind, ErrorKind, FfiModelBox, FfiModelTypedBox, LoadRequest, ModelCard, PluginError, PluginModRef,
-    INTERFACE_VERSION, ROOT_SYMBOL,
+    init_plugin_module, legacy_error_kind, ErrorKind, FfiModelBox, FfiModelTypedBox, LoadRequest, ModelCard,
+    PluginError, PluginModRef, INTERFACE_VERSION, ROOT_SYMBOL,
 };
 
 use crate::host::model::ModelRef;
@@ -118,7 +118,10 @@ fn library_error(path: &Path, e: LibraryError) -> anyhow::Error {
 pub fn validate_card(card: &ModelCard, plugin: &str) -> Result<Vec<String>> {
     let labels: Vec<String> = card.labels.iter().map(|s| s.to_string()).collect();
     if card.name.trim().is_empty() || card.name.len() > 200 || card.name.chars().any(char::is_control) {
-        bail!("plugin {plugin}: the model card's name {:?} is empty, too long or has control characters", card.name.as_str());
+        bail!(
+            "plugin {plugin}: the model card's name {:?} is empty, too long or has control characters",
+            card.name.as_str()
+        );
     }
     if labels.is_empty() {
         bail!("plugin {plugin}: the model card lists no labels");
@@ -132,7 +135,10 @@ pub fn validate_card(card: &ModelCard, plugin: &str) -> Result<Vec<String>> {
             bail!("plugin {plugin}: label {i} ({l}) is not an ImageNet synset (it is in neither the ImageNet-21k nor the 22k list)");
         }
         if !seen.insert(l) {
-            bail!("plugin {plugin}: label {l} appears twice in the label list (at {} and {i})", labels.iter().position(|x| x == l).unwrap_or(0));
+            bail!(
+                "plugin {plugin}: label {l} appears twice in the label list (at {} and {i})",
+                labels.iter().position(|x| x == l).unwrap_or(0)
+            );
         }
     }
     let p = &card.preprocess;
@@ -175,7 +181,6 @@ impl LoadedModel {
             model,
         })
     }
-
 }
 
 impl Scorer for LoadedModel {
@@ -203,7 +208,9 @@ impl Scorer for LoadedModel {
             Err(PluginError { kind: ErrorKind::Fatal, message }) => {
                 return Err(ModelStopped(format!("plugin {} stopped: {message}", self.plugin_name)).into())
             }
-            Err(PluginError { kind: ErrorKind::Sample, message }) => bail!("plugin {} failed: {message}", self.plugin_name),
+            Err(PluginError { kind: ErrorKind::Sample, message }) => {
+                bail!("plugin {} failed: {message}", self.plugin_name)
+            }
         };
         let per = self.labels.len();
         let expect = batch * per;

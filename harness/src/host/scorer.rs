@@ -40,7 +40,13 @@ pub trait Scorer {
     /// written into `scratch` (kept between calls, so no memory is cleared or allocated once it
     /// is large enough) unless the model has an input buffer of its own, as a worker's shared
     /// memory, which `fill` then writes directly.
-    fn infer_filled(&mut self, batch: usize, len: usize, scratch: &mut Vec<f32>, fill: &mut dyn FnMut(&mut [f32])) -> Result<Vec<f32>> {
+    fn infer_filled(
+        &mut self,
+        batch: usize,
+        len: usize,
+        scratch: &mut Vec<f32>,
+        fill: &mut dyn FnMut(&mut [f32]),
+    ) -> Result<Vec<f32>> {
         self.infer(filled(scratch, len, fill), batch)
     }
 

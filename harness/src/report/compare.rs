@@ -164,7 +164,8 @@ impl Comparison {
     pub fn summary(&self) -> String {
         let n = self.regressions();
         let bad = self.pairs.iter().filter(|p| p.regressions().next().is_some()).count();
-        let tol = format!("tolerance: {} se and {:.2} points", fmt_num(self.tolerance.se), 100.0 * self.tolerance.min_drop);
+        let tol =
+            format!("tolerance: {} se and {:.2} points", fmt_num(self.tolerance.se), 100.0 * self.tolerance.min_drop);
         let mut s = if n == 0 {
             format!("no regression in {} model/suite pairs ({tol})", self.pairs.len())
         } else {
@@ -251,7 +252,13 @@ fn short(s: &str) -> &str {
 
 /// Compares `new` with `baseline`. Pairs keep the new result's order; pairs only in the baseline
 /// follow in its order.
-pub fn compare(baseline: &RunResult, new: &RunResult, baseline_path: &str, new_path: &str, tol: Tolerance) -> Comparison {
+pub fn compare(
+    baseline: &RunResult,
+    new: &RunResult,
+    baseline_path: &str,
+    new_path: &str,
+    tol: Tolerance,
+) -> Comparison {
     let key = |r: &EvalResult| (r.model.clone(), r.suite.clone());
     let base: BTreeMap<(String, String), &EvalResult> = baseline.results.iter().map(|r| (key(r), r)).collect();
     let newer: BTreeMap<(String, String), &EvalResult> = new.results.iter().map(|r| (key(r), r)).collect();
@@ -267,7 +274,15 @@ pub fn compare(baseline: &RunResult, new: &RunResult, baseline_path: &str, new_p
             .map(|(k, label)| {
                 let (bv, nv) = (metric(&b.metrics, k), metric(&n.metrics, k));
                 let (change, z, verdict) = judge(bv, nv, &tol);
-                MetricChange { metric: k.to_string(), label: label.to_string(), baseline: bv, new: nv, change, z, verdict }
+                MetricChange {
+                    metric: k.to_string(),
+                    label: label.to_string(),
+                    baseline: bv,
+                    new: nv,
+                    change,
+                    z,
+                    verdict,
+                }
             })
             .collect();
         pairs.push(PairChange {

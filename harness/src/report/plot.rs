@@ -87,7 +87,9 @@ pub fn plot_run(run: &RunResult, dir: &Path, opts: &PlotOptions) -> Result<Plots
                 let file = dir.join(format!("shift-{k}-{}.svg", if weighting == "equal" { "equal" } else { "laion" }));
                 match shift_plot(run, &x, &y, &key, label, &file)? {
                     true => plots.written.push(file),
-                    false => plots.skipped.push(format!("{}: no model has {label} recall on both {x} and {y}", file.display())),
+                    false => plots
+                        .skipped
+                        .push(format!("{}: no model has {label} recall on both {x} and {y}", file.display())),
                 }
             }
         }
@@ -301,7 +303,9 @@ fn equal_vs_weighted(run: &RunResult, k: &str, file: &Path) -> Result<bool> {
         if r.weights == "equal" {
             continue; // both axes would be the same number
         }
-        if let (Some(x), Some(y)) = (metric(&r.metrics, &format!("{k}_equal")), metric(&r.metrics, &format!("{k}_weighted"))) {
+        if let (Some(x), Some(y)) =
+            (metric(&r.metrics, &format!("{k}_equal")), metric(&r.metrics, &format!("{k}_weighted")))
+        {
             let group = suites.iter().position(|s| s == &r.suite).unwrap_or(0);
             points.push(Point { label: r.model.clone(), group, x, y });
         }
@@ -386,9 +390,15 @@ fn per_class(r: &EvalResult, top5: bool, file: &Path) -> Result<Option<String>> 
             .map_err(err)?;
     }
     chart
-        .draw_series(pts.iter().map(|&(f, rec, _)| Circle::new((f, rec), if few { 4 } else { 3 }, c.mix(if few { 1.0 } else { 0.45 }).filled())))
+        .draw_series(pts.iter().map(|&(f, rec, _)| {
+            Circle::new((f, rec), if few { 4 } else { 3 }, c.mix(if few { 1.0 } else { 0.45 }).filled())
+        }))
         .map_err(err)?
-        .label(if few { format!("a class, 95% bar ({} classes)", pts.len()) } else { format!("a class ({} classes)", pts.len()) })
+        .label(if few {
+            format!("a class, 95% bar ({} classes)", pts.len())
+        } else {
+            format!("a class ({} classes)", pts.len())
+        })
         .legend(move |(x, y)| Circle::new((x + 9, y), 3, c.mix(0.6).filled()));
     // Mean recall in ten bins of equal class count, at the bins' geometric mean frequency.
     let bins = if few { 0 } else { 10 };

@@ -130,7 +130,11 @@ fn summary_columns(results: &[EvalResult]) -> Vec<Column> {
         });
         cols.push(Column {
             header: format!("drop {reference}\n-> {s} LAION-wt"),
-            aliases: if first { vec!["drop:laion".into(), format!("drop:{s}:laion")] } else { vec![format!("drop:{s}:laion")] },
+            aliases: if first {
+                vec!["drop:laion".into(), format!("drop:{s}:laion")]
+            } else {
+                vec![format!("drop:{s}:laion")]
+            },
             values: drop(|h| h.top1_weighted),
             signed: true,
         });
@@ -145,7 +149,9 @@ fn summary_columns(results: &[EvalResult]) -> Vec<Column> {
 /// value go last.
 pub fn sort_models(results: &[EvalResult], key: &str) -> Result<Vec<String>, String> {
     let (key, dir) = match key.rsplit_once(':') {
-        Some((k, d)) if d.eq_ignore_ascii_case("asc") || d.eq_ignore_ascii_case("desc") => (k, Some(d.eq_ignore_ascii_case("asc"))),
+        Some((k, d)) if d.eq_ignore_ascii_case("asc") || d.eq_ignore_ascii_case("desc") => {
+            (k, Some(d.eq_ignore_ascii_case("asc")))
+        }
         _ => (key, None),
     };
     let models = models_in_order(results);
@@ -160,7 +166,10 @@ pub fn sort_models(results: &[EvalResult], key: &str) -> Result<Vec<String>, Str
     let cols = summary_columns(results);
     let col = cols
         .iter()
-        .find(|c| c.header.replace('\n', " ").eq_ignore_ascii_case(key) || c.aliases.iter().any(|a| a.eq_ignore_ascii_case(key)))
+        .find(|c| {
+            c.header.replace('\n', " ").eq_ignore_ascii_case(key)
+                || c.aliases.iter().any(|a| a.eq_ignore_ascii_case(key))
+        })
         .ok_or_else(|| {
             let mut names: Vec<String> = vec!["model".into()];
             for c in &cols {
@@ -274,7 +283,9 @@ pub fn problem_lines(results: &[EvalResult], limit: usize) -> Vec<String> {
             // The batch in flight when a model stopped failed with the error above: count it once.
             let stopped = r.problems.iter().filter(|p| Some(&p.reason) == r.error.as_ref()).count();
             if stopped > 0 {
-                out.push(format!("  {stopped} samples in the batch in flight failed with that ERROR (ids in the JSON result)"));
+                out.push(format!(
+                    "  {stopped} samples in the batch in flight failed with that ERROR (ids in the JSON result)"
+                ));
             }
             let others: Vec<&Problem> = r.problems.iter().filter(|p| Some(&p.reason) != r.error.as_ref()).collect();
             for p in others.iter().take(limit) {

@@ -169,7 +169,15 @@ mod tests {
         let (sa, sb) = (wilson_se(8, 10), wilson_se(1, 4));
         close(e.se, (sa * sa + sb * sb).sqrt() / 2.0, 1e-15);
         // Weights 3 and 1 (relative frequencies 0.75 / 0.25 give the same).
-        let w = |k: &str| if k == "a" { 0.75 } else if k == "b" { 0.25 } else { 9.0 };
+        let w = |k: &str| {
+            if k == "a" {
+                0.75
+            } else if k == "b" {
+                0.25
+            } else {
+                9.0
+            }
+        };
         let e = weighted_recall(&c, TopK::Top1, w).unwrap();
         close(e.value, 0.75 * 0.8 + 0.25 * 0.25, 1e-15);
         close(e.se, ((0.75 * sa).powi(2) + (0.25 * sb).powi(2)).sqrt(), 1e-15);

@@ -25,7 +25,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::results::shard::Shard;
 
-
 pub const LOG_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,7 +81,8 @@ impl LogWriter {
         }
         let mut done = HashSet::new();
         if path.exists() && !fresh {
-            let (old_header, records, good_len) = read_log_lenient(path).map_err(|e| anyhow!("{e:#}, or pass --fresh to start the log over"))?;
+            let (old_header, records, good_len) =
+                read_log_lenient(path).map_err(|e| anyhow!("{e:#}, or pass --fresh to start the log over"))?;
             match old_header {
                 Some(h) if &h == header => {
                     done.extend(records.into_iter().map(|r| r.id));
@@ -141,8 +141,9 @@ pub fn read_log_lenient(path: &Path) -> Result<(Option<LogHeader>, Vec<Record>, 
     if n == 0 || line.last() != Some(&b'\n') {
         return Ok((None, vec![], 0));
     }
-    let header: LogHeader = serde_json::from_slice(&line)
-        .map_err(|e| anyhow!("{}:1: not a shiftbench predictions log header ({e}): move the file away", path.display()))?;
+    let header: LogHeader = serde_json::from_slice(&line).map_err(|e| {
+        anyhow!("{}:1: not a shiftbench predictions log header ({e}): move the file away", path.display())
+    })?;
     let mut good = n as u64;
     let mut records = Vec::new();
     let mut lineno = 1usize;
@@ -188,7 +189,11 @@ pub fn read_log(path: &Path) -> Result<(LogHeader, Vec<Record>)> {
     let header: LogHeader = serde_json::from_slice(&line)
         .map_err(|e| anyhow!("{}:1: not a shiftbench predictions log header: {e}", path.display()))?;
     if header.shiftbench_log != LOG_VERSION {
-        bail!("{}: log version {} is not supported (this shiftbench reads {LOG_VERSION})", path.display(), header.shiftbench_log);
+        bail!(
+            "{}: log version {} is not supported (this shiftbench reads {LOG_VERSION})",
+            path.display(),
+            header.shiftbench_log
+        );
     }
     let mut records = Vec::new();
     for lineno in 2.. {

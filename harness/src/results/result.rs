@@ -67,7 +67,13 @@ pub struct EvalResult {
 
 impl EvalResult {
     /// `weights` maps each class to its weight (0 or absent: not counted in weighted recall).
-    pub fn from_tally(model: &str, suite: &str, weights_kind: &str, tally: &Tally, weights: &BTreeMap<String, f64>) -> EvalResult {
+    pub fn from_tally(
+        model: &str,
+        suite: &str,
+        weights_kind: &str,
+        tally: &Tally,
+        weights: &BTreeMap<String, f64>,
+    ) -> EvalResult {
         let metrics = Headline::compute(&tally.counts, weights);
         let per_class = tally
             .status
@@ -97,7 +103,11 @@ impl EvalResult {
             classes_present: tally.counts.values().filter(|c| c.n > 0).count(),
             metrics,
             per_class,
-            problems: tally.problems.iter().map(|(id, reason)| Problem { id: id.clone(), reason: reason.clone() }).collect(),
+            problems: tally
+                .problems
+                .iter()
+                .map(|(id, reason)| Problem { id: id.clone(), reason: reason.clone() })
+                .collect(),
             error: None,
         }
     }
@@ -138,7 +148,12 @@ pub struct RunResult {
 
 impl RunResult {
     pub fn new(results: Vec<EvalResult>) -> RunResult {
-        RunResult { shiftbench_result: RESULT_VERSION, shiftbench_version: env!("CARGO_PKG_VERSION").into(), run: None, results }
+        RunResult {
+            shiftbench_result: RESULT_VERSION,
+            shiftbench_version: env!("CARGO_PKG_VERSION").into(),
+            run: None,
+            results,
+        }
     }
 
     pub fn with_run(mut self, info: RunInfo) -> RunResult {
@@ -150,7 +165,8 @@ impl RunResult {
     /// version 1 and later read; fields this version does not know are ignored.
     pub fn read(path: &Path) -> Result<RunResult> {
         let file = if path.is_dir() { path.join("result.json") } else { path.to_path_buf() };
-        let bytes = safeio::read_bounded(&file, MAX_RESULT_BYTES).with_context(|| format!("cannot read result {}", file.display()))?;
+        let bytes = safeio::read_bounded(&file, MAX_RESULT_BYTES)
+            .with_context(|| format!("cannot read result {}", file.display()))?;
         Self::from_slice(&bytes).map_err(|e| anyhow!("{}: {e:#}", file.display()))
     }
 
@@ -195,4 +211,3 @@ impl RunResult {
         }
     }
 }
-

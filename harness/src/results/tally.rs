@@ -80,7 +80,10 @@ impl Tally {
         let mut t = Tally::default();
         for r in latest.values() {
             let outcome = match r.status {
-                Status::Ok => Outcome::Scored { top1: r.top.first() == Some(&r.wnid), top5: r.top.iter().take(5).any(|w| w == &r.wnid) },
+                Status::Ok => Outcome::Scored {
+                    top1: r.top.first() == Some(&r.wnid),
+                    top5: r.top.iter().take(5).any(|w| w == &r.wnid),
+                },
                 Status::Failed => Outcome::Failed(r.error.as_deref().unwrap_or("failed")),
                 Status::Missing => Outcome::Missing(Some(r.error.as_deref().unwrap_or("missing"))),
             };

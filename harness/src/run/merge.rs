@@ -85,10 +85,18 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>)
 /// files; `weights_override` (a suite's weights, by suite name) replaces them, and without either
 /// a suite is scored with equal weights. Every shard `0..N` of each model and suite must be
 /// present unless `allow_partial`.
-pub fn merge(inputs: &[PathBuf], weights_override: &BTreeMap<String, Weights>, allow_partial: bool, progress: bool) -> Result<Merged> {
+pub fn merge(
+    inputs: &[PathBuf],
+    weights_override: &BTreeMap<String, Weights>,
+    allow_partial: bool,
+    progress: bool,
+) -> Result<Merged> {
     let (logs, result_files) = collect_inputs(inputs)?;
     if logs.is_empty() {
-        bail!("no predictions logs among {}", inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        bail!(
+            "no predictions logs among {}",
+            inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
     }
     let bar = progress::bar(logs.len() as u64, "reading logs", progress);
     let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
@@ -122,7 +130,9 @@ pub fn merge(inputs: &[PathBuf], weights_override: &BTreeMap<String, Weights>, a
     for f in &result_files {
         let r = RunResult::read(f)?;
         for e in &r.results {
-            let (_, w) = weights.entry((e.model.clone(), e.suite.clone())).or_insert_with(|| (e.weights.clone(), BTreeMap::new()));
+            let (_, w) = weights
+                .entry((e.model.clone(), e.suite.clone()))
+                .or_insert_with(|| (e.weights.clone(), BTreeMap::new()));
             for (wnid, c) in &e.per_class {
                 // A class with no evaluated sample in a shard shows weight 0 there.
                 if c.weight != 0.0 || !w.contains_key(wnid) {
@@ -147,9 +157,7 @@ pub fn merge(inputs: &[PathBuf], weights_override: &BTreeMap<String, Weights>, a
     // Keep the order of the shards' results (models, then suites, as run) where known.
     let order: Vec<(String, String)> =
         shard_runs.iter().flat_map(|r| r.results.iter().map(|e| (e.model.clone(), e.suite.clone()))).collect();
-    results.sort_by_key(|e| {
-        order.iter().position(|k| k.0 == e.model && k.1 == e.suite).unwrap_or(usize::MAX)
-    });
+    results.sort_by_key(|e| order.iter().position(|k| k.0 == e.model && k.1 == e.suite).unwrap_or(usize::MAX));
     let mut run = RunResult::new(results);
     run.run = Some(merged_info(&shard_runs, &logs));
     Ok(Merged { run, logs, results: result_files })
@@ -167,7 +175,8 @@ fn check_shards(model: &str, suite: &str, shards: &BTreeSet<Option<Shard>>, allo
         );
     }
     let Some(&n) = counts.first() else { return Ok(()) };
-    let missing: Vec<String> = (0..n).filter(|i| !shards.contains(&Some(Shard { index: *i, count: n }))).map(|i| format!("{i}/{n}")).collect();
+    let missing: Vec<String> =
+        (0..n).filter(|i| !shards.contains(&Some(Shard { index: *i, count: n }))).map(|i| format!("{i}/{n}")).collect();
     if !missing.is_empty() && !allow_partial {
         return Err(anyhow!(
             "{model} on {suite}: shard{} {} missing (pass --allow-partial to merge what is there)",

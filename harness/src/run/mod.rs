@@ -176,7 +176,12 @@ fn run_suite(slots: &mut [Slot], suite: &Suite, spec: &RunSpec) -> Result<Vec<Ev
         let header = LogHeader { shard: spec.shard, ..topk::log_header_opts(model, suite, &spec.eval) };
         let (writer, done) = LogWriter::open(&log, &header, spec.fresh)?;
         if !done.is_empty() && spec.eval.progress {
-            eprintln!("resuming {}: {} of {} samples already in the log", log.display(), done.len(), suite.samples.len());
+            eprintln!(
+                "resuming {}: {} of {} samples already in the log",
+                log.display(),
+                done.len(),
+                suite.samples.len()
+            );
         }
         running.push(i);
         writers.push(writer);

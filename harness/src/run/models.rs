@@ -67,11 +67,8 @@ pub fn auto_replicas(config: Option<&shiftbench_model_config::ModelConfig>, core
 pub fn replicas_and_threads(model: &ModelRef, spec: &RunSpec) -> (u32, u32) {
     let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
     let config = model.config.as_ref();
-    let replicas = spec
-        .replicas
-        .or(config.and_then(|c| c.replicas))
-        .unwrap_or_else(|| auto_replicas(config, cores))
-        .max(1);
+    let replicas =
+        spec.replicas.or(config.and_then(|c| c.replicas)).unwrap_or_else(|| auto_replicas(config, cores)).max(1);
     let threads = match spec.model_threads {
         0 if replicas > 1 => (cores / replicas).max(1),
         t => t,
@@ -158,7 +155,11 @@ mod tests {
     #[test]
     fn replicas_and_threads_follow_the_flag_then_the_yaml() {
         let d = tempfile::tempdir().unwrap();
-        let model = ModelRef { arg: "m.yaml".into(), library: PathBuf::new(), config: Some(config(d.path(), "replicas: 3\n", 10)) };
+        let model = ModelRef {
+            arg: "m.yaml".into(),
+            library: PathBuf::new(),
+            config: Some(config(d.path(), "replicas: 3\n", 10)),
+        };
         let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
         let spec = RunSpec::default();
         assert_eq!(replicas_and_threads(&model, &spec), (3, (cores / 3).max(1)));

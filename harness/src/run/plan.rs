@@ -82,7 +82,8 @@ fn looks_like_path(m: &str) -> bool {
 
 impl Plan {
     pub fn load(path: &Path) -> Result<Plan> {
-        let text = crate::util::safeio::read_text_bounded(path, crate::util::safeio::MAX_YAML_BYTES).with_context(|| format!("cannot read plan {}", path.display()))?;
+        let text = crate::util::safeio::read_text_bounded(path, crate::util::safeio::MAX_YAML_BYTES)
+            .with_context(|| format!("cannot read plan {}", path.display()))?;
         let y: PlanYaml = serde_yaml::from_str(&text).map_err(|e| anyhow!(yaml_error(path, &e)))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let here = |k: &str| format!("{}: {k}", path.display());
@@ -99,7 +100,11 @@ impl Plan {
             .iter()
             .map(|s| Ok(base.join(expand_env(s).with_context(|| here("suites"))?)))
             .collect::<Result<Vec<_>>>()?;
-        let out = y.out.as_deref().map(|o| Ok::<_, anyhow::Error>(base.join(expand_env(o).with_context(|| here("out"))?))).transpose()?;
+        let out = y
+            .out
+            .as_deref()
+            .map(|o| Ok::<_, anyhow::Error>(base.join(expand_env(o).with_context(|| here("out"))?)))
+            .transpose()?;
         Ok(Plan {
             models,
             suites,
@@ -124,7 +129,8 @@ mod tests {
     fn paths_are_relative_to_the_plan() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("nightly.yaml");
-        std::fs::write(&p, "models: [m/a.yaml, example]\nsuites: [s.yaml]\nout: res\nbatch: 8\nargmax: suite\n").unwrap();
+        std::fs::write(&p, "models: [m/a.yaml, example]\nsuites: [s.yaml]\nout: res\nbatch: 8\nargmax: suite\n")
+            .unwrap();
         let plan = Plan::load(&p).unwrap();
         assert_eq!(plan.models, vec![d.path().join("m/a.yaml").to_string_lossy().into_owned(), "example".to_string()]);
         assert_eq!(plan.suites, vec![d.path().join("s.yaml")]);

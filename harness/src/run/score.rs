@@ -43,7 +43,12 @@ pub struct LabelSource<'a> {
 
 /// Tallies each model's stored correctness per class. Rows whose class is outside `classes`
 /// (when given) are left out; null cells are samples without a prediction (counted as missing).
-pub fn tally_stored(path: &Path, models: &[String], src: &LabelSource, classes: Option<&BTreeSet<String>>) -> Result<BTreeMap<String, Tally>> {
+pub fn tally_stored(
+    path: &Path,
+    models: &[String],
+    src: &LabelSource,
+    classes: Option<&BTreeSet<String>>,
+) -> Result<BTreeMap<String, Tally>> {
     let columns = column_names(path)?;
     let id_col = match src.id_column {
         Some(c) => c.to_string(),
@@ -83,7 +88,9 @@ pub fn tally_stored(path: &Path, models: &[String], src: &LabelSource, classes: 
         let wnid = match &label_of {
             Some(map) => {
                 let id = id.as_deref().ok_or_else(|| anyhow!("{}: row {row} has no id", path.display()))?;
-                map.get(id).cloned().ok_or_else(|| anyhow!("{}: no label for {id}", src.labels.expect("a label table").display()))?
+                map.get(id)
+                    .cloned()
+                    .ok_or_else(|| anyhow!("{}: no label for {id}", src.labels.expect("a label table").display()))?
             }
             None => c[1].text().unwrap_or_default(),
         };
@@ -139,7 +146,8 @@ pub fn score(spec: &ScoreSpec) -> Result<RunResult> {
     let mut results = Vec::new();
     if !spec.logs.is_empty() {
         let suite = spec.suite.as_deref().map(Suite::load_labels).transpose()?;
-        let weights = table_weights.clone().or_else(|| suite.as_ref().map(|s| s.weights.clone())).unwrap_or(Weights::Equal);
+        let weights =
+            table_weights.clone().or_else(|| suite.as_ref().map(|s| s.weights.clone())).unwrap_or(Weights::Equal);
         let mut groups: BTreeMap<(String, String), Vec<Record>> = BTreeMap::new();
         for l in &spec.logs {
             let (h, recs) = read_log(l)?;
@@ -173,7 +181,15 @@ pub fn score(spec: &ScoreSpec) -> Result<RunResult> {
         bail!("nothing to score: give --log FILE or --results FILE");
     }
     let mut info = RunInfo::start("score");
-    info.inputs = spec.results.iter().chain(&spec.labels).chain(&spec.classes).chain(&spec.weights_table).chain(&spec.logs).map(|p| FileInfo::of(p)).collect();
+    info.inputs = spec
+        .results
+        .iter()
+        .chain(&spec.labels)
+        .chain(&spec.classes)
+        .chain(&spec.weights_table)
+        .chain(&spec.logs)
+        .map(|p| FileInfo::of(p))
+        .collect();
     info.suites = spec.suite.as_deref().map(Suite::load).transpose()?.iter().map(SuiteInfo::of).collect();
     info.finish();
     Ok(RunResult::new(results).with_run(info))

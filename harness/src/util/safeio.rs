@@ -30,15 +30,22 @@ pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
 
 /// [`read_bounded`] for UTF-8 text.
 pub fn read_text_bounded(path: &Path, max: u64) -> std::io::Result<String> {
-    String::from_utf8(read_bounded(path, max)?)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to())))
+    String::from_utf8(read_bounded(path, max)?).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        )
+    })
 }
 
 fn too_big(max: u64) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, format!(
-        "the file is larger than {}, the most shiftbench reads for it",
-        if max >= 1 << 20 { format!("{} MiB", max >> 20) } else { format!("{max} bytes") }
-    ))
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!(
+            "the file is larger than {}, the most shiftbench reads for it",
+            if max >= 1 << 20 { format!("{} MiB", max >> 20) } else { format!("{max} bytes") }
+        ),
+    )
 }
 
 #[cfg(test)]

@@ -54,8 +54,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use abi_stable::{
     declare_root_module_statics,
     library::{LibHeader, LibraryError, RootModule},
-    package_version_strings,
-    sabi_trait,
+    package_version_strings, sabi_trait,
     sabi_types::VersionStrings,
     std_types::{RBox, RResult, RSlice, RStr, RString, RVec},
     StableAbi,
@@ -350,7 +349,8 @@ pub fn init_plugin_module(header: &LibHeader) -> Result<PluginModRef, LibraryErr
     // just checked to match. The accessors of the later fields read the plugin's own record of
     // how many fields it has (`field_accessibility`, in its `WithMetadata`) and return `None` for
     // a field it lacks; a field it has is checked below before anything reads it.
-    let module = unsafe { header.unchecked_layout::<PluginModRef>() }.map_err(|e| e.into_library_error::<PluginModRef>())?;
+    let module =
+        unsafe { header.unchecked_layout::<PluginModRef>() }.map_err(|e| e.into_library_error::<PluginModRef>())?;
     if module.load_typed().is_some() {
         return header.check_layout::<PluginModRef>();
     }
@@ -506,11 +506,7 @@ macro_rules! export_plugin {
             }
 
             extern "C" fn __shiftbench_plugin_name() -> __sabi::std_types::RStr<'static> {
-                __sabi::std_types::RStr::from_str(concat!(
-                    env!("CARGO_PKG_NAME"),
-                    " ",
-                    env!("CARGO_PKG_VERSION")
-                ))
+                __sabi::std_types::RStr::from_str(concat!(env!("CARGO_PKG_NAME"), " ", env!("CARGO_PKG_VERSION")))
             }
 
             fn __shiftbench_root() -> $crate::PluginModRef {
@@ -625,7 +621,10 @@ mod tests {
         let e = m.infer(RSlice::from_slice(&one), 3).unwrap_err();
         assert_eq!(e, PluginError { kind: ErrorKind::Fatal, message: "plugin panicked in infer: boom".into() });
         let e = m.infer(RSlice::from_slice(&one), 1).unwrap_err();
-        assert_eq!(e, PluginError { kind: ErrorKind::Fatal, message: "model is unusable after an earlier panic".into() });
+        assert_eq!(
+            e,
+            PluginError { kind: ErrorKind::Fatal, message: "model is unusable after an earlier panic".into() }
+        );
     }
 
     #[test]
@@ -635,7 +634,10 @@ mod tests {
         assert_eq!(m.infer(RSlice::from_slice(&one), 1).unwrap().as_slice(), &[0.5]);
         assert_eq!(m.infer(RSlice::from_slice(&one), 2).unwrap_err().as_str(), "plugin panicked: no, just a message");
         assert_eq!(m.infer(RSlice::from_slice(&one), 3).unwrap_err().as_str(), "plugin panicked in infer: boom");
-        assert_eq!(m.infer(RSlice::from_slice(&one), 1).unwrap_err().as_str(), "model is unusable after an earlier panic");
+        assert_eq!(
+            m.infer(RSlice::from_slice(&one), 1).unwrap_err().as_str(),
+            "model is unusable after an earlier panic"
+        );
     }
 
     #[test]

@@ -314,7 +314,10 @@ fn read_small(path: &Path) -> std::io::Result<String> {
     let mut text = String::new();
     std::fs::File::open(path)?.take(MAX_FILE_BYTES + 1).read_to_string(&mut text)?;
     if text.len() as u64 > MAX_FILE_BYTES {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("larger than {} MiB", MAX_FILE_BYTES >> 20)));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {} MiB", MAX_FILE_BYTES >> 20),
+        ));
     }
     Ok(text)
 }
@@ -327,8 +330,7 @@ pub fn load_labels(spec: &str, base: &Path) -> Result<Vec<String>, ConfigError> 
         "imagenet21k_goog" => parse_wnid_list(IMAGENET21K_GOOG, "imagenet21k_goog"),
         file => {
             let p = base.join(file);
-            let text = read_small(&p)
-                .map_err(|e| err(format!("cannot read label list {}: {e}", p.display())))?;
+            let text = read_small(&p).map_err(|e| err(format!("cannot read label list {}: {e}", p.display())))?;
             parse_wnid_list(&text, &p.display().to_string())
         }
     }
@@ -337,8 +339,7 @@ pub fn load_labels(spec: &str, base: &Path) -> Result<Vec<String>, ConfigError> 
 impl ModelConfig {
     /// Reads and validates a model YAML.
     pub fn load(path: &Path) -> Result<ModelConfig, ConfigError> {
-        let text = read_small(path)
-            .map_err(|e| err(format!("cannot read model file {}: {e}", path.display())))?;
+        let text = read_small(path).map_err(|e| err(format!("cannot read model file {}: {e}", path.display())))?;
         Self::parse(&text, path)
     }
 
@@ -380,10 +381,9 @@ impl ModelConfig {
 
     /// The model file, or an error saying the YAML must name one.
     pub fn require_model_file(&self) -> Result<&Path, ConfigError> {
-        let p = self
-            .model_file
-            .as_deref()
-            .ok_or_else(|| err(format!("{}: `model:` (the model file) is required for plugin {}", self.path.display(), self.plugin)))?;
+        let p = self.model_file.as_deref().ok_or_else(|| {
+            err(format!("{}: `model:` (the model file) is required for plugin {}", self.path.display(), self.plugin))
+        })?;
         if !p.is_file() {
             return Err(err(format!("{}: model file {} does not exist", self.path.display(), p.display())));
         }
@@ -394,9 +394,10 @@ impl ModelConfig {
     pub fn option_u64(&self, key: &str) -> Result<Option<u64>, ConfigError> {
         match self.options.get(key) {
             None => Ok(None),
-            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-                err(format!("{}: options.{key} must be a non-negative integer", self.path.display()))
-            }),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| err(format!("{}: options.{key} must be a non-negative integer", self.path.display()))),
         }
     }
 
@@ -404,9 +405,10 @@ impl ModelConfig {
     pub fn option_str(&self, key: &str) -> Result<Option<&str>, ConfigError> {
         match self.options.get(key) {
             None => Ok(None),
-            Some(v) => v.as_str().map(Some).ok_or_else(|| {
-                err(format!("{}: options.{key} must be a string", self.path.display()))
-            }),
+            Some(v) => v
+                .as_str()
+                .map(Some)
+                .ok_or_else(|| err(format!("{}: options.{key} must be a string", self.path.display()))),
         }
     }
 }

@@ -14,8 +14,7 @@
 //! does for real models.
 
 use shiftbench_plugin::{
-    export_plugin, ChannelOrder, Classifier, Interpolation, Layout, LoadRequest, ModelCard, PreprocessSpec,
-    ScoreKind,
+    export_plugin, ChannelOrder, Classifier, Interpolation, Layout, LoadRequest, ModelCard, PreprocessSpec, ScoreKind,
 };
 
 /// Side of the (square) input this model reads.

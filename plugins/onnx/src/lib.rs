@@ -134,8 +134,12 @@ fn elem_of(ty: TensorElementType) -> Elem {
 
 fn tensor_info(name: &str, ty: &ValueType) -> TensorInfo {
     match ty {
-        ValueType::Tensor { ty, shape, .. } => TensorInfo { name: name.to_string(), elem: elem_of(*ty), dims: shape.to_vec() },
-        other => TensorInfo { name: name.to_string(), elem: Elem::Other(format!("non-tensor {other:?}")), dims: Vec::new() },
+        ValueType::Tensor { ty, shape, .. } => {
+            TensorInfo { name: name.to_string(), elem: elem_of(*ty), dims: shape.to_vec() }
+        }
+        other => {
+            TensorInfo { name: name.to_string(), elem: Elem::Other(format!("non-tensor {other:?}")), dims: Vec::new() }
+        }
     }
 }
 

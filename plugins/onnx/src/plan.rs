@@ -86,7 +86,12 @@ pub struct Plan {
     pub max_batch: u32,
 }
 
-fn pick<'t>(what: &str, infos: &'t [TensorInfo], wanted: Option<&str>, w: &Wanted<'_>) -> Result<&'t TensorInfo, String> {
+fn pick<'t>(
+    what: &str,
+    infos: &'t [TensorInfo],
+    wanted: Option<&str>,
+    w: &Wanted<'_>,
+) -> Result<&'t TensorInfo, String> {
     match wanted {
         Some(name) => infos.iter().find(|i| i.name == name).ok_or_else(|| {
             format!(
@@ -175,10 +180,7 @@ pub fn plan(w: &Wanted<'_>, inputs: &[TensorInfo], outputs: &[TensorInfo]) -> Re
     }
     let rest = &output.dims[1..];
     if rest.is_empty() {
-        return Err(format!(
-            "the model {} output {output} has only a batch axis; expected [batch, classes]",
-            w.model
-        ));
+        return Err(format!("the model {} output {output} has only a batch axis; expected [batch, classes]", w.model));
     }
     let classes = if rest.iter().all(|&x| x > 0) {
         let n: i64 = rest.iter().product();
@@ -241,7 +243,15 @@ mod tests {
     }
 
     fn wanted(pre: &PreprocessSpec) -> Wanted<'_> {
-        Wanted { yaml: "m.yaml", model: "m.onnx", input: None, output: None, preprocess: pre, labels: 1000, batch: None }
+        Wanted {
+            yaml: "m.yaml",
+            model: "m.onnx",
+            input: None,
+            output: None,
+            preprocess: pre,
+            labels: 1000,
+            batch: None,
+        }
     }
 
     #[test]

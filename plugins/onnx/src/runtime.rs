@@ -70,7 +70,11 @@ fn non_empty(v: Option<OsString>) -> Option<OsString> {
 
 /// The cache directory as `scripts/setup-onnxruntime.sh` computes it, from the values of
 /// `SHIFTBENCH_CACHE`, `XDG_CACHE_HOME` and `HOME` (empty counts as unset, as in the script).
-pub fn cache_dir_from(shiftbench_cache: Option<OsString>, xdg_cache_home: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
+pub fn cache_dir_from(
+    shiftbench_cache: Option<OsString>,
+    xdg_cache_home: Option<OsString>,
+    home: Option<OsString>,
+) -> Option<PathBuf> {
     let root = match (non_empty(shiftbench_cache), non_empty(xdg_cache_home), non_empty(home)) {
         (Some(c), _, _) => PathBuf::from(c),
         (None, Some(x), _) => PathBuf::from(x).join("shiftbench"),
@@ -82,12 +86,8 @@ pub fn cache_dir_from(shiftbench_cache: Option<OsString>, xdg_cache_home: Option
 
 /// The default library path for this process's environment, if `HOME` or a cache variable is set.
 pub fn default_library_path() -> Option<PathBuf> {
-    cache_dir_from(
-        std::env::var_os("SHIFTBENCH_CACHE"),
-        std::env::var_os("XDG_CACHE_HOME"),
-        std::env::var_os("HOME"),
-    )
-    .map(|d| d.join(LIBRARY_FILE))
+    cache_dir_from(std::env::var_os("SHIFTBENCH_CACHE"), std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME"))
+        .map(|d| d.join(LIBRARY_FILE))
 }
 
 /// Picks the library file (see the module docs for the order) and checks that it exists.
@@ -95,7 +95,12 @@ pub fn default_library_path() -> Option<PathBuf> {
 /// `option` is `options.ort_library` (relative to `yaml`'s directory), `env` the value of
 /// `ORT_DYLIB_PATH`, `default` the default cache path. Every error is one sentence that says
 /// how to fix it.
-pub fn choose_library(option: Option<&str>, yaml: &Path, env: Option<OsString>, default: Option<PathBuf>) -> Result<LibraryChoice, String> {
+pub fn choose_library(
+    option: Option<&str>,
+    yaml: &Path,
+    env: Option<OsString>,
+    default: Option<PathBuf>,
+) -> Result<LibraryChoice, String> {
     let choice = if let Some(o) = option.filter(|o| !o.is_empty()) {
         let base = yaml.parent().unwrap_or(Path::new("."));
         LibraryChoice { path: base.join(o), source: LibrarySource::YamlOption(yaml.to_path_buf()) }
@@ -156,7 +161,11 @@ fn already_loaded(loaded: &Path, choice: &LibraryChoice, wanted: &Path) -> Resul
 /// Loads the library (once per process) and returns the shared environment.
 pub fn environment(choice: &LibraryChoice) -> Result<Environment, String> {
     let wanted = std::fs::canonicalize(&choice.path).map_err(|e| {
-        format!("cannot read ONNX Runtime library {} (from {}): {e}; {SETUP_HINT}", choice.path.display(), choice.source)
+        format!(
+            "cannot read ONNX Runtime library {} (from {}): {e}; {SETUP_HINT}",
+            choice.path.display(),
+            choice.source
+        )
     })?;
     if let Some(rt) = RUNTIME.get() {
         already_loaded(&rt.library, choice, &wanted)?;
@@ -185,11 +194,10 @@ pub fn environment(choice: &LibraryChoice) -> Result<Environment, String> {
         )
     })?;
     let _ = LOADED.set(wanted.clone());
-    let env = builder
-        .with_name("shiftbench")
-        .with_telemetry(false)
-        .build()
-        .map_err(|e| format!("ONNX Runtime loaded from {} could not create its environment: {e}", wanted.display()))?;
+    let env =
+        builder.with_name("shiftbench").with_telemetry(false).build().map_err(|e| {
+            format!("ONNX Runtime loaded from {} could not create its environment: {e}", wanted.display())
+        })?;
     let _ = RUNTIME.set(Runtime { library: wanted, env: env.clone() });
     Ok(env)
 }
@@ -236,7 +244,10 @@ mod tests {
 
         // A named source that does not exist is an error, not a fall-through.
         let e = choose_library(Some("nope.so"), &yaml, Some(lib.clone().into()), Some(lib.clone())).unwrap_err();
-        assert!(e.contains("nope.so") && e.contains("options.ort_library") && e.contains("setup-onnxruntime.sh"), "{e}");
+        assert!(
+            e.contains("nope.so") && e.contains("options.ort_library") && e.contains("setup-onnxruntime.sh"),
+            "{e}"
+        );
         let e = choose_library(None, &yaml, Some(missing.clone().into()), Some(lib.clone())).unwrap_err();
         assert!(e.contains("ORT_DYLIB_PATH") && e.contains("setup-onnxruntime.sh"), "{e}");
         let e = choose_library(None, &yaml, None, Some(missing.clone())).unwrap_err();

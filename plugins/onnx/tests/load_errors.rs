@@ -17,7 +17,11 @@ fn missing_model_file() {
 fn missing_runtime_library_is_one_clear_sentence() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("m.onnx"), b"not used").unwrap();
-    let y = write_yaml(dir.path(), "m.yaml", "plugin: onnx\nmodel: m.onnx\noptions:\n  ort_library: no/such/libonnxruntime.so.1.31.1\n");
+    let y = write_yaml(
+        dir.path(),
+        "m.yaml",
+        "plugin: onnx\nmodel: m.onnx\noptions:\n  ort_library: no/such/libonnxruntime.so.1.31.1\n",
+    );
     let e = load_err(&y);
     println!("{e}");
     assert!(e.starts_with("ONNX Runtime library "), "{e}");

@@ -49,7 +49,12 @@ fn fp32_squeezenet_agrees_on_the_fish() {
     assert_eq!(m.plan().input_elem, Elem::F32);
     let scores = m.infer(&fish(&data), 1).unwrap();
     let expected = fish_expected(&data);
-    println!("fp32 fish: top-1 {} ({}), max abs diff to the fp16 golden {:e}", argmax(&scores), scores[0], max_abs_diff(&scores, &expected));
+    println!(
+        "fp32 fish: top-1 {} ({}), max abs diff to the fp16 golden {:e}",
+        argmax(&scores),
+        scores[0],
+        max_abs_diff(&scores, &expected)
+    );
     assert_eq!(argmax(&scores), argmax(&expected));
     assert!(max_abs_diff(&scores, &expected) < 1e-2);
 }

@@ -43,11 +43,9 @@ pub struct TorchScriptModel {
 impl Classifier for TorchScriptModel {
     fn load(request: &LoadRequest) -> Result<Self, String> {
         if request.config_path.is_empty() {
-            return Err(
-                "the TorchScript plugin needs a model YAML (plugin: torchscript, model: <file>.pt); \
+            return Err("the TorchScript plugin needs a model YAML (plugin: torchscript, model: <file>.pt); \
                         none was given"
-                    .into(),
-            );
+                .into());
         }
         let config = ModelConfig::load(Path::new(request.config_path.as_str())).map_err(|e| e.to_string())?;
         Self::from_config(&config, request.threads)
@@ -117,9 +115,7 @@ impl TorchScriptModel {
         let mut module = CModule::load_on_device(model_path, device).map_err(|e| {
             at(format!("cannot load {} as a TorchScript module: {}", model_path.display(), torch_message(&e)))
         })?;
-        module
-            .f_set_eval()
-            .map_err(|e| at(format!("cannot put the module in eval mode: {}", torch_message(&e))))?;
+        module.f_set_eval().map_err(|e| at(format!("cannot put the module in eval mode: {}", torch_message(&e))))?;
 
         let input_kind = match config.option_str("dtype").map_err(|e| e.to_string())? {
             Some(name) => parse_kind(name).map_err(at)?,
@@ -187,15 +183,9 @@ impl TorchScriptModel {
     /// Runs a batch of 2 (images `a` and a second synthetic one) and checks that it gives the
     /// same scores, row by row, as one image at a time. `Ok(Err(why))` when it does not;
     /// `Err` only when the single-image run itself fails.
-    fn probe_batch(
-        &self,
-        spec: &PreprocessSpec,
-        a: &[f32],
-        scores_a: &[f32],
-    ) -> Result<Result<(), String>, String> {
+    fn probe_batch(&self, spec: &PreprocessSpec, a: &[f32], scores_a: &[f32]) -> Result<Result<(), String>, String> {
         let b = synthetic_images(spec, 1, 2);
-        let scores_b =
-            self.run(&b, 1).map_err(|e| format!("{}: test run failed: {e}", self.yaml.display()))?;
+        let scores_b = self.run(&b, 1).map_err(|e| format!("{}: test run failed: {e}", self.yaml.display()))?;
         let ab: Vec<f32> = a.iter().chain(b.iter()).copied().collect();
         let scores_ab = match self.run(&ab, 2) {
             Ok(s) => s,
@@ -224,8 +214,7 @@ impl TorchScriptModel {
             Layout::Nchw => [b, 3, c, c],
             Layout::Nhwc => [b, c, c, 3],
         };
-        let mut x =
-            Tensor::f_from_slice(input).and_then(|t| t.f_view(shape)).map_err(|e| torch_message(&e))?;
+        let mut x = Tensor::f_from_slice(input).and_then(|t| t.f_view(shape)).map_err(|e| torch_message(&e))?;
         if self.input_kind != Kind::Float {
             x = x.f_to_kind(self.input_kind).map_err(|e| torch_message(&e))?;
         }
@@ -269,16 +258,11 @@ impl TorchScriptModel {
         let picked = match (out, want) {
             (IValue::Tensor(t), None) => return Ok(t),
             (IValue::Tensor(_), Some(w)) => {
-                return Err(format!(
-                    "`output: {w}` is set, but the module returns a single tensor; remove it"
-                ))
+                return Err(format!("`output: {w}` is set, but the module returns a single tensor; remove it"))
             }
             (IValue::Tuple(items) | IValue::GenericList(items), Some(w)) => {
                 let i: usize = w.parse().map_err(|_| {
-                    format!(
-                        "the module returns a tuple/list of {}; `output:` must be an index, not {w:?}",
-                        items.len()
-                    )
+                    format!("the module returns a tuple/list of {}; `output:` must be an index, not {w:?}", items.len())
                 })?;
                 let n = items.len();
                 items
@@ -312,9 +296,7 @@ impl TorchScriptModel {
                     describe(&other)
                 ))
             }
-            (other, Some(w)) => {
-                return Err(format!("`output: {w}` cannot select from a {}", describe(&other)))
-            }
+            (other, Some(w)) => return Err(format!("`output: {w}` cannot select from a {}", describe(&other))),
         };
         match picked {
             IValue::Tensor(t) => Ok(t),
@@ -348,10 +330,7 @@ fn ivalue_kind(v: &IValue) -> String {
         IValue::GenericList(items) => format!("list of {}", items.len()),
         IValue::TensorList(items) => format!("list of {} tensors", items.len()),
         IValue::GenericDict(items) => {
-            format!(
-                "dict (keys: {})",
-                items.iter().map(|(k, _)| ivalue_key(k)).collect::<Vec<_>>().join(", ")
-            )
+            format!("dict (keys: {})", items.iter().map(|(k, _)| ivalue_key(k)).collect::<Vec<_>>().join(", "))
         }
         IValue::Tensor(_) => "tensor".into(),
         IValue::None => "None".into(),
@@ -369,11 +348,7 @@ fn ivalue_key(k: &IValue) -> String {
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     // A NaN counts as an infinite difference.
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .map(|d| if d.is_nan() { f32::INFINITY } else { d })
-        .fold(0f32, f32::max)
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).map(|d| if d.is_nan() { f32::INFINITY } else { d }).fold(0f32, f32::max)
 }
 
 /// `count` deterministic pseudo-random images, as the harness would send them: pixel values
@@ -412,9 +387,7 @@ fn set_quantized_engine(name: Option<&str>) -> Result<(), String> {
         Some(other) => return Err(format!("options.qengine: {other:?} is not one of fbgemm, qnnpack")),
     };
     match engine.set() {
-        Err(e) if explicit => {
-            Err(format!("options.qengine: libtorch cannot use {engine:?}: {}", torch_message(&e)))
-        }
+        Err(e) if explicit => Err(format!("options.qengine: libtorch cannot use {engine:?}: {}", torch_message(&e))),
         _ => Ok(()),
     }
 }

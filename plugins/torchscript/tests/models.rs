@@ -117,10 +117,7 @@ fn squeezenet_batches_score_like_single_images() {
     let Some(data) = shared_data("squeezenet_batches_score_like_single_images") else { return };
     let mut model = load(&example("squeezenet1.1-fp32.yaml")).unwrap();
     let max = model.card().max_batch as usize;
-    eprintln!(
-        "squeezenet1.1-fp32.pt: max_batch = {max} ({})",
-        model.batch_note().unwrap_or("batch of 2 verified")
-    );
+    eprintln!("squeezenet1.1-fp32.pt: max_batch = {max} ({})", model.batch_note().unwrap_or("batch of 2 verified"));
     let batch = if max == 0 { 3 } else { max };
     // The fish and two variants of it (flipped; darkened): distinct images.
     let fish = fish_bgr(&data);
@@ -138,11 +135,7 @@ fn squeezenet_batches_score_like_single_images() {
     assert_eq!(batched.len(), batch * 1000);
     for (i, im) in images.iter().enumerate() {
         let single = model.infer(im, 1).unwrap();
-        let d = single
-            .iter()
-            .zip(&batched[i * 1000..(i + 1) * 1000])
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let d = single.iter().zip(&batched[i * 1000..(i + 1) * 1000]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(d < 1e-5, "image {i}: batched and single scores differ by {d}");
     }
     if max > 0 {
@@ -165,8 +158,7 @@ fn quantized_mobilenetv2_scores_the_fish() {
     );
     // fish.csv is BGR: reverse the channel planes for this RGB model.
     let bgr = fish_bgr(&data);
-    let rgb: Vec<f32> =
-        (0..3).rev().flat_map(|c| bgr[c * CROP * CROP..(c + 1) * CROP * CROP].to_vec()).collect();
+    let rgb: Vec<f32> = (0..3).rev().flat_map(|c| bgr[c * CROP * CROP..(c + 1) * CROP * CROP].to_vec()).collect();
     let scores = model.infer(&normalize(&rgb, &model), 1).unwrap();
     assert_eq!(scores.len(), 1000);
     assert!(scores.iter().all(|s| s.is_finite()), "all logits finite");
@@ -194,11 +186,8 @@ fn a_label_list_that_does_not_match_the_output_is_refused_at_load() {
     let ten: Vec<&str> = shiftbench_model_config::IMAGENET1K.lines().take(10).collect();
     write(dir.path(), "ten.txt", &(ten.join("\n") + "\n"));
     let model = data.join("models/squeezenet1.1-fp32.pt").canonicalize().unwrap();
-    let yaml = write(
-        dir.path(),
-        "m.yaml",
-        &format!("plugin: torchscript\nmodel: {}\nlabels: ten.txt\n", model.display()),
-    );
+    let yaml =
+        write(dir.path(), "m.yaml", &format!("plugin: torchscript\nmodel: {}\nlabels: ten.txt\n", model.display()));
     let e = load(&yaml).err().expect("10 labels for 1000 outputs must fail");
     assert!(e.contains("1000 scores per image") && e.contains("10 labels"), "{e}");
     assert!(e.contains("m.yaml"), "names the YAML: {e}");
@@ -221,10 +210,7 @@ fn a_file_that_is_not_torchscript_is_refused() {
     let yaml = write(dir.path(), "m.yaml", "plugin: torchscript\nmodel: junk.pt\n");
     let e = load(&yaml).err().unwrap();
     eprintln!("junk.pt: {e}");
-    assert!(
-        e.contains("cannot load") && e.contains("junk.pt") && e.contains("as a TorchScript module"),
-        "{e}"
-    );
+    assert!(e.contains("cannot load") && e.contains("junk.pt") && e.contains("as a TorchScript module"), "{e}");
     assert!(!e.contains("frame #"), "no C++ backtrace: {e}");
 
     let Some(data) = shared_data("a_file_that_is_not_torchscript_is_refused (ONNX part)") else { return };
@@ -249,8 +235,7 @@ fn bad_options_are_refused() {
         let e = load(&yaml).err().unwrap();
         assert!(e.contains(expect), "{opts}: {e}");
     }
-    let yaml =
-        write(dir.path(), "m.yaml", "plugin: torchscript\nmodel: junk.pt\noptions: { device: \"cuda:7\" }\n");
+    let yaml = write(dir.path(), "m.yaml", "plugin: torchscript\nmodel: junk.pt\noptions: { device: \"cuda:7\" }\n");
     let e = load(&yaml).err().unwrap();
     if cfg!(feature = "cuda") {
         if tch::Cuda::device_count() < 8 {

@@ -20,13 +20,8 @@ fn weights() -> Vec<f32> {
 /// uses as constants must exist before tracing starts (tch creates tensors from data with
 /// `zeros` then a copy, and the tracer would record only the `zeros`).
 fn trace(dir: &Path, name: &str, shape: [i64; 4], f: impl Fn(&Tensor) -> Vec<Tensor>) -> PathBuf {
-    let x = Tensor::f_from_slice(&vec![0.5f32; shape.iter().product::<i64>() as usize])
-        .unwrap()
-        .f_view(shape)
-        .unwrap();
-    let module =
-        CModule::create_by_tracing("Traced", "forward", &[x], &mut |inputs: &[Tensor]| f(&inputs[0]))
-            .unwrap();
+    let x = Tensor::f_from_slice(&vec![0.5f32; shape.iter().product::<i64>() as usize]).unwrap().f_view(shape).unwrap();
+    let module = CModule::create_by_tracing("Traced", "forward", &[x], &mut |inputs: &[Tensor]| f(&inputs[0])).unwrap();
     let path = dir.join(name);
     module.save(&path).unwrap();
     path
@@ -87,9 +82,8 @@ fn assert_close(a: &[f32], b: &[f32]) {
 fn a_batch_agnostic_module_gets_no_batch_limit_and_correct_scores() {
     let dir = tempfile::tempdir().unwrap();
     let w = weight_tensor();
-    let pt = trace(dir.path(), "linear.pt", [1, 3, CROP as i64, CROP as i64], |x| {
-        vec![linear_on_means(x, &w, &[2, 3])]
-    });
+    let pt =
+        trace(dir.path(), "linear.pt", [1, 3, CROP as i64, CROP as i64], |x| vec![linear_on_means(x, &w, &[2, 3])]);
     let mut model = load(&yaml(dir.path(), &pt, "")).unwrap();
     let card = model.card();
     assert_eq!(card.max_batch, 0, "batch of 2 verified: {:?}", model.batch_note());
@@ -104,9 +98,7 @@ fn a_batch_agnostic_module_gets_no_batch_limit_and_correct_scores() {
 fn nhwc_layout_is_passed_as_n_h_w_c() {
     let dir = tempfile::tempdir().unwrap();
     let w = weight_tensor();
-    let pt = trace(dir.path(), "nhwc.pt", [1, CROP as i64, CROP as i64, 3], |x| {
-        vec![linear_on_means(x, &w, &[1, 2])]
-    });
+    let pt = trace(dir.path(), "nhwc.pt", [1, CROP as i64, CROP as i64, 3], |x| vec![linear_on_means(x, &w, &[1, 2])]);
     let mut model = load(&yaml(dir.path(), &pt, "  layout: nhwc\n")).unwrap();
     let images = synthetic_images(&model.card().preprocess, 3, 7);
     let scores = model.infer(&images, 3).unwrap();
@@ -201,9 +193,8 @@ fn with_forward(src: &Path, dst: &Path, ret: &str, body: &str) {
 fn tuple_and_dict_outputs_are_selected_with_output() {
     let dir = tempfile::tempdir().unwrap();
     let w = weight_tensor();
-    let linear = trace(dir.path(), "linear.pt", [1, 3, CROP as i64, CROP as i64], |x| {
-        vec![linear_on_means(x, &w, &[2, 3])]
-    });
+    let linear =
+        trace(dir.path(), "linear.pt", [1, 3, CROP as i64, CROP as i64], |x| vec![linear_on_means(x, &w, &[2, 3])]);
     let images = synthetic_images(&load(&yaml(dir.path(), &linear, "")).unwrap().card().preprocess, 2, 9);
     let want = expected(&images, 2, true);
 
@@ -232,13 +223,11 @@ fn a_wrong_input_size_fails_at_load() {
     let dir = tempfile::tempdir().unwrap();
     // Needs exactly CROP x CROP: flattens the image into a fixed-size matmul.
     let pt = trace(dir.path(), "fixed.pt", [1, 3, CROP as i64, CROP as i64], |x| {
-        let w =
-            Tensor::f_ones([(3 * CROP * CROP) as i64, CLASSES as i64], (Kind::Float, Device::Cpu)).unwrap();
+        let w = Tensor::f_ones([(3 * CROP * CROP) as i64, CLASSES as i64], (Kind::Float, Device::Cpu)).unwrap();
         vec![x.f_flatten(1, -1).unwrap().f_matmul(&w).unwrap()]
     });
     let y = yaml(dir.path(), &pt, "");
-    std::fs::write(&y, std::fs::read_to_string(&y).unwrap().replace(&format!("crop: {CROP}"), "crop: 8"))
-        .unwrap();
+    std::fs::write(&y, std::fs::read_to_string(&y).unwrap().replace(&format!("crop: {CROP}"), "crop: 8")).unwrap();
     let e = load(&y).err().unwrap();
     assert!(e.contains("test run on one 8x8 image failed"), "{e}");
 }

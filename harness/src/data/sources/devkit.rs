@@ -39,7 +39,9 @@ pub fn read_id_map(m: &IdMap) -> Result<HashMap<u32, String>> {
         IdMap::Table { path, id_column, wnid_column } => {
             let mut out = HashMap::new();
             for (line, id, wnid) in read_map(path, id_column, wnid_column)? {
-                let id: u32 = id.parse().map_err(|_| anyhow!("{}:{line}: {id_column} {id:?} is not a whole number", path.display()))?;
+                let id: u32 = id
+                    .parse()
+                    .map_err(|_| anyhow!("{}:{line}: {id_column} {id:?} is not a whole number", path.display()))?;
                 if !is_wnid(&wnid) {
                     bail!("{}:{line}: {wnid_column} {wnid:?} is not a WordNet id", path.display());
                 }
@@ -155,7 +157,8 @@ mod tests {
         assert_eq!(s[2].image, ImageRef::File(val.join("ILSVRC2012_val_00000003.png")));
         // The same with a table as the id map.
         std::fs::write(d.path().join("ids.tsv"), "devkit_ILSVRC2012_ID\twnid\n1\tn02119789\n2\tn02100735\n").unwrap();
-        let t = IdMap::Table { path: &d.path().join("ids.tsv"), id_column: "devkit_ILSVRC2012_ID", wnid_column: "wnid" };
+        let t =
+            IdMap::Table { path: &d.path().join("ids.tsv"), id_column: "devkit_ILSVRC2012_ID", wnid_column: "wnid" };
         assert_eq!(load(&val, &d.path().join("gt.txt"), &t).unwrap(), s);
     }
 

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-
 use anyhow::{bail, Result};
 
 use super::folders::list_files;
@@ -14,7 +13,13 @@ use crate::data::table::for_each_row;
 /// Samples of a label table (CSV, TSV or Parquet): `path_column` -> `wnid_column`. A path without
 /// an extension matches the file with that stem in `root` (Kaggle's `ImageId`); a wnid cell's
 /// first word is the label (Kaggle's `PredictionString` is "n01751748 x0 y0 x1 y1 ...").
-pub fn samples(table: &Path, root: &Path, pc: &str, wc: &str, checksum: Option<&str>) -> Result<(Vec<Sample>, BTreeMap<String, String>)> {
+pub fn samples(
+    table: &Path,
+    root: &Path,
+    pc: &str,
+    wc: &str,
+    checksum: Option<&str>,
+) -> Result<(Vec<Sample>, BTreeMap<String, String>)> {
     let mut samples = Vec::new();
     let mut sums = BTreeMap::new();
     let mut seen = HashSet::new();

@@ -169,7 +169,11 @@ pub struct Loaded {
 
 /// Reads and filters the rows and, unless `labels_only`, joins them with the images.
 /// `resolve` turns a path written in the suite into a real path.
-pub fn load(y: &LaionetYaml, resolve: &dyn Fn(&str) -> Result<std::path::PathBuf>, labels_only: bool) -> Result<Loaded> {
+pub fn load(
+    y: &LaionetYaml,
+    resolve: &dyn Fn(&str) -> Result<std::path::PathBuf>,
+    labels_only: bool,
+) -> Result<Loaded> {
     let rows_path = resolve(&y.rows)?;
     let files = table_files(&rows_path).context("source.laionet.rows")?;
     let labels: Option<(HashMap<String, String>, String)> = match &y.labels {
@@ -183,7 +187,10 @@ pub fn load(y: &LaionetYaml, resolve: &dyn Fn(&str) -> Result<std::path::PathBuf
     let index = if labels_only {
         None
     } else {
-        let images = y.images.as_deref().ok_or_else(|| anyhow::anyhow!("source.laionet: `images:` (img2dataset's output folder) is required"))?;
+        let images = y
+            .images
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("source.laionet: `images:` (img2dataset's output folder) is required"))?;
         let root = resolve(images)?;
         Some((ImageIndex::build(&root).context("source.laionet.images")?, root))
     };
@@ -250,7 +257,10 @@ pub fn load(y: &LaionetYaml, resolve: &dyn Fn(&str) -> Result<std::path::PathBuf
                         Some(r) => r.clone(),
                         None => {
                             stats.without_image += 1;
-                            ImageRef::Absent(format!("img2dataset fetched no image for {join_col} {v} (looked in {})", root.display()))
+                            ImageRef::Absent(format!(
+                                "img2dataset fetched no image for {join_col} {v} (looked in {})",
+                                root.display()
+                            ))
                         }
                     }
                 }

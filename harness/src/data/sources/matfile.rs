@@ -15,13 +15,23 @@ use std::io::Read;
 #[derive(Debug, Clone, PartialEq)]
 pub enum MatValue {
     /// A numeric or logical array (column-major), converted to f64.
-    Num { dims: Vec<usize>, data: Vec<f64> },
+    Num {
+        dims: Vec<usize>,
+        data: Vec<f64>,
+    },
     /// A char array, as a string (a 2-D char array's columns are read in column-major order,
     /// so only 1xN / Nx1 strings read naturally; those are all a devkit file holds).
     Char(String),
     /// A struct array: field names and, per element (column-major), one value per field.
-    Struct { dims: Vec<usize>, fields: Vec<String>, elems: Vec<Vec<MatValue>> },
-    Cell { dims: Vec<usize>, elems: Vec<MatValue> },
+    Struct {
+        dims: Vec<usize>,
+        fields: Vec<String>,
+        elems: Vec<Vec<MatValue>>,
+    },
+    Cell {
+        dims: Vec<usize>,
+        elems: Vec<MatValue>,
+    },
     /// Something this reader does not decode (sparse, object, function handle...).
     Unsupported(u8),
     /// An empty element (`[]`).
@@ -109,7 +119,10 @@ impl<'a> Cursor<'a> {
     }
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         if n > self.left() {
-            return Err(format!("element of {n} bytes runs past the end of its container ({} bytes left)", self.left()));
+            return Err(format!(
+                "element of {n} bytes runs past the end of its container ({} bytes left)",
+                self.left()
+            ));
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -188,7 +201,9 @@ fn text(e: &Element, big: bool) -> Result<String, String> {
             let units: Vec<u16> = numbers(e, big)?.into_iter().map(|v| v as u16).collect();
             Ok(String::from_utf16_lossy(&units))
         }
-        MI_UTF32 | MI_UINT32 | MI_INT32 => Ok(numbers(e, big)?.into_iter().filter_map(|v| char::from_u32(v as u32)).collect()),
+        MI_UTF32 | MI_UINT32 | MI_INT32 => {
+            Ok(numbers(e, big)?.into_iter().filter_map(|v| char::from_u32(v as u32)).collect())
+        }
         t => Err(format!("char data of type {t}")),
     }
 }
@@ -247,7 +262,10 @@ fn matrix(data: &[u8], big: bool, depth: usize) -> Result<(String, MatValue), St
                 .collect();
             // Each element needs at least one 8-byte tag per field: check before allocating.
             if count.saturating_mul(fields.len()).saturating_mul(8) > c.left() {
-                return Err(format!("struct array of {count} elements x {} fields does not fit its data", fields.len()));
+                return Err(format!(
+                    "struct array of {count} elements x {} fields does not fit its data",
+                    fields.len()
+                ));
             }
             let mut elems = Vec::with_capacity(count);
             for _ in 0..count {
@@ -306,7 +324,9 @@ pub fn read_mat(bytes: &[u8]) -> Result<Vec<(String, MatValue)>, String> {
     }
     let head = String::from_utf8_lossy(&bytes[..116]);
     if bytes.starts_with(b"\x89HDF") || head.contains("MATLAB 7.3") {
-        return Err("a MATLAB v7.3 (HDF5) MAT-file: save it with `save -v7` (or give an id -> wnid table instead)".into());
+        return Err(
+            "a MATLAB v7.3 (HDF5) MAT-file: save it with `save -v7` (or give an id -> wnid table instead)".into()
+        );
     }
     if !head.starts_with("MATLAB") {
         return Err("not a MAT-file (its header does not start with \"MATLAB\")".into());
@@ -331,10 +351,12 @@ pub fn read_mat(bytes: &[u8]) -> Result<Vec<(String, MatValue)>, String> {
 /// The `ILSVRC2012_ID -> WNID` map of a devkit `meta.mat` (variable `synsets`).
 pub fn devkit_synsets(bytes: &[u8]) -> Result<Vec<(u32, String)>, String> {
     let vars = read_mat(bytes)?;
-    let (_, synsets) = vars
-        .iter()
-        .find(|(n, _)| n == "synsets")
-        .ok_or_else(|| format!("no variable `synsets` (variables: {})", vars.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")))?;
+    let (_, synsets) = vars.iter().find(|(n, _)| n == "synsets").ok_or_else(|| {
+        format!(
+            "no variable `synsets` (variables: {})",
+            vars.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+        )
+    })?;
     let MatValue::Struct { fields, elems, .. } = synsets else {
         return Err("`synsets` is not a struct array".into());
     };
@@ -436,7 +458,11 @@ mod tests {
 
     #[test]
     fn round_trip_plain_and_compressed() {
-        let entries = [(1, "n02119789", "kit fox, Vulpes macrotis"), (2, "n02100735", "English setter"), (1001, "n00001740", "entity")];
+        let entries = [
+            (1, "n02119789", "kit fox, Vulpes macrotis"),
+            (2, "n02100735", "English setter"),
+            (1001, "n00001740", "entity"),
+        ];
         for compress in [false, true] {
             let bytes = write_synsets_mat(&entries, compress);
             let s = devkit_synsets(&bytes).unwrap();

@@ -80,12 +80,21 @@ pub struct Loaded {
 /// `labels_only`, a LAIONet source's images are not looked at.
 pub fn load(src: &SourceYaml, base: &Path, path: &Path, suite_name: &str, labels_only: bool) -> Result<Loaded> {
     let here = |key: &str| format!("{}: {key}", path.display());
-    let kinds = [src.image_folder.is_some(), src.files.is_some(), src.table.is_some(), src.ground_truth.is_some(), src.laionet.is_some()]
-        .iter()
-        .filter(|k| **k)
-        .count();
+    let kinds = [
+        src.image_folder.is_some(),
+        src.files.is_some(),
+        src.table.is_some(),
+        src.ground_truth.is_some(),
+        src.laionet.is_some(),
+    ]
+    .iter()
+    .filter(|k| **k)
+    .count();
     if kinds != 1 {
-        bail!("{}: source needs exactly one of image_folder, files, table, ground_truth (devkit) or laionet", here("source"));
+        bail!(
+            "{}: source needs exactly one of image_folder, files, table, ground_truth (devkit) or laionet",
+            here("source")
+        );
     }
     let mut checksums = BTreeMap::new();
     let mut notes = Vec::new();
@@ -118,7 +127,10 @@ pub fn load(src: &SourceYaml, base: &Path, path: &Path, suite_name: &str, labels
         samples = s;
         checksums = sums;
     } else if let Some(gt) = &src.ground_truth {
-        let images = src.images.as_deref().ok_or_else(|| anyhow!("{}: the devkit layout needs `images:` (the flat val folder)", here("source")))?;
+        let images = src
+            .images
+            .as_deref()
+            .ok_or_else(|| anyhow!("{}: the devkit layout needs `images:` (the flat val folder)", here("source")))?;
         let id_map_path;
         let map = match (&src.meta, &src.id_map) {
             (Some(m), None) => {
@@ -133,7 +145,10 @@ pub fn load(src: &SourceYaml, base: &Path, path: &Path, suite_name: &str, labels
                     wnid_column: src.wnid_column.as_deref().unwrap_or("wnid"),
                 }
             }
-            _ => bail!("{}: the devkit layout needs exactly one of `meta:` (meta.mat) or `id_map:` (an id -> wnid table)", here("source")),
+            _ => bail!(
+                "{}: the devkit layout needs exactly one of `meta:` (meta.mat) or `id_map:` (an id -> wnid table)",
+                here("source")
+            ),
         };
         samples = devkit::load(&resolve(base, images)?, &resolve(base, gt)?, &map).with_context(|| here("source"))?;
     } else if let Some(l) = &src.laionet {

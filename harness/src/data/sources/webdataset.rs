@@ -60,7 +60,8 @@ struct Sidecar {
 impl ImageIndex {
     fn add_image(&mut self, key: &str, r: ImageRef) {
         if self.images.contains_key(key) {
-            self.warnings.push(format!("image key {key} appears twice; using the first ({})", self.images[key].describe()));
+            self.warnings
+                .push(format!("image key {key} appears twice; using the first ({})", self.images[key].describe()));
         } else {
             self.images.insert(key.to_string(), r);
         }
@@ -128,7 +129,8 @@ impl ImageIndex {
             let mut entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
-                    self.warnings.push(format!("{} is damaged ({e}); images after that point are missing", tar_path.display()));
+                    self.warnings
+                        .push(format!("{} is damaged ({e}); images after that point are missing", tar_path.display()));
                     break;
                 }
             };
@@ -146,7 +148,12 @@ impl ImageIndex {
                 break;
             }
             if IMAGE_EXTENSIONS.contains(&ext.as_str()) {
-                let r = ImageRef::Member { archive: archive.clone(), name: name.clone(), offset: entry.raw_file_position(), len: entry.size() };
+                let r = ImageRef::Member {
+                    archive: archive.clone(),
+                    name: name.clone(),
+                    offset: entry.raw_file_position(),
+                    len: entry.size(),
+                };
                 self.add_image(&key, r);
                 images_without_url.push(key);
             } else if ext == "json" && entry.size() <= MAX_JSON {

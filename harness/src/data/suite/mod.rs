@@ -118,7 +118,8 @@ impl Suite {
         if depth > 4 {
             bail!("{}: weights refer to other suites too deeply (a cycle?)", path.display());
         }
-        let text = safeio::read_text_bounded(path, safeio::MAX_YAML_BYTES).with_context(|| format!("cannot read suite {}", path.display()))?;
+        let text = safeio::read_text_bounded(path, safeio::MAX_YAML_BYTES)
+            .with_context(|| format!("cannot read suite {}", path.display()))?;
         let y: SuiteYaml = serde_yaml::from_str(&text).map_err(|e| anyhow!(yaml_error(path, &e)))?;
         let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let here = |key: &str| format!("{}: {key}", path.display());
@@ -158,7 +159,8 @@ impl Suite {
         }
         if let Some(f) = &classes_file {
             let p = resolve(&base, f)?;
-            let filters: Vec<(String, String)> = y.classes_where.iter().map(|(k, v)| (k.clone(), yaml_scalar(v))).collect();
+            let filters: Vec<(String, String)> =
+                y.classes_where.iter().map(|(k, v)| (k.clone(), yaml_scalar(v))).collect();
             let set = load_class_subset(&p, &filters).with_context(|| here("classes_file"))?;
             if set.is_empty() {
                 bail!("{}: {} selects no classes", here("classes_file"), p.display());
@@ -202,8 +204,10 @@ impl Suite {
             }
             Some(WeightsYaml::Suite { suite }) => {
                 // That suite's class frequencies (labels only: its images are not looked at).
-                let other = Suite::load_depth(&resolve(&base, suite)?, depth + 1, true).with_context(|| here("weights.suite"))?;
-                let good: Vec<Sample> = other.samples.iter().filter(|s| other.label_problem(&s.wnid).is_none()).cloned().collect();
+                let other = Suite::load_depth(&resolve(&base, suite)?, depth + 1, true)
+                    .with_context(|| here("weights.suite"))?;
+                let good: Vec<Sample> =
+                    other.samples.iter().filter(|s| other.label_problem(&s.wnid).is_none()).cloned().collect();
                 Weights::Freq(frequencies(&good))
             }
         };
@@ -232,7 +236,9 @@ impl Suite {
             return Some(format!("label {wnid:?} is not a WordNet id"));
         }
         if !known_wnid(wnid) && !self.classes.as_ref().is_some_and(|c| c.contains(wnid)) {
-            return Some(format!("label {wnid} is not an ImageNet class (in none of the ImageNet-1k, -21k, -22k lists)"));
+            return Some(format!(
+                "label {wnid} is not an ImageNet class (in none of the ImageNet-1k, -21k, -22k lists)"
+            ));
         }
         None
     }

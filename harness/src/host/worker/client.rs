@@ -82,8 +82,15 @@ impl WorkerModel {
     /// Call it from a thread that outlives the workers (the run's own thread): Linux kills a
     /// worker when the thread that started it exits (the worker's parent-death signal follows the
     /// thread, not the process). The models may then be used from any thread.
-    pub fn spawn_many(opts: &WorkerOptions, library: &Path, config: Option<&Path>, threads: u32, n: usize) -> Result<Vec<WorkerModel>> {
-        let pending: Vec<PendingWorker> = (0..n).map(|_| Self::start(opts, library, config, threads)).collect::<Result<_>>()?;
+    pub fn spawn_many(
+        opts: &WorkerOptions,
+        library: &Path,
+        config: Option<&Path>,
+        threads: u32,
+        n: usize,
+    ) -> Result<Vec<WorkerModel>> {
+        let pending: Vec<PendingWorker> =
+            (0..n).map(|_| Self::start(opts, library, config, threads)).collect::<Result<_>>()?;
         pending.into_iter().map(PendingWorker::ready).collect()
     }
 
@@ -177,7 +184,8 @@ impl PendingWorker {
         w.watchdog.set(None);
         match answer {
             Ok((b'C', json)) => {
-                let wire: CardWire = serde_json::from_str(&json).map_err(|e| anyhow!("the worker for {} sent a malformed card: {e}", library.display()))?;
+                let wire: CardWire = serde_json::from_str(&json)
+                    .map_err(|e| anyhow!("the worker for {} sent a malformed card: {e}", library.display()))?;
                 w.plugin_name = wire.plugin_name.clone();
                 w.card = wire.card()?;
                 w.labels = validate_card(&w.card, &w.plugin_name)?;
@@ -198,7 +206,11 @@ impl WorkerModel {
     /// `limit` names the timeout that applied (`300 s (--batch-timeout)`).
     fn failure(&mut self, during: &str, limit: &str, io: &std::io::Error) -> String {
         let lib = self.library.display().to_string();
-        let who = if self.plugin_name == lib { format!("plugin {lib}") } else { format!("plugin {} ({lib})", self.plugin_name) };
+        let who = if self.plugin_name == lib {
+            format!("plugin {lib}")
+        } else {
+            format!("plugin {} ({lib})", self.plugin_name)
+        };
         let what = if self.watchdog.fired() {
             self.reap(Duration::ZERO);
             format!("{who} did not answer within {limit} {during}: its worker was killed")
@@ -312,7 +324,13 @@ impl Scorer for WorkerModel {
 
     /// The batch's input is normalised straight into the shared memory (no tensor is copied),
     /// when there is one.
-    fn infer_filled(&mut self, batch: usize, len: usize, scratch: &mut Vec<f32>, fill: &mut dyn FnMut(&mut [f32])) -> Result<Vec<f32>> {
+    fn infer_filled(
+        &mut self,
+        batch: usize,
+        len: usize,
+        scratch: &mut Vec<f32>,
+        fill: &mut dyn FnMut(&mut [f32]),
+    ) -> Result<Vec<f32>> {
         self.check_batch(batch, len)?;
         match self.shm.as_mut().and_then(|m| m.reserve(len * 4).ok()) {
             Some(bytes) => {
@@ -340,7 +358,11 @@ impl WorkerModel {
 
     /// Runs one exchange under the batch timeout and says what its outcome means for the batch
     /// and the model.
-    fn timed(&mut self, batch: usize, exchange: impl FnOnce(&mut Self) -> std::io::Result<Result<Vec<f32>, (bool, String)>>) -> Result<Vec<f32>> {
+    fn timed(
+        &mut self,
+        batch: usize,
+        exchange: impl FnOnce(&mut Self) -> std::io::Result<Result<Vec<f32>, (bool, String)>>,
+    ) -> Result<Vec<f32>> {
         self.watchdog.set(Some(Instant::now() + self.batch_timeout));
         let r = exchange(self);
         self.watchdog.set(None);

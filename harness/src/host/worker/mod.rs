@@ -53,8 +53,8 @@ pub mod serve;
 pub mod shm;
 pub mod watchdog;
 
-use std::time::Duration;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 
@@ -99,7 +99,8 @@ impl WorkerOptions {
     /// Default timeouts, with this process's executable as the worker.
     pub fn current_exe() -> Result<WorkerOptions> {
         Ok(WorkerOptions {
-            exe: std::env::current_exe().map_err(|e| anyhow!("cannot find the shiftbench executable to start workers: {e}"))?,
+            exe: std::env::current_exe()
+                .map_err(|e| anyhow!("cannot find the shiftbench executable to start workers: {e}"))?,
             batch_timeout: Duration::from_secs_f64(DEFAULT_BATCH_TIMEOUT),
             load_timeout: Duration::from_secs_f64(DEFAULT_LOAD_TIMEOUT),
         })
@@ -142,7 +143,12 @@ impl IsolationArgs {
 
 /// Opens `n` copies of `--model` as the isolation mode says: worker processes start at once and
 /// load in parallel. Call it from the run's own thread (see [`WorkerModel::spawn_many`]).
-pub fn open_scorers(r: &ModelRef, threads: u32, isolation: &Isolation, n: usize) -> Result<Vec<Box<dyn Scorer + Send>>> {
+pub fn open_scorers(
+    r: &ModelRef,
+    threads: u32,
+    isolation: &Isolation,
+    n: usize,
+) -> Result<Vec<Box<dyn Scorer + Send>>> {
     Ok(match isolation {
         Isolation::InProcess => (0..n)
             .map(|_| Ok(Box::new(LoadedModel::load(&r.library, r.config_path(), threads)?) as Box<dyn Scorer + Send>))

@@ -110,8 +110,10 @@ impl CardWire {
             preprocess: PreprocessSpec {
                 resize: self.resize,
                 crop: self.crop,
-                interpolation: Interpolation::parse(&self.interpolation).ok_or_else(|| bad("interpolation", &self.interpolation))?,
-                channel_order: ChannelOrder::parse(&self.channel_order).ok_or_else(|| bad("channel order", &self.channel_order))?,
+                interpolation: Interpolation::parse(&self.interpolation)
+                    .ok_or_else(|| bad("interpolation", &self.interpolation))?,
+                channel_order: ChannelOrder::parse(&self.channel_order)
+                    .ok_or_else(|| bad("channel order", &self.channel_order))?,
                 layout: Layout::parse(&self.layout).ok_or_else(|| bad("layout", &self.layout))?,
                 scale: self.scale,
                 mean: self.mean,

@@ -28,7 +28,8 @@ impl SharedIn {
             self.map = Some(unsafe { memmap2::MmapOptions::new().len(size as usize).map(&self.file)? });
         }
         let map = self.map.as_ref().expect("mapped");
-        bytemuck::try_cast_slice(&map[..bytes]).map_err(|e| std::io::Error::other(format!("misaligned shared memory: {e}")))
+        bytemuck::try_cast_slice(&map[..bytes])
+            .map_err(|e| std::io::Error::other(format!("misaligned shared memory: {e}")))
     }
 }
 

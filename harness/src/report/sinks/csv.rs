@@ -9,7 +9,19 @@ use crate::results::result::RunResult;
 
 pub(crate) fn run_csv(run: &RunResult) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["model", "suite", "weights", "expected", "evaluated", "failed", "missing", "classes", "metric", "value", "se"])?;
+    w.write_record([
+        "model",
+        "suite",
+        "weights",
+        "expected",
+        "evaluated",
+        "failed",
+        "missing",
+        "classes",
+        "metric",
+        "value",
+        "se",
+    ])?;
     for r in &run.results {
         for (k, _) in METRICS {
             let e = metric(&r.metrics, k);
@@ -35,8 +47,20 @@ pub(crate) fn run_csv(run: &RunResult) -> Result<String> {
 pub fn per_class_csv(run: &RunResult) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
-        "model", "suite", "wnid", "expected", "evaluated", "failed", "missing", "top1", "top5", "recall_top1", "se_top1", "recall_top5",
-        "se_top5", "weight",
+        "model",
+        "suite",
+        "wnid",
+        "expected",
+        "evaluated",
+        "failed",
+        "missing",
+        "top1",
+        "top5",
+        "recall_top1",
+        "se_top1",
+        "recall_top5",
+        "se_top5",
+        "weight",
     ])?;
     let o = |v: Option<f64>| v.map(f6).unwrap_or_default();
     for r in &run.results {
@@ -65,7 +89,17 @@ pub fn per_class_csv(run: &RunResult) -> Result<String> {
 pub(crate) fn comparison_csv(c: &Comparison) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
-        "model", "suite", "metric", "baseline", "baseline_se", "new", "new_se", "change", "change_se", "z", "verdict",
+        "model",
+        "suite",
+        "metric",
+        "baseline",
+        "baseline_se",
+        "new",
+        "new_se",
+        "change",
+        "change_se",
+        "z",
+        "verdict",
     ])?;
     let v = |e: Option<Estimate>| (e.map(|e| f6(e.value)).unwrap_or_default(), e.map(|e| f6(e.se)).unwrap_or_default());
     for p in &c.pairs {

@@ -13,11 +13,22 @@ pub(crate) fn run_junit(run: &RunResult) -> String {
     let failures = run.results.iter().filter(|r| !r.problems.is_empty()).count();
     let mut cases = String::new();
     for r in &run.results {
-        let _ = writeln!(cases, "    <testcase classname=\"{}\" name=\"{}\">", xml(&format!("shiftbench.{}", r.model)), xml(&r.suite));
+        let _ = writeln!(
+            cases,
+            "    <testcase classname=\"{}\" name=\"{}\">",
+            xml(&format!("shiftbench.{}", r.model)),
+            xml(&r.suite)
+        );
         if !r.problems.is_empty() {
-            let msg = format!("{} failed, {} missing of {} samples", r.totals.failed, r.totals.missing, r.totals.expected);
+            let msg =
+                format!("{} failed, {} missing of {} samples", r.totals.failed, r.totals.missing, r.totals.expected);
             let body: Vec<String> = r.problems.iter().take(50).map(|p| format!("{}: {}", p.id, p.reason)).collect();
-            let _ = writeln!(cases, "      <failure type=\"samples\" message=\"{}\">{}</failure>", xml(&msg), xml(&body.join("\n")));
+            let _ = writeln!(
+                cases,
+                "      <failure type=\"samples\" message=\"{}\">{}</failure>",
+                xml(&msg),
+                xml(&body.join("\n"))
+            );
         }
         let _ = writeln!(cases, "      <system-out>{}</system-out>", xml(&metric_lines(r)));
         cases.push_str("    </testcase>\n");
@@ -26,7 +37,8 @@ pub(crate) fn run_junit(run: &RunResult) -> String {
 }
 
 fn metric_lines(r: &EvalResult) -> String {
-    let mut s = format!("{} / {} samples evaluated, {} classes\n", r.totals.evaluated, r.totals.expected, r.classes_present);
+    let mut s =
+        format!("{} / {} samples evaluated, {} classes\n", r.totals.evaluated, r.totals.expected, r.classes_present);
     for (k, label) in METRICS {
         let _ = writeln!(s, "{label}: {}", fmt_est(metric(&r.metrics, k)));
     }
@@ -50,17 +62,29 @@ pub(crate) fn comparison_junit(c: &Comparison) -> String {
     let skipped = c.only_in_baseline.len() + c.only_in_new.len();
     let mut cases = String::new();
     for p in &c.pairs {
-        let _ = writeln!(cases, "    <testcase classname=\"{}\" name=\"{}\">", xml(&format!("shiftbench.{}", p.model)), xml(&p.suite));
+        let _ = writeln!(
+            cases,
+            "    <testcase classname=\"{}\" name=\"{}\">",
+            xml(&format!("shiftbench.{}", p.model)),
+            xml(&p.suite)
+        );
         let regs: Vec<&MetricChange> = p.regressions().collect();
         if !regs.is_empty() {
             let msg: Vec<String> = regs
                 .iter()
                 .map(|m| {
                     let d = m.change.expect("a regression has a change");
-                    format!("{} dropped {:.2} ± {:.2} points (z {:+.1})", m.label, -100.0 * d.value, 100.0 * d.se, m.z.unwrap_or(f64::NAN))
+                    format!(
+                        "{} dropped {:.2} ± {:.2} points (z {:+.1})",
+                        m.label,
+                        -100.0 * d.value,
+                        100.0 * d.se,
+                        m.z.unwrap_or(f64::NAN)
+                    )
                 })
                 .collect();
-            let tol = format!("tolerance: {} se and {:.2} points", fmt_num(c.tolerance.se), 100.0 * c.tolerance.min_drop);
+            let tol =
+                format!("tolerance: {} se and {:.2} points", fmt_num(c.tolerance.se), 100.0 * c.tolerance.min_drop);
             let _ = writeln!(
                 cases,
                 "      <failure type=\"regression\" message=\"{}\">{}</failure>",
@@ -68,7 +92,8 @@ pub(crate) fn comparison_junit(c: &Comparison) -> String {
                 xml(&regs.iter().map(|m| metric_row(&p.model, &p.suite, m).join(" | ")).collect::<Vec<_>>().join("\n"))
             );
         }
-        let mut out: Vec<String> = p.metrics.iter().map(|m| metric_row(&p.model, &p.suite, m)[2..].join(" | ")).collect();
+        let mut out: Vec<String> =
+            p.metrics.iter().map(|m| metric_row(&p.model, &p.suite, m)[2..].join(" | ")).collect();
         out.extend(p.notes.iter().cloned());
         let _ = writeln!(cases, "      <system-out>{}</system-out>", xml(&out.join("\n")));
         cases.push_str("    </testcase>\n");
@@ -117,7 +142,14 @@ pub fn xml(s: &str) -> String {
     out
 }
 
-fn junit_document(name: &str, tests: usize, failures: usize, skipped: usize, props: &[(String, String)], cases: &str) -> String {
+fn junit_document(
+    name: &str,
+    tests: usize,
+    failures: usize,
+    skipped: usize,
+    props: &[(String, String)],
+    cases: &str,
+) -> String {
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let counts = format!("tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\"");
     let _ = writeln!(s, "<testsuites name=\"{}\" {counts}>", xml(name));

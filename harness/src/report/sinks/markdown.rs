@@ -19,19 +19,19 @@ fn run_rows(results: &[EvalResult]) -> Vec<Vec<String>> {
     for m in models {
         let group: Vec<&EvalResult> = results.iter().filter(|r| r.model == m).collect();
         for r in &group {
-            let mut row = vec![r.model.clone(), r.suite.clone(), format!("{} / {}", r.totals.evaluated, r.totals.expected)];
+            let mut row =
+                vec![r.model.clone(), r.suite.clone(), format!("{} / {}", r.totals.evaluated, r.totals.expected)];
             row.push(r.classes_present.to_string());
             row.extend(METRICS.iter().map(|(k, _)| fmt_est(metric(&r.metrics, k))));
             rows.push(row);
         }
         let first = group[0];
         for r in group.iter().skip(1) {
-            let mut row = vec![r.model.clone(), format!("change {} -> {}", first.suite, r.suite), String::new(), String::new()];
-            row.extend(METRICS.iter().map(|(k, _)| {
-                match (metric(&first.metrics, k), metric(&r.metrics, k)) {
-                    (Some(a), Some(b)) => fmt_change(b.minus(&a)),
-                    _ => "n/a".into(),
-                }
+            let mut row =
+                vec![r.model.clone(), format!("change {} -> {}", first.suite, r.suite), String::new(), String::new()];
+            row.extend(METRICS.iter().map(|(k, _)| match (metric(&first.metrics, k), metric(&r.metrics, k)) {
+                (Some(a), Some(b)) => fmt_change(b.minus(&a)),
+                _ => "n/a".into(),
             }));
             rows.push(row);
         }
@@ -42,11 +42,23 @@ fn run_rows(results: &[EvalResult]) -> Vec<Vec<String>> {
 pub(crate) fn run_markdown(run: &RunResult) -> String {
     let mut s = String::from("### shiftbench results\n\n");
     if let Some(i) = &run.run {
-        let _ = writeln!(s, "Run `{}` ({}), shiftbench {}{}.\n", i.id, i.started_at, run.shiftbench_version, rev(i.git_revision.as_deref()));
+        let _ = writeln!(
+            s,
+            "Run `{}` ({}), shiftbench {}{}.\n",
+            i.id,
+            i.started_at,
+            run.shiftbench_version,
+            rev(i.git_revision.as_deref())
+        );
     }
     let mut header = vec!["model", "suite", "evaluated / expected", "classes"];
     header.extend(METRICS.iter().map(|(_, l)| *l));
-    s.push_str(&md_table(&header, &run_rows(&run.results), &[false, false, true, true, true, true, true, true], |_| false));
+    s.push_str(&md_table(
+        &header,
+        &run_rows(&run.results),
+        &[false, false, true, true, true, true, true, true],
+        |_| false,
+    ));
     s.push_str("\nRecall in percent, ± one standard error.\n");
     let problems = problem_lines(&run.results, 10);
     if !problems.is_empty() {
@@ -95,7 +107,8 @@ pub(crate) fn comparison_markdown(c: &Comparison) -> String {
         s.push_str(&md_table(&COMPARE_HEADER, &moved, &COMPARE_RIGHT, |i| moved_bold[i]));
         s.push('\n');
     }
-    let _ = writeln!(s, "<details><summary>All {} metrics of {} model/suite pairs</summary>\n", all.len(), c.pairs.len());
+    let _ =
+        writeln!(s, "<details><summary>All {} metrics of {} model/suite pairs</summary>\n", all.len(), c.pairs.len());
     let rows: Vec<Vec<String>> = all.iter().map(|(r, _)| r.clone()).collect();
     s.push_str(&md_table(&COMPARE_HEADER, &rows, &COMPARE_RIGHT, |i| all[i].1 == Verdict::Regression));
     s.push_str("\n</details>\n");

@@ -40,11 +40,13 @@ pub fn comparison_table(c: &Comparison) -> Table {
     t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
     t.set_header(COMPARE_HEADER.to_vec());
     for (row, _) in comparison_rows(c) {
-        t.add_row(
-            row.into_iter()
-                .zip(COMPARE_RIGHT)
-                .map(|(v, right)| if right { Cell::new(v).set_alignment(CellAlignment::Right) } else { Cell::new(v) }),
-        );
+        t.add_row(row.into_iter().zip(COMPARE_RIGHT).map(|(v, right)| {
+            if right {
+                Cell::new(v).set_alignment(CellAlignment::Right)
+            } else {
+                Cell::new(v)
+            }
+        }));
     }
     t
 }

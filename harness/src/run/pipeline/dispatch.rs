@@ -31,7 +31,14 @@ pub struct ChunkDone {
 /// Scores job `j`'s samples among `prepared` (the chunk of the plan's samples that starts at
 /// `first`) and writes their records to its log. `scratch` is the input buffer of the job's
 /// first copy (for models without one of their own).
-pub fn score_chunk(job: &mut Job<'_>, j: usize, plan: &PassPlan, first: usize, prepared: &[Prepared], scratch: &mut Vec<f32>) -> Result<ChunkDone> {
+pub fn score_chunk(
+    job: &mut Job<'_>,
+    j: usize,
+    plan: &PassPlan,
+    first: usize,
+    prepared: &[Prepared],
+    scratch: &mut Vec<f32>,
+) -> Result<ChunkDone> {
     let samples = &plan.todo[first..first + prepared.len()];
     let sp = plan.spec_of[j];
     let mut records: Vec<Option<Record>> = vec![None; samples.len()];

@@ -74,7 +74,13 @@ pub struct PassStats {
 /// Evaluates the suite's samples that are not in `done`, appending records to `log`.
 /// Returns how many samples were evaluated now, or [`ModelStopped`] when the model stopped (the
 /// batch in flight is logged as failed with the reason; later samples stay out of the log).
-pub fn evaluate(model: &mut dyn Scorer, suite: &Suite, log: &mut LogWriter, done: &HashSet<String>, opts: &EvalOptions) -> Result<usize> {
+pub fn evaluate(
+    model: &mut dyn Scorer,
+    suite: &Suite,
+    log: &mut LogWriter,
+    done: &HashSet<String>,
+    opts: &EvalOptions,
+) -> Result<usize> {
     let mut jobs = [Job { model, extra: Vec::new(), log, done }];
     let mut stats = evaluate_many(&mut jobs, suite, opts)?;
     match stats.stopped[0].take() {
@@ -143,7 +149,12 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
     if interrupted {
         bar.abandon();
         let (j, job) = jobs.iter().enumerate().find(|(j, _)| stopped[*j].is_none()).unwrap_or((0, &jobs[0]));
-        return Err(Interrupted { log: job.log.path.clone(), done: job.done.len() + evaluated[j], total: suite.samples.len() }.into());
+        return Err(Interrupted {
+            log: job.log.path.clone(),
+            done: job.done.len() + evaluated[j],
+            total: suite.samples.len(),
+        }
+        .into());
     }
     if stopped.iter().any(Option::is_some) {
         bar.abandon();
@@ -165,7 +176,11 @@ fn progress_bar(jobs: &[Job<'_>], suite: &Suite, len: usize, enabled: bool) -> P
         return ProgressBar::hidden();
     }
     let b = ProgressBar::new(len as u64);
-    b.set_style(ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta}").expect("template").progress_chars("=> "));
+    b.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
     let who = if jobs.len() == 1 { jobs[0].model.card().name.to_string() } else { format!("{} models", jobs.len()) };
     b.set_prefix(format!("{who} on {}", suite.name));
     b

@@ -54,7 +54,8 @@ impl<'s> PassPlan<'s> {
         }
         let norms = specs.iter().map(Normaliser::new).collect();
         let allowed = jobs.iter().map(|j| allowed_labels(j.model.labels(), suite, opts.argmax)).collect();
-        let batches: Vec<usize> = jobs.iter().map(|j| j.model.batch_size(requested_batch(opts.batch, 1 + j.extra.len()))).collect();
+        let batches: Vec<usize> =
+            jobs.iter().map(|j| j.model.batch_size(requested_batch(opts.batch, 1 + j.extra.len()))).collect();
         let labels = jobs.iter().map(|j| j.model.labels().to_vec()).collect();
         let plugins = jobs.iter().map(|j| j.model.plugin_name().to_string()).collect();
 
@@ -73,7 +74,8 @@ impl<'s> PassPlan<'s> {
         // several batches to take.
         let per_round = batches.iter().zip(jobs).map(|(b, j)| b * (1 + j.extra.len())).max().unwrap_or(1);
         let max_batch = batches.iter().copied().max().unwrap_or(1);
-        let chunk = (2 * per_round).clamp(64, 1024).min((CHUNK_BYTES / bytes_per_sample).max(16)).max(max_batch.min(1024));
+        let chunk =
+            (2 * per_round).clamp(64, 1024).min((CHUNK_BYTES / bytes_per_sample).max(16)).max(max_batch.min(1024));
         let first_chunk = per_round.min(chunk);
         let mut chunks = Vec::new();
         let mut at = 0;

@@ -56,7 +56,8 @@ pub fn prepare(s: &Sample, suite: &Suite, wanted: &[bool], specs: &[PreprocessSp
         .map(|(spec, &w)| {
             w.then(|| {
                 n.preprocessed.fetch_add(1, Ordering::Relaxed);
-                std::panic::catch_unwind(|| resize_crop_part(&img, spec)).unwrap_or_else(|_| Err("preprocessing panicked on this image".to_string()))
+                std::panic::catch_unwind(|| resize_crop_part(&img, spec))
+                    .unwrap_or_else(|_| Err("preprocessing panicked on this image".to_string()))
             })
         })
         .collect();

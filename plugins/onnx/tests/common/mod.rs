@@ -47,7 +47,11 @@ pub fn squeezenet_yaml(model: &Path, extra: &str) -> String {
 /// golden/fish.csv: CHW, BGR, 0-255, 150,528 values.
 pub fn fish(data: &Path) -> Vec<f32> {
     let text = std::fs::read_to_string(data.join("golden/fish.csv")).unwrap();
-    let v: Vec<f32> = text.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
+    let v: Vec<f32> = text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
     assert_eq!(v.len(), 3 * 224 * 224);
     v
 }

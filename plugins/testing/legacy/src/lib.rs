@@ -54,8 +54,18 @@ impl RootModule for PluginModRef {
 }
 
 /// The example plugin's classes, in output order.
-const LABELS: [&str; 10] =
-    ["n07747607", "n07753592", "n07745940", "n07720875", "n09472597", "n04254680", "n03938244", "n07718472", "n07749582", "n02782093"];
+const LABELS: [&str; 10] = [
+    "n07747607",
+    "n07753592",
+    "n07745940",
+    "n07720875",
+    "n09472597",
+    "n04254680",
+    "n03938244",
+    "n07718472",
+    "n07749582",
+    "n02782093",
+];
 
 const PREPROCESS: PreprocessSpec = PreprocessSpec { resize: 32, crop: 32, ..PreprocessSpec::IMAGENET };
 

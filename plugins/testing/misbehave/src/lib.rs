@@ -20,8 +20,18 @@ use shiftbench_model_config::ModelConfig;
 use shiftbench_plugin::{export_plugin, Classifier, LoadRequest, ModelCard, PreprocessSpec, ScoreKind};
 
 /// The example plugin's classes, in output order.
-const LABELS: [&str; 10] =
-    ["n07747607", "n07753592", "n07745940", "n07720875", "n09472597", "n04254680", "n03938244", "n07718472", "n07749582", "n02782093"];
+const LABELS: [&str; 10] = [
+    "n07747607",
+    "n07753592",
+    "n07745940",
+    "n07720875",
+    "n09472597",
+    "n04254680",
+    "n03938244",
+    "n07718472",
+    "n07749582",
+    "n02782093",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Behave {
