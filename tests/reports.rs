@@ -236,7 +236,13 @@ fn a_stored_result_describes_its_run_and_compare_exits_by_verdict() {
         assert!(reports.join(f).is_file(), "{f} missing");
     }
     let junit = std::fs::read_to_string(reports.join("compare.junit.xml")).unwrap();
-    assert!(junit.contains("failures=\"1\"") && junit.contains("<failure type=\"regression\""), "{junit}");
+    let parsed = quick_junit::Report::deserialize_from_str(&junit).unwrap();
+    assert_eq!(parsed.failures, 1, "{junit}");
+    let failed = parsed.test_suites[0].test_cases.iter().find(|c| matches!(c.status, quick_junit::TestCaseStatus::NonSuccess { .. }));
+    assert!(
+        matches!(&failed.unwrap().status, quick_junit::TestCaseStatus::NonSuccess { ty: Some(t), .. } if t.as_str() == "regression"),
+        "{junit}"
+    );
     // A loose tolerance lets it pass.
     let o = cli(&["compare", out.to_str().unwrap(), worse_path.to_str().unwrap(), "--min-drop", "0.5"]);
     assert_eq!(o.status.code(), Some(0));

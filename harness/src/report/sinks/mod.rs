@@ -79,7 +79,7 @@ pub fn render_run(run: &RunResult, format: Format) -> Result<String> {
         Format::Markdown => markdown::run_markdown(run),
         Format::Csv => csv::run_csv(run)?,
         Format::Json => String::from_utf8(serde_json::to_vec_pretty(run)?)? + "\n",
-        Format::Junit => junit::run_junit(run),
+        Format::Junit => junit::run_junit(run)?,
     })
 }
 
@@ -100,7 +100,7 @@ pub fn render_comparison(c: &Comparison, format: Format) -> Result<String> {
         Format::Markdown => markdown::comparison_markdown(c),
         Format::Csv => csv::comparison_csv(c)?,
         Format::Json => String::from_utf8(serde_json::to_vec_pretty(c)?)? + "\n",
-        Format::Junit => junit::comparison_junit(c),
+        Format::Junit => junit::comparison_junit(c)?,
     })
 }
 
