@@ -238,7 +238,10 @@ fn a_stored_result_describes_its_run_and_compare_exits_by_verdict() {
     let junit = std::fs::read_to_string(reports.join("compare.junit.xml")).unwrap();
     let parsed = quick_junit::Report::deserialize_from_str(&junit).unwrap();
     assert_eq!(parsed.failures, 1, "{junit}");
-    let failed = parsed.test_suites[0].test_cases.iter().find(|c| matches!(c.status, quick_junit::TestCaseStatus::NonSuccess { .. }));
+    let failed = parsed.test_suites[0]
+        .test_cases
+        .iter()
+        .find(|c| matches!(c.status, quick_junit::TestCaseStatus::NonSuccess { .. }));
     assert!(
         matches!(&failed.unwrap().status, quick_junit::TestCaseStatus::NonSuccess { ty: Some(t), .. } if t.as_str() == "regression"),
         "{junit}"

@@ -2,6 +2,7 @@
 //!
 //! - [`scorer`]: the seam, [`Scorer`] (a model that scores batches, wherever it runs) and
 //!   [`ModelStopped`] (the one error that takes a model out of a pass);
+//! - [`card`]: a preprocessing spec in plain types (the worker pipe, result files);
 //! - [`model`]: a `--model` argument resolved once into a [`ModelRef`] (plugin library, model YAML
 //!   read and checked);
 //! - [`plugin`]: loading a plugin library through `abi_stable`, checking its card, calling it in
@@ -11,6 +12,7 @@
 //!
 //! It knows nothing of suites, images or results: it takes tensors and gives scores.
 
+pub mod card;
 pub mod model;
 pub mod plugin;
 pub mod scorer;

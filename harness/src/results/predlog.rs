@@ -211,7 +211,7 @@ pub fn read_log(path: &Path) -> Result<(LogHeader, Vec<Record>)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::results::metrics::ClassCounts;
     use crate::results::tally::Tally;
@@ -227,7 +227,8 @@ mod tests {
         }
     }
 
-    fn rec(id: &str, wnid: &str, top: &[&str]) -> Record {
+    /// A record of a sample the model predicted `top` for.
+    pub(crate) fn rec(id: &str, wnid: &str, top: &[&str]) -> Record {
         Record {
             id: id.into(),
             wnid: wnid.into(),

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use shiftbench_plugin::{ModelCard, INTERFACE_VERSION};
 
 use crate::data::suite::Suite;
+pub use crate::host::card::PreprocessInfo;
 use crate::host::model::ModelRef;
 use crate::results::shard::Shard;
 use crate::util::digest::{lines_digest, sha256_file, sha256_hex};
@@ -48,19 +49,6 @@ impl FileInfo {
     }
 }
 
-/// How a model's input is prepared, as its card says.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PreprocessInfo {
-    pub resize: u32,
-    pub crop: u32,
-    pub interpolation: String,
-    pub channel_order: String,
-    pub layout: String,
-    pub scale: f32,
-    pub mean: [f32; 3],
-    pub std: [f32; 3],
-}
-
 /// A model card in plain types.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CardInfo {
@@ -78,23 +66,13 @@ pub struct CardInfo {
 
 impl CardInfo {
     pub fn of(card: &ModelCard, labels: &[String]) -> CardInfo {
-        let p = &card.preprocess;
         CardInfo {
             name: card.name.to_string(),
             labels: labels.len(),
             labels_digest: lines_digest(labels.iter().map(String::as_str)),
             scores: card.scores.as_str().into(),
             max_batch: card.max_batch,
-            preprocess: PreprocessInfo {
-                resize: p.resize,
-                crop: p.crop,
-                interpolation: p.interpolation.as_str().into(),
-                channel_order: p.channel_order.as_str().into(),
-                layout: p.layout.as_str().into(),
-                scale: p.scale,
-                mean: p.mean,
-                std: p.std,
-            },
+            preprocess: PreprocessInfo::of(&card.preprocess),
         }
     }
 }

@@ -96,17 +96,7 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rec(id: &str, wnid: &str, top: &[&str]) -> Record {
-        Record {
-            id: id.into(),
-            wnid: wnid.into(),
-            status: Status::Ok,
-            top: top.iter().map(|s| s.to_string()).collect(),
-            scores: vec![1.0; top.len()],
-            error: None,
-        }
-    }
+    use crate::results::predlog::tests::rec;
 
     #[test]
     fn failures_are_counted_not_dropped() {

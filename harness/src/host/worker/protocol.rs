@@ -7,7 +7,9 @@ use std::io::{Read, Write};
 use abi_stable::std_types::{RString, RVec};
 use anyhow::{anyhow, Result};
 use serde::{Deserialize, Serialize};
-use shiftbench_plugin::{ChannelOrder, Interpolation, Layout, ModelCard, PreprocessSpec, ScoreKind};
+use shiftbench_plugin::{ModelCard, ScoreKind};
+
+use crate::host::card::PreprocessInfo;
 
 /// Largest text frame (card, error message) accepted from a worker.
 pub(crate) const MAX_TEXT_FRAME: u64 = 64 << 20;
@@ -70,57 +72,31 @@ pub(crate) struct CardWire {
     pub(crate) plugin_name: String,
     pub(crate) name: String,
     pub(crate) labels: Vec<String>,
-    pub(crate) resize: u32,
-    pub(crate) crop: u32,
-    pub(crate) interpolation: String,
-    pub(crate) channel_order: String,
-    pub(crate) layout: String,
-    pub(crate) scale: f32,
-    pub(crate) mean: [f32; 3],
-    pub(crate) std: [f32; 3],
+    pub(crate) preprocess: PreprocessInfo,
     pub(crate) max_batch: u32,
     pub(crate) scores: String,
 }
 
 impl CardWire {
     pub(crate) fn new(card: &ModelCard, plugin_name: &str) -> CardWire {
-        let p = &card.preprocess;
         CardWire {
             plugin_name: plugin_name.to_string(),
             name: card.name.to_string(),
             labels: card.labels.iter().map(|l| l.to_string()).collect(),
-            resize: p.resize,
-            crop: p.crop,
-            interpolation: p.interpolation.as_str().into(),
-            channel_order: p.channel_order.as_str().into(),
-            layout: p.layout.as_str().into(),
-            scale: p.scale,
-            mean: p.mean,
-            std: p.std,
+            preprocess: PreprocessInfo::of(&card.preprocess),
             max_batch: card.max_batch,
             scores: card.scores.as_str().into(),
         }
     }
 
     pub(crate) fn card(&self) -> Result<ModelCard> {
-        let bad = |what: &str, v: &str| anyhow!("the worker sent an unknown {what} {v:?}");
         Ok(ModelCard {
             name: RString::from(self.name.as_str()),
             labels: self.labels.iter().map(|l| RString::from(l.as_str())).collect::<RVec<_>>(),
-            preprocess: PreprocessSpec {
-                resize: self.resize,
-                crop: self.crop,
-                interpolation: Interpolation::parse(&self.interpolation)
-                    .ok_or_else(|| bad("interpolation", &self.interpolation))?,
-                channel_order: ChannelOrder::parse(&self.channel_order)
-                    .ok_or_else(|| bad("channel order", &self.channel_order))?,
-                layout: Layout::parse(&self.layout).ok_or_else(|| bad("layout", &self.layout))?,
-                scale: self.scale,
-                mean: self.mean,
-                std: self.std,
-            },
+            preprocess: self.preprocess.spec().map_err(|e| anyhow!("the worker sent {e}"))?,
             max_batch: self.max_batch,
-            scores: ScoreKind::parse(&self.scores).ok_or_else(|| bad("score kind", &self.scores))?,
+            scores: ScoreKind::parse(&self.scores)
+                .ok_or_else(|| anyhow!("the worker sent an unknown score kind {:?}", self.scores))?,
         })
     }
 }

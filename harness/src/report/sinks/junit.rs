@@ -46,7 +46,10 @@ pub(crate) fn run_junit(run: &RunResult) -> Result<String> {
             let status = if r.problems.is_empty() {
                 TestCaseStatus::success()
             } else {
-                let msg = format!("{} failed, {} missing of {} samples", r.totals.failed, r.totals.missing, r.totals.expected);
+                let msg = format!(
+                    "{} failed, {} missing of {} samples",
+                    r.totals.failed, r.totals.missing, r.totals.expected
+                );
                 let body: Vec<String> = r.problems.iter().take(50).map(|p| format!("{}: {}", p.id, p.reason)).collect();
                 failure("samples", msg, body.join("\n"))
             };
@@ -59,7 +62,8 @@ pub(crate) fn run_junit(run: &RunResult) -> Result<String> {
 }
 
 fn metric_lines(r: &EvalResult) -> String {
-    let mut s = format!("{} / {} samples evaluated, {} classes\n", r.totals.evaluated, r.totals.expected, r.classes_present);
+    let mut s =
+        format!("{} / {} samples evaluated, {} classes\n", r.totals.evaluated, r.totals.expected, r.classes_present);
     for (k, label) in METRICS {
         let _ = writeln!(s, "{label}: {}", fmt_est(metric(&r.metrics, k)));
     }
@@ -98,11 +102,13 @@ pub(crate) fn comparison_junit(c: &Comparison) -> Result<String> {
                     )
                 })
                 .collect();
-            let tol = format!("tolerance: {} se and {:.2} points", fmt_num(c.tolerance.se), 100.0 * c.tolerance.min_drop);
+            let tol =
+                format!("tolerance: {} se and {:.2} points", fmt_num(c.tolerance.se), 100.0 * c.tolerance.min_drop);
             let rows: Vec<String> = regs.iter().map(|m| metric_row(&p.model, &p.suite, m).join(" | ")).collect();
             failure("regression", format!("{} ({tol})", msg.join("; ")), rows.join("\n"))
         };
-        let mut out: Vec<String> = p.metrics.iter().map(|m| metric_row(&p.model, &p.suite, m)[2..].join(" | ")).collect();
+        let mut out: Vec<String> =
+            p.metrics.iter().map(|m| metric_row(&p.model, &p.suite, m)[2..].join(" | ")).collect();
         out.extend(p.notes.iter().cloned());
         let mut case = case(&p.model, &p.suite, status);
         case.set_system_out(out.join("\n"));
@@ -157,7 +163,10 @@ mod tests {
         match &c.status {
             TestCaseStatus::NonSuccess { message, description, .. } => {
                 assert_eq!(message.as_ref().unwrap().as_str(), "1 failed, 0 missing of 2 samples");
-                assert!(description.as_ref().unwrap().as_str().starts_with("b&<c>: bad \"file\" 'x'"), "{description:?}");
+                assert!(
+                    description.as_ref().unwrap().as_str().starts_with("b&<c>: bad \"file\" 'x'"),
+                    "{description:?}"
+                );
             }
             other => panic!("{other:?}"),
         }
