@@ -9,7 +9,7 @@
 //!
 //! Each shard writes its own predictions log (`<model>__<suite>.shard-<i>-of-<N>.jsonl`) and result
 //! (`result.shard-<i>-of-<N>.json`), so shards can share one output folder (see
-//! [`crate::results::paths`]); `crate::run::merge` combines them.
+//! [`crate::results::paths`]); `shiftbench merge` combines them.
 
 use std::fmt;
 use std::str::FromStr;

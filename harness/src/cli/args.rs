@@ -1,0 +1,310 @@
+//! The command line's grammar: every subcommand and flag (clap derive). `main.rs` acts on them.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::{Args, Parser, Subcommand};
+use shiftbench::host::worker::IsolationArgs;
+use shiftbench::report::compare::Tolerance;
+use shiftbench::report::sinks::Format;
+use shiftbench::results::shard::Shard;
+use shiftbench::run::options::Argmax;
+use shiftbench::run::score::ScoreSpec;
+use shiftbench::EvalOptions;
+
+#[derive(Parser)]
+#[command(
+    name = "shiftbench",
+    version,
+    about = "How ImageNet classifiers hold up when ImageNet is swapped for LAIONet"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+pub(crate) struct Perf {
+    /// Images per model call (capped by the model's own limit) [default: 32 for a model running
+    /// as one copy, 8 per copy for a model running as several].
+    #[arg(long, value_parser = positive)]
+    pub(crate) batch: Option<usize>,
+    /// Decode/preprocess threads (default: all cores).
+    #[arg(long)]
+    pub(crate) threads: Option<usize>,
+    /// Threads each copy of a model may use for inference (default: its share of the cores when
+    /// a model runs as several copies, else the plugin decides).
+    #[arg(long)]
+    pub(crate) model_threads: Option<u32>,
+    /// Copies of each model to run side by side, each scoring its own batches (default: the
+    /// model YAML's `replicas:`, else one per core, up to 4, for a model YAML on the CPU, else 1).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(crate) replicas: Option<u32>,
+}
+
+/// How results are reported.
+#[derive(Args, Clone)]
+pub(crate) struct Report {
+    /// What to print: table, markdown, csv, json or junit.
+    #[arg(long, default_value = "table")]
+    pub(crate) format: Format,
+    /// Also write the report in every format (and the plots) into this folder.
+    #[arg(long)]
+    pub(crate) report_dir: Option<PathBuf>,
+}
+
+/// When a change counts as a regression.
+#[derive(Args, Clone)]
+pub(crate) struct Tol {
+    /// A drop must exceed this many standard errors of the difference...
+    #[arg(long, default_value_t = 3.0)]
+    pub(crate) tolerance_se: f64,
+    /// ...and this absolute amount (a fraction: 0.005 is half a percentage point).
+    #[arg(long, default_value_t = 0.005)]
+    pub(crate) min_drop: f64,
+}
+
+impl Tol {
+    pub(crate) fn get(&self) -> Result<Tolerance> {
+        if !(self.tolerance_se >= 0.0 && self.min_drop >= 0.0) {
+            bail!("--tolerance-se and --min-drop must be non-negative numbers");
+        }
+        Ok(Tolerance { se: self.tolerance_se, min_drop: self.min_drop })
+    }
+}
+
+impl ScoreArgs {
+    pub(crate) fn spec(&self) -> ScoreSpec {
+        ScoreSpec {
+            logs: self.logs.clone(),
+            suite: self.suite.clone(),
+            results: self.results.clone(),
+            labels: self.labels.clone(),
+            label_id_column: self.label_id_column.clone(),
+            id_column: self.id_column.clone(),
+            wnid_column: self.wnid_column.clone(),
+            models: self.models.clone(),
+            classes: self.classes.clone(),
+            classes_where: self.classes_where.clone(),
+            weights_table: self.weights_table.clone(),
+            weight_column: self.weight_column.clone(),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Cmd {
+    /// Generate two synthetic suites (ImageNet-like, LAIONet-like), run the example plugin on
+    /// both and print the table. Nothing is downloaded.
+    Demo {
+        /// Where the suites, logs and result go.
+        #[arg(long, default_value = "shiftbench-demo")]
+        out: PathBuf,
+        /// The model (default: the example plugin).
+        #[arg(long, default_value = "example")]
+        model: String,
+        #[command(flatten)]
+        perf: Perf,
+        #[command(flatten)]
+        isolate: IsolationArgs,
+    },
+    /// Evaluate models on suites: prints the tables, writes predictions logs and result.json.
+    /// All models go through each suite together (each image decoded once). An interrupted run
+    /// resumes from its logs when run again.
+    Run {
+        /// A run plan (YAML: models, suites, out, batch, threads, ...); flags override it and
+        /// --model/--suite add to its lists.
+        #[arg(long)]
+        plan: Option<PathBuf>,
+        /// Suite YAML files (repeat for several; the first is the reference for the drop).
+        #[arg(long = "suite")]
+        suites: Vec<PathBuf>,
+        /// Models: a model YAML, a plugin library or a plugin name (repeat for several).
+        #[arg(long = "model")]
+        models: Vec<String>,
+        /// Output folder [default: shiftbench-out].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace existing predictions logs instead of resuming them.
+        #[arg(long)]
+        fresh: bool,
+        /// Exit non-zero if any sample failed or is missing, naming them.
+        #[arg(long)]
+        strict: bool,
+        /// Evaluate only shard i of N (0-based; by a stable hash of each sample id). Each shard
+        /// writes its own logs and result; `shiftbench merge` combines them.
+        #[arg(long)]
+        shard: Option<Shard>,
+        /// Compare with this stored result (exit 1 on a regression).
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        #[command(flatten)]
+        tol: Tol,
+        #[command(flatten)]
+        report: Report,
+        /// Order models by a column of the summary table: a suite name (its top-1 equal-wt),
+        /// SUITE:laion, drop, drop:laion, drop:SUITE, model, or a column header; append :asc or
+        /// :desc to choose the direction.
+        #[arg(long)]
+        sort: Option<String>,
+        /// Which labels predictions are taken over: auto (the suite's classes for models whose
+        /// labels are not all ImageNet-1k classes, e.g. 21k/22k models; all labels otherwise),
+        /// suite (always the suite's classes) or all [default: auto].
+        #[arg(long)]
+        argmax: Option<Argmax>,
+        #[command(flatten)]
+        perf: Perf,
+        #[command(flatten)]
+        isolate: IsolationArgs,
+    },
+    /// Compare a new result with a baseline, per model, suite and metric. Exit status: 0 no
+    /// regression, 1 regression, 2 error.
+    Compare {
+        /// The baseline result (a result.json, or the folder holding it).
+        baseline: PathBuf,
+        /// The new result.
+        new: PathBuf,
+        #[command(flatten)]
+        tol: Tol,
+        #[command(flatten)]
+        report: Report,
+    },
+    /// Draw SVG plots of a result: ImageNet vs LAIONet recall per model (the paper's Figure 1),
+    /// equal- vs LAION-weighted recall, and per-class recall against LAION frequency.
+    Plot {
+        /// The result (a result.json, or the folder holding it).
+        result: PathBuf,
+        /// Where the SVG files go.
+        #[arg(long, default_value = "plots")]
+        out: PathBuf,
+        /// The suite on the x axis of the shift plots (default: the result's first suite).
+        #[arg(long)]
+        x_suite: Option<String>,
+        /// The suite on the y axis (default: the second).
+        #[arg(long)]
+        y_suite: Option<String>,
+        /// Plot top-5 recall instead of top-1.
+        #[arg(long)]
+        top5: bool,
+    },
+    /// Merge the predictions logs of shards (`run --shard i/N`) into the result of the unsharded
+    /// run. Inputs: output folders, logs (.jsonl) or shard results (.json).
+    Merge {
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Where result.json goes (default: the input folder, when there is one).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Take class weights from these suites instead of the shards' result files.
+        #[arg(long = "suite")]
+        suites: Vec<PathBuf>,
+        /// Merge even when some shards are missing.
+        #[arg(long)]
+        allow_partial: bool,
+        #[command(flatten)]
+        report: Report,
+    },
+    /// Check a suite's images against the sha256 checksums it pins (`checksums:` or a
+    /// checksum column); exits non-zero on a mismatch or a missing image. --write makes a
+    /// checksum file (sha256sum format, by sample id) to pin.
+    Verify {
+        #[arg(long = "suite", required = true)]
+        suites: Vec<PathBuf>,
+        /// Write the checksums of every readable image to this file instead of verifying.
+        #[arg(long)]
+        write: Option<PathBuf>,
+        /// Reading/hashing threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Recompute metrics from predictions logs, or from per-sample results stored elsewhere
+    /// (such as the LAIONet paper's ILSVRC2012_val.parquet).
+    Score(ScoreArgs),
+    /// Internal: runs one model for a `run` in a separate process (see harness/src/worker.rs).
+    #[command(name = "__worker", hide = true)]
+    Worker {
+        #[arg(long)]
+        library: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value_t = 0)]
+        threads: u32,
+        /// The inherited shared-memory file batches arrive in.
+        #[arg(long)]
+        shm_fd: Option<i32>,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct ScoreArgs {
+    /// Predictions logs written by `shiftbench run` (logs of shards of one run are merged).
+    #[arg(long = "log")]
+    pub(crate) logs: Vec<PathBuf>,
+    /// With --log: the suite whose class weights to use (default: equal weights).
+    #[arg(long)]
+    pub(crate) suite: Option<PathBuf>,
+    /// A stored per-sample results table (Parquet, CSV or TSV) with columns
+    /// top_1_is_correct_<model> and top_5_is_correct_<model>.
+    #[arg(long)]
+    pub(crate) results: Option<PathBuf>,
+    /// With --results: a table of sample id -> wnid (default: the results table's own wnid column).
+    #[arg(long)]
+    pub(crate) labels: Option<PathBuf>,
+    /// With --results: the sample id column of the results table (default: found by name).
+    #[arg(long)]
+    pub(crate) id_column: Option<String>,
+    /// With --labels: its sample id column.
+    #[arg(long, default_value = "image")]
+    pub(crate) label_id_column: String,
+    /// The wnid column of the labels (or results) table.
+    #[arg(long, default_value = "wnid")]
+    pub(crate) wnid_column: String,
+    /// With --results: models to score (default: every model in the table).
+    #[arg(long = "model")]
+    pub(crate) models: Vec<String>,
+    /// Restrict to a class subset: a wnid list, or a table with a wnid column.
+    #[arg(long)]
+    pub(crate) classes: Option<PathBuf>,
+    /// With a --classes table: keep rows where COLUMN=VALUE (repeatable).
+    #[arg(long = "classes-where", value_parser = parse_kv)]
+    pub(crate) classes_where: Vec<(String, String)>,
+    /// Class weights for the weighted columns: a table with a wnid column and --weight-column.
+    #[arg(long)]
+    pub(crate) weights_table: Option<PathBuf>,
+    #[arg(long, default_value = "weight")]
+    pub(crate) weight_column: String,
+    /// Write the result JSON here.
+    #[arg(long)]
+    pub(crate) json: Option<PathBuf>,
+    /// Print every metric with six decimals (fractions, not percent).
+    #[arg(long)]
+    pub(crate) precise: bool,
+    #[command(flatten)]
+    pub(crate) report: Report,
+}
+
+pub(crate) fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected COLUMN=VALUE, got {s:?}"))
+}
+
+pub(crate) fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("expected a whole number of at least 1, got {s:?}")),
+    }
+}
+
+pub(crate) fn eval_options(p: &Perf) -> EvalOptions {
+    let mut o = EvalOptions {
+        batch: p.batch.unwrap_or(0),
+        progress: std::io::stderr().is_terminal(),
+        ..EvalOptions::default()
+    };
+    if let Some(t) = p.threads {
+        o.threads = t.max(1);
+    }
+    o
+}
