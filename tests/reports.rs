@@ -277,7 +277,7 @@ fn a_stored_result_describes_its_run_and_compare_exits_by_verdict() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("REGRESSION") == false && stdout.contains("no regression"), "{stdout}");
+    assert!(!stdout.contains("REGRESSION") && stdout.contains("no regression"), "{stdout}");
     for f in [
         "run.txt",
         "run.md",

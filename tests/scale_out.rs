@@ -47,7 +47,7 @@ fn shards_merge_to_the_unsharded_result_bit_for_bit() {
             assert!(out.join(format!("result.shard-{i}-of-{n}.json")).is_file());
         }
         assert_eq!(expected, 429, "the shards of N = {n} partition the suite");
-        let merged = merge(&[out.clone()], &BTreeMap::new(), false, false).unwrap();
+        let merged = merge(std::slice::from_ref(&out), &BTreeMap::new(), false, false).unwrap();
         assert_eq!(merged.logs.len(), 2 * n as usize);
         // Every metric, standard error, per-class count and weight: identical.
         assert_eq!(merged.run.results, whole.results, "N = {n}");
@@ -76,7 +76,7 @@ fn shards_merge_to_the_unsharded_result_bit_for_bit() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("example-shape-colour on laionet-like: shard 1/3 is missing"), "{err}");
-    let partial = merge(&[out.clone()], &BTreeMap::new(), true, false).unwrap();
+    let partial = merge(std::slice::from_ref(&out), &BTreeMap::new(), true, false).unwrap();
     assert!(partial.run.results[1].totals.expected < 429);
 
     // Logs alone (no result files) with the suite named for its weights give the same result too.

@@ -28,7 +28,7 @@ pub fn resized_size(w: u32, h: u32, size: u32) -> (u32, u32) {
 pub fn crop_offset(len: u32, crop: u32) -> u32 {
     let d = len - crop;
     let half = d / 2;
-    if d % 2 == 0 || half % 2 == 0 {
+    if d.is_multiple_of(2) || half.is_multiple_of(2) {
         half
     } else {
         half + 1

@@ -83,8 +83,8 @@ fn paint(img: &mut RgbImage, shape: Shape, cx: f32, cy: f32, r: f32, rgb: [u8; 3
             }
             if cover > 0 {
                 let p = img.get_pixel_mut(x, y);
-                for c in 0..3 {
-                    p.0[c] = ((p.0[c] as u32 * (4 - cover) + rgb[c] as u32 * cover) / 4) as u8;
+                for (c, &v) in rgb.iter().enumerate() {
+                    p.0[c] = ((p.0[c] as u32 * (4 - cover) + v as u32 * cover) / 4) as u8;
                 }
             }
         }

@@ -216,8 +216,11 @@ fn delimiter_for(path: &Path, header: &str) -> u8 {
     }
 }
 
+/// The rows of a table read whole: each with its 1-based line number.
+pub type Rows = Vec<(usize, Vec<String>)>;
+
 /// Reads a CSV/TSV table into its header and rows (with 1-based line numbers).
-pub fn read_table(path: &Path) -> Result<(Vec<String>, Vec<(usize, Vec<String>)>)> {
+pub fn read_table(path: &Path) -> Result<(Vec<String>, Rows)> {
     let text = safeio::read_text_bounded(path, safeio::MAX_TABLE_BYTES)
         .with_context(|| format!("cannot read table {}", path.display()))?;
     let delim = delimiter_for(path, text.lines().next().unwrap_or(""));

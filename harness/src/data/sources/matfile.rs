@@ -142,8 +142,9 @@ struct Element<'a> {
 
 fn read_element<'a>(c: &mut Cursor<'a>) -> Result<Element<'a>, String> {
     let first = c.u32()?;
-    // Small data element: the byte count sits in the upper 16 bits, the data in the next 4 bytes.
-    let small_n = if c.big { first >> 16 } else { first >> 16 };
+    // Small data element: the byte count sits in the upper 16 bits (in either byte order, once
+    // read as a u32 in the file's order), the data in the next 4 bytes.
+    let small_n = first >> 16;
     if small_n != 0 {
         let ty = first & 0xFFFF;
         if small_n > 4 {

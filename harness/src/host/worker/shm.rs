@@ -18,7 +18,7 @@ impl SharedIn {
 
     /// The first `bytes` bytes as f32 (mapping the file again when the harness grew it).
     pub(crate) fn get(&mut self, bytes: usize) -> std::io::Result<&[f32]> {
-        if self.map.as_ref().map_or(true, |m| m.len() < bytes) {
+        if self.map.as_ref().is_none_or(|m| m.len() < bytes) {
             let size = self.file.metadata()?.len();
             if size < bytes as u64 {
                 return Err(std::io::Error::other(format!("the shared memory holds {size} bytes, the batch {bytes}")));
@@ -60,7 +60,7 @@ impl SharedOut {
     /// The first `bytes` of the shared memory, for the next batch to be written into, growing
     /// it first when needed. Page-aligned.
     pub(crate) fn reserve(&mut self, bytes: usize) -> std::io::Result<&mut [u8]> {
-        if self.map.as_ref().map_or(true, |m| m.len() < bytes) {
+        if self.map.as_ref().is_none_or(|m| m.len() < bytes) {
             let size = bytes.next_power_of_two().max(1 << 20);
             self.file.set_len(size as u64)?;
             // SAFETY: only this process writes the file, through this map, between batches; the
