@@ -221,6 +221,12 @@ pub(crate) enum Cmd {
     /// Recompute metrics from predictions logs, or from per-sample results stored elsewhere
     /// (such as the LAIONet paper's ILSVRC2012_val.parquet).
     Score(ScoreArgs),
+    /// Look at a model before running it: what its plugin reads from the model file and the card
+    /// the harness will use (`show`), or a model YAML to start from for a model file (`init`).
+    Model {
+        #[command(subcommand)]
+        cmd: ModelCmd,
+    },
     /// Internal: runs one model for a `run` in a separate process (see harness/src/worker.rs).
     #[command(name = "__worker", hide = true)]
     Worker {
@@ -233,6 +239,26 @@ pub(crate) enum Cmd {
         /// The inherited shared-memory file batches arrive in.
         #[arg(long)]
         shm_fd: Option<i32>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ModelCmd {
+    /// Write a commented model YAML for a model file (.onnx, .pt) holding the card shiftbench
+    /// would assume for it (input size and labels read from the model, torchvision's
+    /// preprocessing), to adjust and keep.
+    Init {
+        /// The model file.
+        file: String,
+        /// Where the YAML goes (default: print it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print what the plugin reads from the model (inputs, outputs, element types, batch) and
+    /// the card the harness will use. FILE: a model YAML, an .onnx or a .pt file.
+    Show {
+        /// The model: a model YAML, a model file or a plugin.
+        file: String,
     },
 }
 

@@ -22,7 +22,10 @@ use shiftbench::run::score::score;
 use shiftbench::util::interrupt::{self, Interrupted, EXIT_INTERRUPTED};
 use shiftbench::{demo, result_path, run, RunResult, RunSpec};
 
-use args::{eval_options, Cli, Cmd, Report};
+use args::{eval_options, Cli, Cmd, ModelCmd, Report};
+use shiftbench::host::card::{card_summary, model_yaml};
+use shiftbench::host::model::plugin_for_model_file;
+use shiftbench::host::{LoadedModel, ModelRef, Scorer};
 
 /// The exit status of a run in which some model could not be loaded or stopped.
 const EXIT_MODEL_ERROR: u8 = 3;
@@ -285,6 +288,7 @@ fn main_inner() -> Result<ExitCode> {
         Cmd::Worker { library, config, threads, shm_fd } => {
             std::process::exit(shiftbench::host::worker::serve(&library, config.as_deref(), threads, shm_fd));
         }
+        Cmd::Model { cmd } => model_command(cmd)?,
         Cmd::Score(a) => {
             let run = score(&a.spec())?;
             if let Some(j) = &a.json {
@@ -300,6 +304,74 @@ fn main_inner() -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `shiftbench model show|init`: the model loaded in this process, described or written out as a
+/// model YAML.
+fn model_command(cmd: ModelCmd) -> Result<()> {
+    match cmd {
+        ModelCmd::Show { file } => {
+            let r = ModelRef::resolve(&file)?;
+            let m = LoadedModel::load(&r.library, r.config_path(), 0).with_context(|| format!("model {file}"))?;
+            println!("model: {file}");
+            println!("plugin: {} ({})", m.plugin_name(), r.library.display());
+            if let Some(c) = r.config_path().filter(|_| !r.assumed()) {
+                println!("model YAML: {}", c.display());
+            }
+            let described = m.describe();
+            if !described.is_empty() {
+                println!("read from the model: {}", described.replace('\n', "\n  "));
+            }
+            let how = if r.assumed() {
+                "assumed (no model YAML: read from the model or torchvision's defaults)"
+            } else {
+                "as its plugin states it"
+            };
+            println!("card, {how}:\n  name {}: {}", m.card().name, card_summary(m.card(), m.labels()));
+            if r.assumed() {
+                println!("pin it in a model YAML to adjust: shiftbench model init {file} --out {}.yaml", m.card().name);
+            }
+        }
+        ModelCmd::Init { file, out } => {
+            let Some(plugin) = plugin_for_model_file(&file) else {
+                bail!("model init writes a YAML for a model file (.onnx, or .pt for TorchScript); {file} is not one");
+            };
+            let r = ModelRef::resolve(&file)?;
+            let m = LoadedModel::load(&r.library, r.config_path(), 0).with_context(|| format!("model {file}"))?;
+            let dir =
+                out.as_deref().and_then(Path::parent).filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let model_path = relative_path(Path::new(&file), dir);
+            let text = model_yaml(plugin, &model_path, m.card(), m.labels(), &file);
+            match &out {
+                Some(o) => {
+                    shiftbench::util::files::write_atomic(o, text.as_bytes())?;
+                    eprintln!("wrote {}: check its preprocessing, then run with --model {}", o.display(), o.display());
+                }
+                None => print!("{text}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `file` as a path relative to the folder `dir` (both made absolute first), or absolute when
+/// they share no prefix.
+fn relative_path(file: &Path, dir: &Path) -> String {
+    let Ok(f) = std::fs::canonicalize(file) else { return file.display().to_string() };
+    let Ok(d) = std::fs::canonicalize(dir) else { return f.display().to_string() };
+    let common = f.components().zip(d.components()).take_while(|(a, b)| a == b).count();
+    if common <= 1 {
+        return f.display().to_string();
+    }
+    let mut rel = PathBuf::new();
+    for _ in d.components().skip(common) {
+        rel.push("..");
+    }
+    for c in f.components().skip(common) {
+        rel.push(c);
+    }
+    rel.display().to_string()
 }
 
 fn main() -> ExitCode {

@@ -51,6 +51,91 @@ impl PreprocessInfo {
     }
 }
 
+/// A card in one line, for people: preprocessing, labels, scores, batch limit.
+pub fn card_summary(card: &shiftbench_plugin::ModelCard, labels: &[String]) -> String {
+    let p = &card.preprocess;
+    let range = if (p.scale - 1.0 / 255.0).abs() < 1e-9 {
+        "0-1".to_string()
+    } else if p.scale == 1.0 {
+        "0-255".into()
+    } else {
+        format!("x{}", p.scale)
+    };
+    let list = shiftbench_model_config::builtin_labels_name(labels).map(|n| format!(" ({n})")).unwrap_or_default();
+    let batch = match card.max_batch {
+        0 => "any batch".to_string(),
+        n => format!("at most {n} per call"),
+    };
+    format!(
+        "resize {} {}, crop {}, {} {range}, mean {:?}, std {:?}, {}; {} labels{list}; {}; {batch}",
+        p.resize,
+        p.interpolation,
+        p.crop,
+        p.channel_order,
+        p.mean,
+        p.std,
+        p.layout,
+        labels.len(),
+        card.scores
+    )
+}
+
+/// A commented model YAML holding `card` for the model file `model` (as the YAML will name it,
+/// relative to itself) run by `plugin`: what `shiftbench model init` writes.
+pub fn model_yaml(
+    plugin: &str,
+    model: &str,
+    card: &shiftbench_plugin::ModelCard,
+    labels: &[String],
+    source: &str,
+) -> String {
+    let p = &card.preprocess;
+    let q = |s: &str| serde_yaml::to_string(s).map(|t| t.trim_end().to_string()).unwrap_or_else(|_| format!("{s:?}"));
+    let range = if p.scale == 1.0 { "0-255" } else { "0-1" };
+    let labels_line = match shiftbench_model_config::builtin_labels_name(labels) {
+        Some(n) => format!("labels: {n:<27} # the classes in output order: imagenet1k, imagenet22k, imagenet21k_goog, or a file of wnids"),
+        None => format!("labels: labels.txt                  # the classes in output order ({} wnids): write them to this file", labels.len()),
+    };
+    let batch = match card.max_batch {
+        0 => "# batch: 0                          # most images per call; 0 = as many as the harness likes (the model takes any)".to_string(),
+        n => format!("# batch: {n:<26} # most images per call; the model takes at most {n}"),
+    };
+    let f = |v: [f32; 3]| format!("[{}, {}, {}]", v[0], v[1], v[2]);
+    format!(
+        "# Model YAML written by `shiftbench model init` for {source}.\n\
+         # What the model file says (input size, layout, output width) was read from it; the rest is\n\
+         # torchvision's default. Check it against how the model was trained (above all the\n\
+         # preprocessing: Caffe-style models want bgr, 0-255 and mean [104, 117, 123] with std 1),\n\
+         # then run it with --model THIS_FILE.yaml.\n\
+         plugin: {plugin:<27} # the plugin that runs the model: onnx or torchscript\n\
+         model: {:<28} # the model file (a relative path is relative to this YAML)\n\
+         name: {:<29} # the name results are filed under\n\
+         {labels_line}\n\
+         scores: {:<27} # logits | probabilities: what the model outputs (a test batch summed to 1 or not)\n\
+         {batch}\n\
+         preprocess:\n\
+         \x20 resize: {:<25} # the shorter side before the crop (torchvision: crop / 0.875)\n\
+         \x20 crop: {:<27} # the center crop: the model's input size\n\
+         \x20 interpolation: {:<18} # bilinear | bicubic | nearest (antialiased, as PIL)\n\
+         \x20 channel_order: {:<18} # rgb | bgr\n\
+         \x20 range: {range:<26} # 0-1 (pixels / 255) | 0-255\n\
+         \x20 mean: {:<27} # per channel, in the model's channel order and range\n\
+         \x20 std: {:<28} # per channel\n\
+         \x20 layout: {:<25} # nchw | nhwc\n\
+         # options: {{threads: 0}}            # backend options: see the plugin's README\n",
+        q(model),
+        q(card.name.as_str()),
+        card.scores.as_str(),
+        p.resize,
+        p.crop,
+        p.interpolation.as_str(),
+        p.channel_order.as_str(),
+        f(p.mean),
+        f(p.std),
+        p.layout.as_str(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,6 +47,13 @@ impl Model {
         }
     }
 
+    fn describe(&self) -> String {
+        match self {
+            Model::Typed(m) => m.describe().into(),
+            Model::Legacy(_) => String::new(),
+        }
+    }
+
     fn infer(&mut self, input: &[f32], batch: u32) -> Result<Vec<f32>, PluginError> {
         let input = RSlice::from_slice(input);
         match self {
@@ -152,6 +159,11 @@ pub fn validate_card(card: &ModelCard, plugin: &str) -> Result<Vec<String>> {
 }
 
 impl LoadedModel {
+    /// What the plugin read from the model file, in a few lines (empty when it says nothing).
+    pub fn describe(&self) -> String {
+        self.model.describe()
+    }
+
     /// Loads `--model` (library, name or model YAML) with `threads` for inference.
     pub fn open(arg: &str, threads: u32) -> Result<LoadedModel> {
         let r = ModelRef::resolve(arg)?;

@@ -103,6 +103,10 @@ pub struct ModelInfo {
     /// Threads each copy was asked to use (0: the plugin decided).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<u32>,
+    /// The model was given as a model file without a model YAML: its card (labels, scores,
+    /// preprocessing) was read from the model or assumed (torchvision's defaults).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub card_assumed: bool,
 }
 
 impl ModelInfo {
@@ -119,6 +123,7 @@ impl ModelInfo {
             batch,
             replicas: None,
             threads: None,
+            card_assumed: model.assumed(),
         }
     }
 }

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::data::suite::Suite;
+use crate::host::card::card_summary;
 use crate::host::model::ModelRef;
 use crate::host::scorer::Scorer;
 use crate::host::worker::Isolation;
@@ -136,6 +137,18 @@ fn open_slots(refs: Vec<ModelRef>, spec: &RunSpec, info: &mut RunInfo) -> Result
                 let mut mi = ModelInfo::new(&r, model.plugin_name(), model.card(), model.labels(), batch);
                 (mi.replicas, mi.threads) = (Some(copies.len()), Some(threads));
                 info.models.push(mi);
+                if r.assumed() {
+                    eprintln!(
+                        "{}: no model YAML, so the card was read from the model or assumed (torchvision's defaults): {}",
+                        r.arg,
+                        card_summary(model.card(), model.labels())
+                    );
+                    eprintln!(
+                        "  if the model was trained otherwise (BGR, 0-255, another size), pin its card: shiftbench model init {} --out {}.yaml, edit, and pass the YAML",
+                        r.arg,
+                        model.card().name
+                    );
+                }
                 let name = model.card().name.to_string();
                 Slot { model: r, name, copies: Some(copies), load_error: None }
             }

@@ -155,11 +155,7 @@ mod tests {
     #[test]
     fn replicas_and_threads_follow_the_flag_then_the_yaml() {
         let d = tempfile::tempdir().unwrap();
-        let model = ModelRef {
-            arg: "m.yaml".into(),
-            library: PathBuf::new(),
-            config: Some(config(d.path(), "replicas: 3\n", 10)),
-        };
+        let model = ModelRef::new("m.yaml", PathBuf::new(), Some(config(d.path(), "replicas: 3\n", 10)));
         let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
         let spec = RunSpec::default();
         assert_eq!(replicas_and_threads(&model, &spec), (3, (cores / 3).max(1)));

@@ -252,6 +252,10 @@ pub trait FfiModelTyped: Send {
     fn card(&self) -> ModelCard;
 
     fn infer(&mut self, input: RSlice<'_, f32>, batch: u32) -> RResult<RVec<f32>, PluginError>;
+
+    /// What the plugin read from the model file (inputs, outputs, element types, batch), in a
+    /// few lines for people (`shiftbench model show`); empty when it has nothing to say.
+    fn describe(&self) -> RString;
 }
 
 /// A model with typed errors as the harness holds it.
@@ -368,6 +372,12 @@ pub trait Classifier: Send + Sized + 'static {
     /// Score `batch` preprocessed images (`input.len() == batch * card.preprocess.image_len()`).
     /// Return `batch * card.labels.len()` scores, row-major.
     fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>, String>;
+
+    /// What the plugin read from the model file (inputs, outputs, element types, batch), in a few
+    /// lines for people; shown by `shiftbench model show`. Empty by default.
+    fn describe(&self) -> String {
+        String::new()
+    }
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -451,6 +461,13 @@ impl<C: Classifier> FfiModelTyped for Adapter<C> {
         match self.infer_typed(input.as_slice(), batch) {
             Ok(v) => RResult::ROk(RVec::from(v)),
             Err(e) => RResult::RErr(e),
+        }
+    }
+
+    fn describe(&self) -> RString {
+        match &self.inner {
+            Some(model) => guard("describe", || Ok(model.describe())).unwrap_or_else(|e| e).into(),
+            None => RString::new(),
         }
     }
 }

@@ -24,6 +24,12 @@
 //!   layout: nchw                    # nchw | nhwc
 //! ```
 //!
+//! `defaults: torchvision` instead of `labels`, `scores` and `preprocess` asks the plugin for an
+//! *assumed card*: the labels from the width of the model's output (1000: ImageNet-1k, 21843:
+//! ImageNet-22k, 21841: Google's ImageNet-21k), probabilities or logits by whether a test batch's
+//! scores sum to 1, and torchvision's default preprocessing for the model's input size (see
+//! [`assumed_preprocess`]). The harness writes such a YAML for a bare `--model FILE.onnx`.
+//!
 //! Every error names the file, and for YAML errors the line and column.
 
 use std::collections::{BTreeMap, HashSet};
@@ -231,7 +237,11 @@ pub struct ModelYaml {
     #[serde(default)]
     pub output: Option<String>,
     #[serde(default)]
-    pub preprocess: PreprocessYaml,
+    pub preprocess: Option<PreprocessYaml>,
+    /// `torchvision`: the plugin reads or assumes labels, scores and preprocessing (an assumed
+    /// card); the YAML then gives none of them.
+    #[serde(default)]
+    pub defaults: Option<String>,
     /// Backend-specific settings (for example `threads`, `device`), passed through untouched.
     #[serde(default)]
     pub options: BTreeMap<String, serde_yaml::Value>,
@@ -251,6 +261,9 @@ pub struct ModelConfig {
     pub name_given: bool,
     pub labels: Vec<String>,
     pub scores: ScoreKind,
+    /// `defaults: torchvision`: `labels`, `scores` and `preprocess` above are placeholders that
+    /// the plugin replaces with what it reads from the model or assumes (see the crate docs).
+    pub assumed: bool,
     pub batch: Option<u32>,
     pub replicas: Option<u32>,
     pub input: Option<String>,
@@ -353,9 +366,35 @@ impl ModelConfig {
             (None, Some(f)) => f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
             (None, None) => path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
         };
+        let assumed = match y.defaults.as_deref() {
+            None => false,
+            Some("torchvision") => {
+                let given: Vec<&str> = [
+                    ("labels", y.labels.is_some()),
+                    ("scores", y.scores.is_some()),
+                    ("preprocess", y.preprocess.is_some()),
+                ]
+                .iter()
+                .filter(|(_, g)| *g)
+                .map(|(k, _)| *k)
+                .collect();
+                if !given.is_empty() {
+                    return Err(err(format!(
+                        "{}: `defaults: torchvision` reads or assumes labels, scores and preprocess; remove it to give {} yourself",
+                        path.display(),
+                        given.join(", ")
+                    )));
+                }
+                true
+            }
+            Some(other) => {
+                return Err(err(format!("{}: defaults is {other:?}; the one choice is `torchvision`", path.display())))
+            }
+        };
         let labels = load_labels(y.labels.as_deref().unwrap_or("imagenet1k"), base)
             .map_err(|e| err(format!("{}: labels: {e}", path.display())))?;
-        let preprocess = y.preprocess.to_spec().map_err(|e| err(format!("{}: {e}", path.display())))?;
+        let preprocess =
+            y.preprocess.unwrap_or_default().to_spec().map_err(|e| err(format!("{}: {e}", path.display())))?;
         if let Some(r) = y.replicas.filter(|r| !(1..=MAX_REPLICAS).contains(r)) {
             return Err(err(format!("{}: replicas is {r}; expected 1 to {MAX_REPLICAS}", path.display())));
         }
@@ -370,6 +409,7 @@ impl ModelConfig {
                 ScoresName::Logits => ScoreKind::Logits,
                 ScoresName::Probabilities => ScoreKind::Probabilities,
             },
+            assumed,
             batch: y.batch,
             replicas: y.replicas,
             input: y.input,
@@ -411,6 +451,44 @@ impl ModelConfig {
                 .ok_or_else(|| err(format!("{}: options.{key} must be a string", self.path.display()))),
         }
     }
+}
+
+/// torchvision's (and timm's) default preprocessing for a model whose input is `crop` pixels
+/// square: the shorter side resized to `floor(crop / 0.875)` (256 for 224) with bilinear
+/// interpolation, the center `crop`, RGB in 0-1, ImageNet mean and std.
+pub fn assumed_preprocess(crop: u32, layout: Layout) -> PreprocessSpec {
+    PreprocessSpec { resize: (crop as f64 / 0.875).floor() as u32, crop, layout, ..PreprocessSpec::IMAGENET }
+}
+
+/// The label list an assumed card takes from the width of a model's output: its name and wnids.
+pub fn labels_for_width(width: usize) -> Result<(&'static str, Vec<String>), String> {
+    let name = match width {
+        1000 => "imagenet1k",
+        21843 => "imagenet22k",
+        21841 => "imagenet21k_goog",
+        w => {
+            return Err(format!(
+                "the model has {w} outputs per image, which is not a known ImageNet label list (1000: ImageNet-1k, 21843: ImageNet-22k, 21841: ImageNet-21k); describe it in a model YAML with `labels:` (`shiftbench model init` writes one to start from)"
+            ))
+        }
+    };
+    Ok((name, load_labels(name, Path::new(".")).map_err(|e| e.0)?))
+}
+
+/// The name of a built-in label list equal to `labels`, if there is one (for writing a YAML).
+pub fn builtin_labels_name(labels: &[String]) -> Option<&'static str> {
+    ["imagenet1k", "imagenet22k", "imagenet21k_goog"]
+        .into_iter()
+        .find(|n| load_labels(n, Path::new(".")).is_ok_and(|l| l == labels))
+}
+
+/// Whether test scores (`per_image` a row) look like probabilities: every score in [0, 1] and
+/// every row summing to 1 within 1e-3.
+pub fn looks_like_probabilities(scores: &[f32], per_image: usize) -> bool {
+    per_image > 0
+        && !scores.is_empty()
+        && scores.iter().all(|v| (0.0..=1.0).contains(v))
+        && scores.chunks(per_image).all(|row| (row.iter().map(|&v| v as f64).sum::<f64>() - 1.0).abs() < 1e-3)
 }
 
 #[cfg(test)]
@@ -464,5 +542,27 @@ mod tests {
         let y = "plugin: onnx\npreprocess:\n  resize: 200\n  crop: 224\n";
         let e = ModelConfig::parse(y, Path::new("s.yaml")).unwrap_err().0;
         assert!(e.contains("crop (224) is larger than resize (200)"), "{e}");
+    }
+
+    #[test]
+    fn assumed_cards() {
+        let p = std::env::temp_dir().join("m.yaml");
+        let c = ModelConfig::parse("plugin: onnx\nmodel: m.onnx\ndefaults: torchvision\n", &p).unwrap();
+        assert!(c.assumed);
+        let e =
+            ModelConfig::parse("plugin: onnx\nmodel: m.onnx\ndefaults: torchvision\nscores: logits\n", &p).unwrap_err();
+        assert!(e.0.contains("remove it to give scores yourself"), "{}", e.0);
+        assert!(ModelConfig::parse("plugin: onnx\ndefaults: timm\n", &p).unwrap_err().0.contains("torchvision"));
+        assert!(!ModelConfig::parse("plugin: onnx\nmodel: m.onnx\n", &p).unwrap().assumed);
+        let s = assumed_preprocess(224, Layout::Nchw);
+        assert_eq!((s.resize, s.crop), (256, 224));
+        assert_eq!(assumed_preprocess(384, Layout::Nchw).resize, 438);
+        assert_eq!(labels_for_width(1000).unwrap().1.len(), 1000);
+        assert_eq!(labels_for_width(21843).unwrap().0, "imagenet22k");
+        assert!(labels_for_width(10).unwrap_err().contains("model YAML"));
+        assert_eq!(builtin_labels_name(&labels_for_width(1000).unwrap().1), Some("imagenet1k"));
+        assert!(looks_like_probabilities(&[0.25, 0.75, 1.0, 0.0], 2));
+        assert!(!looks_like_probabilities(&[0.25, 0.7, 1.0, 0.0], 2));
+        assert!(!looks_like_probabilities(&[2.0, -1.0], 2));
     }
 }

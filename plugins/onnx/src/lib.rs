@@ -25,8 +25,8 @@ use std::path::Path;
 use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
-use shiftbench_model_config::ModelConfig;
-use shiftbench_plugin::{export_plugin, Classifier, LoadRequest, ModelCard};
+use shiftbench_model_config::{looks_like_probabilities, ModelConfig};
+use shiftbench_plugin::{export_plugin, Classifier, LoadRequest, ModelCard, ScoreKind};
 
 pub mod plan;
 pub mod runtime;
@@ -149,6 +149,9 @@ pub struct OnnxClassifier {
     card: ModelCard,
     plan: Plan,
     device: Device,
+    /// The model's inputs and outputs as ONNX Runtime reports them.
+    inputs: Vec<TensorInfo>,
+    outputs: Vec<TensorInfo>,
     /// Reused f16 input buffer.
     f16_buf: Vec<half::f16>,
     /// Reused padding buffer for fixed-batch models called with fewer images.
@@ -183,28 +186,55 @@ impl OnnxClassifier {
         let outputs: Vec<TensorInfo> = session.outputs().iter().map(|o| tensor_info(o.name(), o.dtype())).collect();
         let yaml = cfg.path.display().to_string();
         let model = model_path.display().to_string();
-        let plan = plan::plan(
-            &plan::Wanted {
-                yaml: &yaml,
-                model: &model,
-                input: cfg.input.as_deref(),
-                output: cfg.output.as_deref(),
-                preprocess: &cfg.preprocess,
-                labels: cfg.labels.len(),
-                batch: cfg.batch,
-            },
-            &inputs,
-            &outputs,
-        )?;
+        let mut wanted = plan::Wanted {
+            yaml: &yaml,
+            model: &model,
+            input: cfg.input.as_deref(),
+            output: cfg.output.as_deref(),
+            preprocess: &cfg.preprocess,
+            labels: cfg.labels.len(),
+            batch: cfg.batch,
+        };
+        // An assumed card: the input size, layout and label list from the model itself.
+        let (preprocess, labels) = if cfg.assumed {
+            let a = plan::assume(&wanted, &inputs, &outputs)?;
+            let (_, labels) =
+                shiftbench_model_config::labels_for_width(a.classes).map_err(|e| format!("{model}: {e}"))?;
+            (shiftbench_model_config::assumed_preprocess(a.crop, a.layout), labels)
+        } else {
+            (cfg.preprocess, cfg.labels.clone())
+        };
+        wanted.preprocess = &preprocess;
+        wanted.labels = labels.len();
+        let plan = plan::plan(&wanted, &inputs, &outputs)?;
 
         let card = ModelCard {
             name: cfg.name.as_str().into(),
-            labels: cfg.labels.iter().map(|l| l.as_str().into()).collect(),
-            preprocess: cfg.preprocess,
+            labels: labels.iter().map(|l| l.as_str().into()).collect(),
+            preprocess,
             max_batch: plan.max_batch,
             scores: cfg.scores,
         };
-        Ok(OnnxClassifier { session, card, plan, device, f16_buf: Vec::new(), pad_buf: Vec::new() })
+        let mut model =
+            OnnxClassifier { session, card, plan, device, inputs, outputs, f16_buf: Vec::new(), pad_buf: Vec::new() };
+        if cfg.assumed {
+            model.card.scores = model.probe_scores()?;
+        }
+        Ok(model)
+    }
+
+    /// Whether the model's scores are probabilities, by two test images (the mean image and a
+    /// ramp): each score in [0, 1] and each image's scores summing to 1.
+    fn probe_scores(&mut self) -> Result<ScoreKind, String> {
+        let n = self.card.preprocess.image_len();
+        let ramp: Vec<f32> = (0..n).map(|i| (i % 97) as f32 / 48.0 - 1.0).collect();
+        let mut scores = self.infer(&vec![0.0; n], 1).map_err(|e| format!("a test image failed: {e}"))?;
+        scores.extend(self.infer(&ramp, 1).map_err(|e| format!("a test image failed: {e}"))?);
+        Ok(if looks_like_probabilities(&scores, self.card.labels.len()) {
+            ScoreKind::Probabilities
+        } else {
+            ScoreKind::Logits
+        })
     }
 
     /// How the model is fed and read (for diagnostics and tests).
@@ -337,6 +367,27 @@ impl Classifier for OnnxClassifier {
 
     fn card(&self) -> ModelCard {
         self.card.clone()
+    }
+
+    fn describe(&self) -> String {
+        let list = |v: &[TensorInfo]| v.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
+        let p = &self.plan;
+        let batch = match p.fixed_batch {
+            Some(b) => format!("fixed at {b} (smaller calls are padded)"),
+            None => "dynamic".into(),
+        };
+        format!(
+            "ONNX model on {}: inputs {}; outputs {}\nfeeds `{}` as {} {:?} per image, batch {batch}; reads `{}` ({}), {} scores per image",
+            self.device,
+            list(&self.inputs),
+            list(&self.outputs),
+            p.input,
+            p.input_elem,
+            p.image_dims,
+            p.output,
+            p.output_elem,
+            p.classes
+        )
     }
 
     fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>, String> {

@@ -234,6 +234,55 @@ pub fn plan(w: &Wanted<'_>, inputs: &[TensorInfo], outputs: &[TensorInfo]) -> Re
     })
 }
 
+/// What an assumed card (`defaults: torchvision`) takes from the model: the input size and
+/// layout (the axis of length 3 among `[N, 3, H, W]` / `[N, H, W, 3]`; a dynamic size is taken to
+/// be 224, torchvision's) and the number of scores per image (which must be fixed). The YAML's
+/// `input:`/`output:` pick among several, as for any model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assumed {
+    pub crop: u32,
+    pub layout: Layout,
+    pub classes: usize,
+}
+
+/// Reads [`Assumed`] from the model's inputs and outputs, or says in one sentence why a model YAML
+/// is needed.
+pub fn assume(w: &Wanted<'_>, inputs: &[TensorInfo], outputs: &[TensorInfo]) -> Result<Assumed, String> {
+    let input = pick("input", inputs, w.input, w)?;
+    let output = pick("output", outputs, w.output, w)?;
+    let d = &input.dims;
+    let need_yaml = "describe it in a model YAML (`shiftbench model init` writes one to start from)";
+    if d.len() != 4 {
+        return Err(format!(
+            "the model {} input {input} is not an image batch [N, 3, H, W] or [N, H, W, 3]; {need_yaml}",
+            w.model
+        ));
+    }
+    let (layout, h, wd) = match (d[1], d[3]) {
+        (3, x) if x != 3 => (Layout::Nchw, d[2], d[3]),
+        (x, 3) if x != 3 => (Layout::Nhwc, d[1], d[2]),
+        _ => {
+            return Err(format!(
+                "the model {} input {input} does not say which axis holds the colour channels; {need_yaml}",
+                w.model
+            ))
+        }
+    };
+    let crop = match (fixed(h), fixed(wd)) {
+        (Some(a), Some(b)) if a == b => a as u32,
+        (None, None) => 224,
+        _ => return Err(format!("the model {} input {input} is not square; {need_yaml}", w.model)),
+    };
+    let rest = output.dims.get(1..).unwrap_or(&[]);
+    if rest.is_empty() || !rest.iter().all(|&x| x > 0) {
+        return Err(format!(
+            "the model {} output {output} does not fix how many scores it gives per image; {need_yaml}",
+            w.model
+        ));
+    }
+    Ok(Assumed { crop, layout, classes: rest.iter().product::<i64>() as usize })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

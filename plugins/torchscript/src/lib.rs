@@ -18,8 +18,8 @@
 
 use std::path::{Path, PathBuf};
 
-use shiftbench_model_config::ModelConfig;
-use shiftbench_plugin::{export_plugin, Classifier, Layout, LoadRequest, ModelCard, PreprocessSpec};
+use shiftbench_model_config::{assumed_preprocess, labels_for_width, looks_like_probabilities, ModelConfig};
+use shiftbench_plugin::{export_plugin, Classifier, Layout, LoadRequest, ModelCard, PreprocessSpec, ScoreKind};
 use tch::{CModule, Cuda, Device, IValue, Kind, QEngine, TchError, Tensor};
 
 /// The keys this plugin reads from the YAML's `options:`; any other key is refused (a typo there
@@ -53,6 +53,21 @@ impl Classifier for TorchScriptModel {
 
     fn card(&self) -> ModelCard {
         self.card.clone()
+    }
+
+    fn describe(&self) -> String {
+        let batch = match (&self.batch_note, self.card.max_batch) {
+            (Some(why), _) => format!("one image per call ({why})"),
+            (None, 0) => "any batch (probed with 2 images)".into(),
+            (None, n) => format!("at most {n} per call (batch: in the YAML)"),
+        };
+        format!(
+            "TorchScript module on {:?}: inputs are positional (a TorchScript module declares no input size); fed as {:?}; output {}; {} scores per image; {batch}",
+            self.device,
+            self.input_kind,
+            self.output.as_deref().unwrap_or("the forward result"),
+            self.card.labels.len()
+        )
     }
 
     fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>, String> {
@@ -138,8 +153,16 @@ impl TorchScriptModel {
             batch_note: None,
         };
 
+        // An assumed card: torchvision's preprocessing (a TorchScript module declares no input
+        // size: 224), the labels and score kind from test images.
+        if config.assumed {
+            model.card.preprocess = assumed_preprocess(224, Layout::Nchw);
+            let (a, b) =
+                (synthetic_images(&model.card.preprocess, 1, 1), synthetic_images(&model.card.preprocess, 1, 2));
+            model.assume_labels_and_scores(&[&a, &b]).map_err(at)?;
+        }
         // One image of the card's size must give one score per label.
-        let spec = config.preprocess;
+        let spec = model.card.preprocess;
         let a = synthetic_images(&spec, 1, 1);
         let scores_a = model
             .run(&a, 1)
@@ -207,27 +230,7 @@ impl TorchScriptModel {
 
     /// The forward pass: `batch` images laid out as the card says, to `batch * labels` f32 scores.
     fn run(&self, input: &[f32], batch: usize) -> Result<Vec<f32>, String> {
-        let _no_grad = tch::no_grad_guard();
-        let spec = &self.card.preprocess;
-        let (b, c) = (batch as i64, i64::from(spec.crop));
-        let shape = match spec.layout {
-            Layout::Nchw => [b, 3, c, c],
-            Layout::Nhwc => [b, c, c, 3],
-        };
-        let mut x = Tensor::f_from_slice(input).and_then(|t| t.f_view(shape)).map_err(|e| torch_message(&e))?;
-        if self.input_kind != Kind::Float {
-            x = x.f_to_kind(self.input_kind).map_err(|e| torch_message(&e))?;
-        }
-        if self.device != Device::Cpu {
-            x = x.f_to_device(self.device).map_err(|e| torch_message(&e))?;
-        }
-        let out = self
-            .module
-            .forward_is(&[IValue::Tensor(x)])
-            .map_err(|e| format!("the forward pass failed: {}", torch_message(&e)))?;
-        let out = self.select_output(out)?;
-        let out = to_cpu_f32(out).map_err(|e| format!("cannot read the output: {}", torch_message(&e)))?;
-
+        let (out, b) = self.forward(input, batch)?;
         let dims = out.size();
         let labels = self.card.labels.len();
         if batch > 1 && dims.first() != Some(&b) {
@@ -249,6 +252,52 @@ impl TorchScriptModel {
         let mut scores = vec![0f32; numel];
         out.f_copy_data(&mut scores, numel).map_err(|e| torch_message(&e))?;
         Ok(scores)
+    }
+
+    /// The module's output for `batch` images laid out as the card says (on the CPU, f32), and the
+    /// batch as a tensor dimension.
+    fn forward(&self, input: &[f32], batch: usize) -> Result<(Tensor, i64), String> {
+        let _no_grad = tch::no_grad_guard();
+        let spec = &self.card.preprocess;
+        let (b, c) = (batch as i64, i64::from(spec.crop));
+        let shape = match spec.layout {
+            Layout::Nchw => [b, 3, c, c],
+            Layout::Nhwc => [b, c, c, 3],
+        };
+        let mut x = Tensor::f_from_slice(input).and_then(|t| t.f_view(shape)).map_err(|e| torch_message(&e))?;
+        if self.input_kind != Kind::Float {
+            x = x.f_to_kind(self.input_kind).map_err(|e| torch_message(&e))?;
+        }
+        if self.device != Device::Cpu {
+            x = x.f_to_device(self.device).map_err(|e| torch_message(&e))?;
+        }
+        let out = self
+            .module
+            .forward_is(&[IValue::Tensor(x)])
+            .map_err(|e| format!("the forward pass failed: {}", torch_message(&e)))?;
+        let out = self.select_output(out)?;
+        let out = to_cpu_f32(out).map_err(|e| format!("cannot read the output: {}", torch_message(&e)))?;
+        Ok((out, b))
+    }
+
+    /// An assumed card's label list and score kind, from the output of test images: the labels
+    /// by the number of scores per image, probabilities when every score is in [0, 1] and each
+    /// image's sum to 1.
+    fn assume_labels_and_scores(&mut self, images: &[&[f32]]) -> Result<(), String> {
+        let mut scores = Vec::new();
+        for img in images {
+            let (out, _) = self.forward(img, 1).map_err(|e| format!("a test image failed: {e}"))?;
+            let numel = out.numel();
+            let mut v = vec![0f32; numel];
+            out.f_copy_data(&mut v, numel).map_err(|e| torch_message(&e))?;
+            scores.extend(v);
+        }
+        let per_image = scores.len() / images.len().max(1);
+        let (_, labels) = labels_for_width(per_image).map_err(|e| format!("{}: {e}", self.yaml.display()))?;
+        self.card.labels = labels.iter().map(|l| l.as_str().into()).collect();
+        self.card.scores =
+            if looks_like_probabilities(&scores, per_image) { ScoreKind::Probabilities } else { ScoreKind::Logits };
+        Ok(())
     }
 
     /// Picks the score tensor out of what `forward` returned.
