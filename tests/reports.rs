@@ -122,6 +122,69 @@ fn regression_table_snapshots() {
     assert_eq!(json["only_in_baseline"][0]["model"], "retired-model");
 }
 
+/// Two runs of a model on the same 12 samples of 3 classes, as predictions logs in run folders,
+/// compared sample by sample: every format shows the paired test.
+#[test]
+fn paired_comparison_snapshots() {
+    use shiftbench::results::predlog::{LogHeader, LogWriter, Record, Status, LOG_VERSION};
+    let d = tempfile::tempdir().unwrap();
+    let classes = ["n01440764", "n01443537", "n01484850"];
+    // Baseline right on samples 0..9; the new run loses 0, 1, 2 and 4, and gains 10.
+    let right = |new: bool, i: usize| if new { !matches!(i, 0 | 1 | 2 | 4) && i != 11 } else { i < 10 };
+    let mut results = Vec::new();
+    for (side, new) in [("base", false), ("new", true)] {
+        let dir = d.path().join(side);
+        let header = LogHeader {
+            shiftbench_log: LOG_VERSION,
+            model: "resnet-50".into(),
+            suite: "imagenet-val".into(),
+            suite_digest: "abc123".into(),
+            labels_digest: "def456".into(),
+            shard: None,
+        };
+        let log = shiftbench::log_path(&dir, "resnet-50", "imagenet-val");
+        let (mut w, _) = LogWriter::open(&log, &header, true).unwrap();
+        let mut records = Vec::new();
+        for i in 0..12 {
+            let wnid = classes[i % 3].to_string();
+            let other = classes[(i + 1) % 3].to_string();
+            let top = if right(new, i) { vec![wnid.clone(), other] } else { vec![other, wnid.clone()] };
+            let r = Record {
+                id: format!("img{i:02}.JPEG"),
+                wnid,
+                status: Status::Ok,
+                top,
+                scores: vec![0.9, 0.1],
+                error: None,
+            };
+            w.write(&r).unwrap();
+            records.push(r);
+        }
+        w.flush().unwrap();
+        let tally = Tally::from_records(&records);
+        let weights: BTreeMap<String, f64> = classes.iter().map(|c| (c.to_string(), 1.0)).collect();
+        let run = stored(vec![EvalResult::from_tally("resnet-50", "imagenet-val", "frequency", &tally, &weights)]);
+        run.write(&dir.join("result.json")).unwrap();
+        results.push((dir.join("result.json"), run));
+    }
+    let mut c = compare(
+        &results[0].1,
+        &results[1].1,
+        results[0].0.to_str().unwrap(),
+        results[1].0.to_str().unwrap(),
+        Tolerance::default(),
+    );
+    let p = c.pairs[0].paired.as_ref().expect("both logs are beside their results");
+    assert_eq!((p.samples, p.top1.right_to_wrong, p.top1.wrong_to_right), (12, 4, 1));
+    // Paths of the temporary folders out of the snapshots.
+    (c.baseline.path, c.new.path) = ("nightly/2024-05-01/result.json".into(), "nightly/2024-05-02/result.json".into());
+    insta::assert_snapshot!("paired_table", render_comparison(&c, Format::Table).unwrap());
+    insta::assert_snapshot!("paired_markdown", render_comparison(&c, Format::Markdown).unwrap());
+    insta::assert_snapshot!("paired_csv", render_comparison(&c, Format::Csv).unwrap());
+    insta::assert_snapshot!("paired_junit", render_comparison(&c, Format::Junit).unwrap());
+    insta::assert_snapshot!("paired_json", render_comparison(&c, Format::Json).unwrap());
+}
+
 #[test]
 fn run_report_snapshots() {
     let mut r = new_result();

@@ -1,18 +1,30 @@
 //! Baselines: compare a new result with a stored one, metric by metric, and flag regressions.
 //!
 //! For each model and suite present in both results, every headline metric's change
-//! `new - baseline` gets the standard error of a difference of independent estimates,
-//! `se = sqrt(se_baseline^2 + se_new^2)`. A change is a **regression** when the drop exceeds
-//! both `tolerance_se` standard errors and the absolute floor `min_drop` (a fraction: 0.005 is
-//! half a percentage point); an **improvement** symmetrically. Treating the two runs as
-//! independent overstates the noise when both ran on the same samples, so the test errs on the
-//! side of not crying wolf. A model or suite present on one side only is listed, not compared.
+//! `new - baseline` is judged against its standard error. A change is a **regression** when the
+//! drop exceeds both `tolerance_se` standard errors and the absolute floor `min_drop` (a
+//! fraction: 0.005 is half a percentage point); an **improvement** symmetrically. A model or
+//! suite present on one side only is listed, not compared.
+//!
+//! **Paired** (the default wherever possible): when both results have the predictions logs of a
+//! model on a suite beside them (a run folder's `predictions/`, a merge's shard logs, the logs a
+//! `score --log` result was made from) and both logs were made from the same suite content, the
+//! two runs are compared sample by sample ([`crate::results::paired`]): the change and its paired
+//! standard error over the samples scored on both sides, right -> wrong and wrong -> right counts
+//! with McNemar's exact p-value, the samples that flipped and the classes that moved most.
+//! **Unpaired** otherwise, saying why: the standard error of a difference of independent
+//! estimates, `sqrt(se_baseline^2 + se_new^2)`, which overstates the noise of two runs on the same
+//! samples and so errs on the side of not crying wolf.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::results::metrics::{Estimate, Headline};
+use crate::results::paired::{paired, Paired};
+use crate::results::paths::slug;
+use crate::results::predlog::{read_log, Record};
 use crate::results::provenance::FileInfo;
 use crate::results::result::{EvalResult, RunResult};
 
@@ -86,6 +98,9 @@ pub struct MetricChange {
     /// `change / se` (absent when the se is 0 or a side is missing).
     pub z: Option<f64>,
     pub verdict: Verdict,
+    /// The test the verdict used: `paired` or `unpaired`.
+    #[serde(default)]
+    pub test: String,
 }
 
 /// One model on one suite, before and after.
@@ -96,6 +111,13 @@ pub struct PairChange {
     pub metrics: Vec<MetricChange>,
     /// What else changed between the two (samples, suite content, model files).
     pub notes: Vec<String>,
+    /// The sample-by-sample comparison, when both sides' predictions logs were found and made
+    /// from the same suite content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired: Option<Paired>,
+    /// Why the comparison is unpaired, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unpaired_because: Option<String>,
 }
 
 impl PairChange {
@@ -148,7 +170,8 @@ pub struct Comparison {
     pub only_in_new: Vec<Unpaired>,
 }
 
-pub const COMPARE_VERSION: u32 = 1;
+/// The version of the comparison's JSON. 2 added paired comparisons.
+pub const COMPARE_VERSION: u32 = 2;
 
 impl Comparison {
     /// How many metrics regressed.
@@ -197,7 +220,11 @@ pub fn fmt_num(v: f64) -> String {
 
 fn judge(b: Option<Estimate>, n: Option<Estimate>, tol: &Tolerance) -> (Option<Estimate>, Option<f64>, Verdict) {
     let (Some(b), Some(n)) = (b, n) else { return (None, None, Verdict::NotComparable) };
-    let d = n.minus(&b);
+    judge_change(n.minus(&b), tol)
+}
+
+/// The verdict on a change `d` (new - baseline, with its standard error).
+fn judge_change(d: Estimate, tol: &Tolerance) -> (Option<Estimate>, Option<f64>, Verdict) {
     let z = (d.se > 0.0).then(|| d.value / d.se);
     let beyond = |x: f64| x > tol.min_drop && x > tol.se * d.se;
     let v = if beyond(-d.value) {
@@ -246,6 +273,83 @@ fn notes(b: &EvalResult, n: &EvalResult, base: &RunResult, new: &RunResult) -> V
     out
 }
 
+/// The predictions logs of `model` on `suite` that a result at `path` was made from: the logs
+/// in the run folder's `predictions/` (shard logs too), and the logs a merge or a `score --log`
+/// recorded; read and concatenated. Returns the suite content digest and the records, or why
+/// there are none.
+pub fn logs_of(path: &str, r: &RunResult, model: &str, suite: &str) -> Result<(String, Vec<Record>), String> {
+    let p = Path::new(path);
+    let dir = if p.is_dir() { p.to_path_buf() } else { p.parent().map(Path::to_path_buf).unwrap_or_default() };
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    let stem = format!("{}__{}", slug(model), slug(suite));
+    if let Ok(entries) = std::fs::read_dir(dir.join("predictions")) {
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|f| {
+                let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                name == format!("{stem}.jsonl")
+                    || (name.starts_with(&format!("{stem}.shard-")) && name.ends_with(".jsonl"))
+            })
+            .collect();
+        found.sort();
+        candidates.extend(found);
+    }
+    if let Some(info) = &r.run {
+        let recorded = info.merged_logs.iter().cloned().chain(info.inputs.iter().map(|f| f.path.clone()));
+        for l in recorded.filter(|l| l.ends_with(".jsonl")) {
+            let lp = PathBuf::from(&l);
+            let lp = if lp.is_file() { lp } else { dir.join(&lp) };
+            if lp.is_file() && !candidates.contains(&lp) {
+                candidates.push(lp);
+            }
+        }
+    }
+    let mut digest: Option<String> = None;
+    let mut records = Vec::new();
+    for c in &candidates {
+        let Ok((h, recs)) = read_log(c) else { continue };
+        if h.model != model || h.suite != suite {
+            continue;
+        }
+        match &digest {
+            Some(d) if *d != h.suite_digest => {
+                return Err(format!("its logs beside {path} disagree on the suite's content"))
+            }
+            _ => digest = Some(h.suite_digest.clone()),
+        }
+        records.extend(recs);
+    }
+    match digest {
+        Some(d) => Ok((d, records)),
+        None => Err(format!("no predictions log of {model} on {suite} beside {path}")),
+    }
+}
+
+/// The paired comparison of one model on one suite, or why there is none.
+fn pair_up(
+    (b, base, base_path): (&EvalResult, &RunResult, &str),
+    (n, new, new_path): (&EvalResult, &RunResult, &str),
+) -> Result<Paired, String> {
+    let (db, rb) = logs_of(base_path, base, &b.model, &b.suite)?;
+    let (dn, rn) = logs_of(new_path, new, &n.model, &n.suite)?;
+    if db != dn {
+        return Err(format!("the suite's content changed ({} -> {})", short(&db), short(&dn)));
+    }
+    let weights: BTreeMap<String, f64> = n.per_class.iter().map(|(w, c)| (w.clone(), c.weight)).collect();
+    Ok(paired(&rb, &rn, &weights))
+}
+
+/// A paired change by metric key.
+fn paired_change(p: &Paired, key: &str) -> Option<Estimate> {
+    match key {
+        "top1_equal" => p.changes.top1_equal,
+        "top5_equal" => p.changes.top5_equal,
+        "top1_weighted" => p.changes.top1_weighted,
+        "top5_weighted" => p.changes.top5_weighted,
+        _ => None,
+    }
+}
+
 fn short(s: &str) -> &str {
     &s[..12.min(s.len())]
 }
@@ -269,11 +373,21 @@ pub fn compare(
             only_in_new.push(Unpaired { model: n.model.clone(), suite: n.suite.clone() });
             continue;
         };
+        let (paired, unpaired_because) = match pair_up((b, baseline, baseline_path), (n, new, new_path)) {
+            Ok(p) => (Some(p), None),
+            Err(why) => (None, Some(why)),
+        };
         let metrics = METRICS
             .iter()
             .map(|(k, label)| {
                 let (bv, nv) = (metric(&b.metrics, k), metric(&n.metrics, k));
-                let (change, z, verdict) = judge(bv, nv, &tol);
+                let ((change, z, verdict), test) = match (&paired, bv.and(nv)) {
+                    (Some(p), Some(_)) => match paired_change(p, k) {
+                        Some(d) => (judge_change(d, &tol), "paired"),
+                        None => ((None, None, Verdict::NotComparable), "paired"),
+                    },
+                    _ => (judge(bv, nv, &tol), "unpaired"),
+                };
                 MetricChange {
                     metric: k.to_string(),
                     label: label.to_string(),
@@ -282,6 +396,7 @@ pub fn compare(
                     change,
                     z,
                     verdict,
+                    test: test.to_string(),
                 }
             })
             .collect();
@@ -290,6 +405,8 @@ pub fn compare(
             suite: n.suite.clone(),
             metrics,
             notes: notes(b, n, baseline, new),
+            paired,
+            unpaired_because,
         });
     }
     let only_in_baseline = baseline

@@ -5,9 +5,11 @@
 //! - [`metrics`]: recall with its Wilson standard error, equal- and LAION-weighted means;
 //! - [`result`]: the result model ([`EvalResult`], [`RunResult`]) and the result file;
 //! - [`provenance`]: what a result was made from (run, models, suites, files);
+//! - [`paired`]: two runs on the same samples compared sample by sample (McNemar, paired se);
 //! - [`shard`]: the `--shard i/N` value and the stable split; [`paths`]: where files go.
 
 pub mod metrics;
+pub mod paired;
 pub mod paths;
 pub mod predlog;
 pub mod provenance;

@@ -100,6 +100,11 @@ pub(crate) fn comparison_csv(c: &Comparison) -> Result<String> {
         "change_se",
         "z",
         "verdict",
+        "test",
+        "samples_paired",
+        "right_to_wrong",
+        "wrong_to_right",
+        "mcnemar_p",
     ])?;
     let v = |e: Option<Estimate>| (e.map(|e| f6(e.value)).unwrap_or_default(), e.map(|e| f6(e.se)).unwrap_or_default());
     for p in &c.pairs {
@@ -109,7 +114,36 @@ pub(crate) fn comparison_csv(c: &Comparison) -> Result<String> {
             let (d, dse) = v(m.change);
             let z = m.z.map(|z| format!("{z:.2}")).unwrap_or_default();
             let verdict = serde_json::to_value(m.verdict)?.as_str().unwrap_or_default().to_string();
-            w.write_record([p.model.clone(), p.suite.clone(), m.metric.clone(), b, bse, n, nse, d, dse, z, verdict])?;
+            // The discordance of the metric's top-k (top-1 for the top-1 metrics).
+            let (paired, b_c_p) = match &p.paired {
+                Some(pr) => {
+                    let d = if m.metric.starts_with("top5") { pr.top5 } else { pr.top1 };
+                    (
+                        pr.samples.to_string(),
+                        [d.right_to_wrong.to_string(), d.wrong_to_right.to_string(), format!("{:e}", d.p_value)],
+                    )
+                }
+                None => (String::new(), Default::default()),
+            };
+            let [bb, cc, pp] = b_c_p;
+            w.write_record([
+                p.model.clone(),
+                p.suite.clone(),
+                m.metric.clone(),
+                b,
+                bse,
+                n,
+                nse,
+                d,
+                dse,
+                z,
+                verdict,
+                m.test.clone(),
+                paired,
+                bb,
+                cc,
+                pp,
+            ])?;
         }
     }
     for (list, verdict) in [(&c.only_in_baseline, "only_in_baseline"), (&c.only_in_new, "only_in_new")] {
@@ -117,6 +151,7 @@ pub(crate) fn comparison_csv(c: &Comparison) -> Result<String> {
             let mut rec = vec![u.model.clone(), u.suite.clone()];
             rec.extend(vec![String::new(); 8]);
             rec.push(verdict.into());
+            rec.extend(vec![String::new(); 5]);
             w.write_record(&rec)?;
         }
     }

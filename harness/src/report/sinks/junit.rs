@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::text::metric_row;
+use super::text::{metric_row, test_lines};
 use crate::report::compare::{fmt_num, metric, Comparison, MetricChange, METRICS};
 use crate::report::table::fmt_est;
 use crate::results::result::{EvalResult, RunResult};
@@ -109,6 +109,7 @@ pub(crate) fn comparison_junit(c: &Comparison) -> Result<String> {
         };
         let mut out: Vec<String> =
             p.metrics.iter().map(|m| metric_row(&p.model, &p.suite, m)[2..].join(" | ")).collect();
+        out.extend(test_lines(p));
         out.extend(p.notes.iter().cloned());
         let mut case = case(&p.model, &p.suite, status);
         case.set_system_out(out.join("\n"));
