@@ -101,3 +101,69 @@ pub fn python_has(modules: &str, test: &str) -> bool {
     }
     ok
 }
+
+/// The contents of every fenced code block of `markdown` opened with "```" + `lang`, in order,
+/// each with its lines joined by "\n" and a final newline (as the file it shows would be).
+pub fn fenced_blocks(markdown: &str, lang: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    // Inside a block: Some((whether it is a `lang` block, its text so far)).
+    let mut open: Option<(bool, String)> = None;
+    for line in markdown.lines() {
+        match open.as_mut() {
+            Some((wanted, text)) if line.trim_end() == "```" => {
+                if *wanted {
+                    blocks.push(std::mem::take(text));
+                }
+                open = None;
+            }
+            Some((_, text)) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            None => {
+                if let Some(info) = line.trim_end().strip_prefix("```") {
+                    open = Some((info.trim() == lang, String::new()));
+                }
+            }
+        }
+    }
+    blocks
+}
+
+/// Writes a copy of `log` in which the first `to_wrong` samples with a right top-1 become wrong
+/// and the first `to_right` with a wrong top-1 (but the true class in the top 5) become right,
+/// leaving every top-5 as it was, as `<dir>/edited.jsonl`, and scores
+/// it into `<dir>/result.json` with `shiftbench score --log ... --json ...`.
+pub fn flipped_run(log: &std::path::Path, dir: &std::path::Path, to_wrong: usize, to_right: usize) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let text = std::fs::read_to_string(log).unwrap();
+    let mut lines = text.lines();
+    let mut out = vec![lines.next().unwrap().to_string()];
+    let (mut w, mut r) = (0, 0);
+    for l in lines {
+        let mut rec: shiftbench::results::predlog::Record = serde_json::from_str(l).unwrap();
+        let right = rec.top.first() == Some(&rec.wnid);
+        let in_top5 = rec.top.iter().take(5).any(|t| t == &rec.wnid);
+        if right && w < to_wrong && rec.top.len() >= 2 {
+            // The true class drops to second place: top-1 wrong, top-5 unchanged.
+            rec.top.swap(0, 1);
+            w += 1;
+        } else if !right && in_top5 && r < to_right {
+            // The true class rises to first place: top-1 right, top-5 unchanged.
+            let at = rec.top.iter().position(|t| t == &rec.wnid).unwrap();
+            let t = rec.top.remove(at);
+            rec.top.insert(0, t);
+            r += 1;
+        }
+        out.push(serde_json::to_string(&rec).unwrap());
+    }
+    assert_eq!((w, r), (to_wrong, to_right), "not enough samples to flip");
+    let edited = dir.join("edited.jsonl");
+    std::fs::write(&edited, out.join("\n") + "\n").unwrap();
+    let o = std::process::Command::new(shiftbench_bin())
+        .args(["score", "--log", edited.to_str().unwrap(), "--json", dir.join("result.json").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    dir.to_path_buf()
+}

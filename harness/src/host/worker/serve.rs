@@ -12,6 +12,15 @@ use crate::host::scorer::{ModelStopped, Scorer};
 /// Runs the worker: loads the model, then answers batches until stdin closes. Returns the
 /// process's exit status.
 pub fn serve(library: &Path, config: Option<&Path>, threads: u32, shm_fd: Option<i32>) -> i32 {
+    // The harness owns this process's lifetime (it closes stdin, or kills it): a SIGTERM or SIGINT
+    // sent to every process of a job (Slurm's scancel, a time limit) is the harness's to handle,
+    // finishing the batch in flight, not a crash of the model.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN before any other thread starts.
+    unsafe {
+        libc::signal(libc::SIGTERM, libc::SIG_IGN);
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+    }
     let proto = match protocol_stdout() {
         Ok(f) => f,
         Err(e) => {
