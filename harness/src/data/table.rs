@@ -13,7 +13,7 @@ use crate::util::safeio;
 
 /// One cell of a table read by [`for_each_row`]. CSV/TSV cells are always `Str`; Parquet keeps
 /// its types, so thresholds compare in the column's own precision (a float32 similarity of
-/// 0.82 passes a 0.82 threshold, as it does in pandas).
+/// 0.82 is exactly *at* a 0.82 threshold: it passes `>=`, as it does in pandas, and fails `>`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
     Null,
@@ -69,6 +69,40 @@ impl Cell {
             Cell::Str(s) => s.trim().parse::<f64>().is_ok_and(|v| v >= threshold),
             _ => false,
         }
+    }
+
+    /// Whether the cell is a number `> threshold` (strictly above), compared in the cell's
+    /// precision: a float32 cell holding 0.82 is *at* a 0.82 threshold, so it does not pass.
+    /// Nulls, NaNs and text that is no number never pass.
+    pub fn above(&self, threshold: f64) -> bool {
+        match self {
+            Cell::F32(f) => *f > threshold as f32,
+            Cell::F64(f) => *f > threshold,
+            Cell::Int(i) => (*i as f64) > threshold,
+            Cell::Str(s) => s.trim().parse::<f64>().is_ok_and(|v| v > threshold),
+            _ => false,
+        }
+    }
+
+    /// [`Cell::at_least`] when `inclusive`, else [`Cell::above`]: one threshold rule.
+    pub fn passes(&self, threshold: f64, inclusive: bool) -> bool {
+        if inclusive {
+            self.at_least(threshold)
+        } else {
+            self.above(threshold)
+        }
+    }
+
+    /// The cell as a number (a float32 exactly as stored), or None (null, NaN, not a number).
+    pub fn number(&self) -> Option<f64> {
+        let v = match self {
+            Cell::F32(f) => *f as f64,
+            Cell::F64(f) => *f,
+            Cell::Int(i) => *i as f64,
+            Cell::Str(s) => s.trim().parse::<f64>().ok()?,
+            _ => return None,
+        };
+        (!v.is_nan()).then_some(v)
     }
 }
 
@@ -284,6 +318,13 @@ mod tests {
         assert!(!Cell::F64(f64::NAN).at_least(0.0));
         assert!(!Cell::Null.at_least(0.0));
         assert!(Cell::Str("0.9".into()).at_least(0.82));
+        // Strictly above: a cell exactly at the threshold (in its own precision) does not pass.
+        assert!(!Cell::F32(0.82).above(0.82) && Cell::F32(0.820_000_05).above(0.82));
+        assert!(!Cell::F64(0.82).above(0.82) && Cell::F64(0.820_000_000_1).above(0.82));
+        assert!(!Cell::Str("0.82".into()).above(0.82) && !Cell::Null.above(0.0));
+        assert!(Cell::F32(0.82).passes(0.82, true) && !Cell::F32(0.82).passes(0.82, false));
+        assert_eq!(Cell::F32(0.5).number(), Some(0.5));
+        assert_eq!((Cell::F64(f64::NAN).number(), Cell::Str("x".into()).number()), (None, None));
         assert_eq!(Cell::F64(12345.0).text().as_deref(), Some("12345"));
         assert_eq!(Cell::Str(" NA ".into()).text(), None);
         assert_eq!(Cell::Str("True".into()).truth(), Some(true));

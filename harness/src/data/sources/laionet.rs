@@ -4,10 +4,27 @@
 //! `wnid_is_in_recognized_text`; joined with the images img2dataset fetched for those URLs.
 //!
 //! Rows are filtered as the paper filters them, each filter a suite setting with the paper's
-//! default: similarity `>=` 0.82 on the CLIP column (0.58 for the `all-mpnet-base-v2` column),
-//! `NSFW == "UNLIKELY"`, and rows whose `wnid_is_in_recognized_text` is true dropped (null
-//! keeps the row). Each kept row is one sample; a row whose image img2dataset did not fetch is a
-//! *missing* sample (counted, never an error).
+//! default: similarity strictly above 0.82 on the CLIP column (0.58 for the `all-mpnet-base-v2`
+//! column), `NSFW == "UNLIKELY"`, and rows whose `wnid_is_in_recognized_text` is true dropped
+//! (null keeps the row). Each kept row is one sample; a row whose image img2dataset did not fetch
+//! is a *missing* sample (counted, never an error).
+//!
+//! Variants, each a setting (see [`LaionetYaml`]):
+//!
+//! - `similarity_inclusive` (default `false`): the paper's dataset script keeps rows with
+//!   `sims > th` (`scripts/createdataset/sample_laion_from_most_similars.py` in eval-on-laion),
+//!   one of its notebooks `>=`; `true` keeps a row exactly at the threshold. Thresholds compare
+//!   in the column's precision ([`Cell::passes`]): a float32 cell holding 0.82 is *at* 0.82.
+//! - `similarity_filters: [{column, min}]`: more similarity filters, each applied like the
+//!   first (a row must pass them all), e.g. CLIP > 0.82 *and* MPNet > 0.58.
+//! - `max_per_class: N`: after every filter, each class keeps its N rows of highest
+//!   `similarity_column` (ties broken by sample id, numerically when both are integers): the
+//!   paper's top-50 variants. Classes are as the rows label them (before the suite's `remap`).
+//!
+//! Sample ids are the rows' `id_column`; the n-th row of an id already seen gets `<id>#n`,
+//! counted over *all* rows, filtered or not, so an id names the same row whatever the filters:
+//! a log made under loose filters can be re-scored under strict ones (`shiftbench score --log
+//! --suite`, `shiftbench sweep`).
 //!
 //! The assigned class is read from `wnid_column` (default `name_def_wnid`). The paper's own files
 //! keep the class in a pickled `wnid -> row indices` dictionary instead; `labels:` reads the same
@@ -54,6 +71,14 @@ fn d_drop() -> Vec<String> {
 
 /// The paper's main similarity column.
 pub const CLIP_SIMILARITY: &str = "text_to_name_def_wnid_similarity_clip-vit-base-patch32";
+
+/// One more similarity filter (`similarity_filters:`): keep rows whose `column` is above `min`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SimilarityFilter {
+    pub column: String,
+    pub min: f64,
+}
 
 /// How rows find their images.
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -111,6 +136,17 @@ pub struct LaionetYaml {
     pub similarity_column: Option<String>,
     #[serde(default = "d_min")]
     pub min_similarity: f64,
+    /// Keep rows exactly at a similarity threshold too (`>=`) instead of strictly above it
+    /// (`>`, the paper's dataset script). Applies to every similarity filter.
+    #[serde(default)]
+    pub similarity_inclusive: bool,
+    /// More similarity filters, each applied like `similarity_column` (a row must pass all).
+    #[serde(default)]
+    pub similarity_filters: Vec<SimilarityFilter>,
+    /// Keep each class's N rows of highest `similarity_column` (after every filter; ties broken
+    /// by sample id).
+    #[serde(default)]
+    pub max_per_class: Option<usize>,
     /// `null` disables the NSFW filter.
     #[serde(default = "d_nsfw")]
     pub nsfw_column: Option<String>,
@@ -131,6 +167,10 @@ pub struct LaionetYaml {
 pub struct LoadStats {
     pub rows: usize,
     pub below_similarity: usize,
+    /// Rows dropped by each of `similarity_filters`, in order.
+    pub below_filters: Vec<usize>,
+    /// Rows dropped by `max_per_class`.
+    pub over_max_per_class: usize,
     pub nsfw: usize,
     /// Rows dropped per `drop_if_true` column.
     pub flagged: BTreeMap<String, usize>,
@@ -143,14 +183,21 @@ pub struct LoadStats {
 impl LoadStats {
     pub fn describe(&self, y: &LaionetYaml) -> String {
         let mut parts = Vec::new();
+        let below = if y.similarity_inclusive { "<" } else { "<=" };
         if let Some(c) = &y.similarity_column {
-            parts.push(format!("{} with {c} < {}", self.below_similarity, y.min_similarity));
+            parts.push(format!("{} with {c} {below} {}", self.below_similarity, y.min_similarity));
+        }
+        for (f, n) in y.similarity_filters.iter().zip(&self.below_filters) {
+            parts.push(format!("{n} with {} {below} {}", f.column, f.min));
         }
         if let Some(c) = &y.nsfw_column {
             parts.push(format!("{} with {c} not in [{}]", self.nsfw, y.nsfw_keep.join(", ")));
         }
         for (c, n) in &self.flagged {
             parts.push(format!("{n} with {c} true"));
+        }
+        if let Some(m) = y.max_per_class {
+            parts.push(format!("{} beyond the {m} most similar of their class", self.over_max_per_class));
         }
         let dropped = if parts.is_empty() { String::new() } else { format!(" (dropped {})", parts.join(", ")) };
         format!(
@@ -174,6 +221,12 @@ pub fn load(
     resolve: &dyn Fn(&str) -> Result<std::path::PathBuf>,
     labels_only: bool,
 ) -> Result<Loaded> {
+    if y.max_per_class == Some(0) {
+        bail!("source.laionet: max_per_class must be at least 1");
+    }
+    if y.max_per_class.is_some() && y.similarity_column.is_none() {
+        bail!("source.laionet: max_per_class keeps the rows of highest similarity_column, which is null");
+    }
     let rows_path = resolve(&y.rows)?;
     let files = table_files(&rows_path).context("source.laionet.rows")?;
     let labels: Option<(HashMap<String, String>, String)> = match &y.labels {
@@ -195,7 +248,8 @@ pub fn load(
         Some((ImageIndex::build(&root).context("source.laionet.images")?, root))
     };
 
-    // Column order: id, url|key, wnid, similarity, nsfw, checksum, label key, then drop flags.
+    // Column order: id, url|key, wnid, similarity, nsfw, checksum, label key, then drop flags,
+    // then the columns of the other similarity filters.
     let join_col = match y.join {
         JoinBy::Url => y.url_column.as_str(),
         JoinBy::Key => y.key_column.as_str(),
@@ -210,17 +264,34 @@ pub fn load(
         labels.as_ref().map(|(_, c)| c.as_str()),
     ];
     wanted.extend(y.drop_if_true.iter().map(|c| Some(c.as_str())));
+    let filters_at = wanted.len();
+    wanted.extend(y.similarity_filters.iter().map(|f| Some(f.column.as_str())));
 
-    let mut stats = LoadStats::default();
+    let mut stats = LoadStats { below_filters: vec![0; y.similarity_filters.len()], ..LoadStats::default() };
     let mut samples = Vec::new();
+    // Per sample: its similarity (for max_per_class) and whether img2dataset fetched no image.
+    let mut similarity: Vec<f64> = Vec::new();
+    let mut unfetched: Vec<bool> = Vec::new();
     let mut checksums = BTreeMap::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
+    let inclusive = y.similarity_inclusive;
     for file in &files {
         for_each_row(file, &wanted, |line, c: &[Cell]| {
             stats.rows += 1;
-            if y.similarity_column.is_some() && !c[3].at_least(y.min_similarity) {
+            // Ids are counted over every row, so a row's id does not depend on the filters.
+            let base_id = c[0].text().unwrap_or_else(|| format!("row{}", stats.rows));
+            let n = seen.entry(base_id.clone()).or_default();
+            *n += 1;
+            let id = if *n == 1 { base_id } else { format!("{base_id}#{n}") };
+            if y.similarity_column.is_some() && !c[3].passes(y.min_similarity, inclusive) {
                 stats.below_similarity += 1;
                 return Ok(());
+            }
+            for (i, f) in y.similarity_filters.iter().enumerate() {
+                if !c[filters_at + i].passes(f.min, inclusive) {
+                    stats.below_filters[i] += 1;
+                    return Ok(());
+                }
             }
             if y.nsfw_column.is_some() && !c[4].text().is_some_and(|v| y.nsfw_keep.iter().any(|k| k == &v)) {
                 stats.nsfw += 1;
@@ -232,11 +303,6 @@ pub fn load(
                     return Ok(());
                 }
             }
-            stats.kept += 1;
-            let base_id = c[0].text().unwrap_or_else(|| format!("row{}", stats.rows));
-            let n = seen.entry(base_id.clone()).or_default();
-            *n += 1;
-            let id = if *n == 1 { base_id } else { format!("{base_id}#{n}") };
             let wnid = match &labels {
                 Some((map, _)) => {
                     let k = c[6].text().unwrap_or_default();
@@ -245,6 +311,7 @@ pub fn load(
                 None => c[2].text().unwrap_or_default(),
             };
             let join_value = c[1].text();
+            let mut not_fetched = false;
             let image = match (&index, join_value) {
                 (None, _) => ImageRef::Absent("images not indexed".into()),
                 (Some(_), None) => ImageRef::Absent(format!("row {line} of {} has no {join_col}", file.display())),
@@ -256,7 +323,7 @@ pub fn load(
                     match found {
                         Some(r) => r.clone(),
                         None => {
-                            stats.without_image += 1;
+                            not_fetched = true;
                             ImageRef::Absent(format!(
                                 "img2dataset fetched no image for {join_col} {v} (looked in {})",
                                 root.display()
@@ -269,9 +336,23 @@ pub fn load(
                 checksums.insert(id.clone(), sum.to_ascii_lowercase());
             }
             samples.push(Sample { id, wnid, image });
+            similarity.push(c[3].number().unwrap_or(f64::NEG_INFINITY));
+            unfetched.push(not_fetched);
             Ok(())
         })?;
     }
+    if let Some(m) = y.max_per_class {
+        let keep = most_similar_per_class(&samples, &similarity, m);
+        stats.over_max_per_class = keep.iter().filter(|k| !**k).count();
+        let mut k = keep.iter();
+        samples.retain(|_| *k.next().expect("one flag per sample"));
+        let mut k = keep.iter();
+        unfetched.retain(|_| *k.next().expect("one flag per sample"));
+        let ids: std::collections::HashSet<&str> = samples.iter().map(|s| s.id.as_str()).collect();
+        checksums.retain(|id, _| ids.contains(id.as_str()));
+    }
+    stats.kept = samples.len();
+    stats.without_image = unfetched.iter().filter(|u| **u).count();
     if let Some((ix, _)) = &index {
         stats.shards = ix.shards;
         stats.warnings = ix.warnings.clone();
@@ -285,4 +366,54 @@ pub fn load(
         );
     }
     Ok(Loaded { samples, checksums, stats })
+}
+
+/// Which samples `max_per_class: m` keeps: per class (the samples' `wnid`), the `m` of highest
+/// `similarity`, ties broken by sample id ([`id_order`]).
+fn most_similar_per_class(samples: &[Sample], similarity: &[f64], m: usize) -> Vec<bool> {
+    let mut by_class: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, s) in samples.iter().enumerate() {
+        by_class.entry(s.wnid.as_str()).or_default().push(i);
+    }
+    let mut keep = vec![false; samples.len()];
+    for idx in by_class.values_mut() {
+        idx.sort_by(|&a, &b| {
+            similarity[b].total_cmp(&similarity[a]).then_with(|| id_order(&samples[a].id, &samples[b].id))
+        });
+        for &i in idx.iter().take(m) {
+            keep[i] = true;
+        }
+    }
+    keep
+}
+
+/// The order of sample ids among equally similar rows: ids whose part before any `#` is an
+/// integer come first, by that number; then everything by its text. (A total order, whatever the
+/// ids look like.)
+pub fn id_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let key = |id: &str| match id.split('#').next().unwrap_or(id).parse::<i128>() {
+        Ok(v) => (0u8, v),
+        Err(_) => (1u8, 0),
+    };
+    key(a).cmp(&key(b)).then_with(|| a.cmp(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ties_are_broken_by_sample_id_numerically() {
+        use std::cmp::Ordering::*;
+        assert_eq!(id_order("9", "10"), Less);
+        assert_eq!(id_order("10", "10#2"), Less);
+        assert_eq!(id_order("10#2", "11"), Less);
+        assert_eq!(id_order("11", "abc"), Less);
+        assert_eq!(id_order("abc", "abd"), Less);
+        let s = |id: &str, w: &str| Sample { id: id.into(), wnid: w.into(), image: ImageRef::Absent(String::new()) };
+        let samples = [s("30", "a"), s("4", "a"), s("200", "a"), s("1", "b"), s("2", "b")];
+        let keep = most_similar_per_class(&samples, &[0.9, 0.8, 0.8, 0.1, f64::NEG_INFINITY], 2);
+        // a: 30 (0.9), then 4 and 200 tie at 0.8: 4 wins. b: both kept.
+        assert_eq!(keep, [true, true, false, true, true]);
+    }
 }

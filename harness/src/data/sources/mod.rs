@@ -6,7 +6,8 @@
 //! - [`laionet`]: LAIONet as the paper distributes it (a Parquet of LAION rows), filtered as the
 //!   paper filters it and joined with the images img2dataset fetched ([`webdataset`]: `.tar`
 //!   shards read in place, or plain folders);
-//! - [`folders`]: ImageFolder (`<root>/<wnid>/<image>`) and a flat folder named by wnid;
+//! - [`folders`]: ImageFolder (`<root>/<wnid>/<image>`, or `<root>/<class index>/<image>` with
+//!   `folder_labels: imagenet1k_index`, ImageNet-V2's layout) and a flat folder named by wnid;
 //! - [`labels`]: a label table such as Kaggle's `LOC_val_solution.csv`.
 //!
 //! [`load`] reads the `source:` block of a suite YAML ([`SourceYaml`]) with the one layout it
@@ -34,6 +35,10 @@ use crate::data::sample::Sample;
 pub struct SourceYaml {
     #[serde(default)]
     pub image_folder: Option<String>,
+    /// ImageFolder layout: what the folder names are, `wnid` (default) or `imagenet1k_index`
+    /// (folders `0`..`999`, ImageNet-V2's layout).
+    #[serde(default)]
+    pub folder_labels: Option<folders::FolderLabels>,
     #[serde(default)]
     pub files: Option<String>,
     #[serde(default)]
@@ -96,6 +101,9 @@ pub fn load(src: &SourceYaml, base: &Path, path: &Path, suite_name: &str, labels
             here("source")
         );
     }
+    if src.folder_labels.is_some() && src.image_folder.is_none() {
+        bail!("{}: folder_labels applies to the image_folder layout only", here("source"));
+    }
     let mut checksums = BTreeMap::new();
     let mut notes = Vec::new();
     let samples;
@@ -104,7 +112,8 @@ pub fn load(src: &SourceYaml, base: &Path, path: &Path, suite_name: &str, labels
         if !root.is_dir() {
             bail!("{}: folder {} does not exist", here("source.image_folder"), root.display());
         }
-        samples = folders::image_folder(&root)?;
+        samples = folders::image_folder(&root, src.folder_labels.unwrap_or_default())
+            .with_context(|| here("source.image_folder"))?;
     } else if let Some(dir) = &src.files {
         let root = resolve(base, dir)?;
         if !root.is_dir() {

@@ -5,6 +5,7 @@
 //! name: imagenet-val
 //! source:                    # exactly one of:
 //!   image_folder: val        #   <root>/<wnid>/<image>            (ImageFolder layout)
+//!   # folder_labels: imagenet1k_index  # folders 0..999 (ImageNet-V2); default: wnid
 //!   # files: samples         #   flat folder, wnid = file-name prefix (n01440764_tench.JPEG)
 //!   # table: labels.csv      #   CSV/TSV/Parquet table of image path (or id) and wnid, e.g.
 //!   # root: images           #   Kaggle's LOC_val_solution.csv; paths without an extension
@@ -114,13 +115,28 @@ impl Suite {
         Self::load_depth(path, 0, true)
     }
 
+    /// Reads and parses a suite file, without loading anything it names.
+    pub fn read_yaml(path: &Path) -> Result<SuiteYaml> {
+        let text = safeio::read_text_bounded(path, safeio::MAX_YAML_BYTES)
+            .with_context(|| format!("cannot read suite {}", path.display()))?;
+        serde_yaml::from_str(&text).map_err(|e| anyhow!(yaml_error(path, &e)))
+    }
+
+    /// Loads the suite file `path` from its parsed (and perhaps edited) YAML `y`, as
+    /// [`Suite::load`] (or, with `labels_only`, [`Suite::load_labels`]) does: how `shiftbench
+    /// sweep` loads a suite at other thresholds.
+    pub fn from_yaml(y: SuiteYaml, path: &Path, labels_only: bool) -> Result<Suite> {
+        Self::build(y, path, 0, labels_only)
+    }
+
     fn load_depth(path: &Path, depth: usize, labels_only: bool) -> Result<Suite> {
         if depth > 4 {
             bail!("{}: weights refer to other suites too deeply (a cycle?)", path.display());
         }
-        let text = safeio::read_text_bounded(path, safeio::MAX_YAML_BYTES)
-            .with_context(|| format!("cannot read suite {}", path.display()))?;
-        let y: SuiteYaml = serde_yaml::from_str(&text).map_err(|e| anyhow!(yaml_error(path, &e)))?;
+        Self::build(Self::read_yaml(path)?, path, depth, labels_only)
+    }
+
+    fn build(y: SuiteYaml, path: &Path, depth: usize, labels_only: bool) -> Result<Suite> {
         let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let here = |key: &str| format!("{}: {key}", path.display());
 
