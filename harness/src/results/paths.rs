@@ -1,5 +1,6 @@
 //! Where a run's files go under its output folder: `predictions/<model>__<suite>[.shard-<i>-of-<N>].jsonl`
-//! and `result[.shard-<i>-of-<N>].json`.
+//! and `result[.shard-<i>-of-<N>].json`, and the lock a run holds while it writes them,
+//! `.shiftbench[.shard-<i>-of-<N>].lock`.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,16 @@ pub fn shard_log_path(out: &Path, model: &str, suite: &str, shard: Option<Shard>
     match shard {
         None => log_path(out, model, suite),
         Some(s) => out.join("predictions").join(format!("{}__{}.{}.jsonl", slug(model), slug(suite), s.tag())),
+    }
+}
+
+/// The lock a run holds on `out` while it writes there (see [`crate::util::lock`]):
+/// `.shiftbench.lock`, or `.shiftbench.shard-<i>-of-<N>.lock` for a shard, so that the shards of
+/// one run can share the folder while two runs of the same shard cannot.
+pub fn lock_path(out: &Path, shard: Option<Shard>) -> PathBuf {
+    match shard {
+        None => out.join(".shiftbench.lock"),
+        Some(s) => out.join(format!(".shiftbench.{}.lock", s.tag())),
     }
 }
 

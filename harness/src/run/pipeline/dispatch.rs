@@ -3,8 +3,12 @@
 //! of the model (one thread each), normalised straight into the model's input; answers are
 //! turned into records (top-k, or why the batch failed) and written in sample order, flushed
 //! after every batch, so a crash of the harness itself loses at most the batches in flight.
+//!
+//! Each model call is timed (two `Instant`s per batch, and two around the normalisation into its
+//! input, which is the harness's work and is left out): [`ChunkDone::model_time`].
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use shiftbench_imaging::to_tensor;
@@ -26,6 +30,11 @@ pub struct ChunkDone {
     pub stopped: Option<String>,
     /// Batches were left untaken because a stop was asked for or the model stopped.
     pub halted: bool,
+    /// Images given to the model (in batches it answered or failed).
+    pub scored: usize,
+    /// Wall time inside the model's calls (`Scorer::infer_filled`, less the normalisation of the
+    /// crops into its input), summed over its copies.
+    pub model_time: Duration,
 }
 
 /// Scores job `j`'s samples among `prepared` (the chunk of the plan's samples that starts at
@@ -102,16 +111,25 @@ pub fn score_chunk(
         }
     };
     // Scores batch `g` with one copy of the model: its crops are normalised straight into the
-    // model's input (`buf`: a reusable buffer for models without their own).
+    // model's input (`buf`: a reusable buffer for models without their own). The call is timed,
+    // less the normalisation.
     let (spec, norm) = (&plan.specs[sp], &plan.norms[sp]);
+    let (model_nanos, scored) = (AtomicU64::new(0), AtomicUsize::new(0));
     let score = |g: usize, copy: &mut dyn Scorer, buf: &mut Vec<f32>| {
         let group = groups[g];
         let image_len = spec.image_len();
-        copy.infer_filled(group.len(), group.len() * image_len, buf, &mut |input: &mut [f32]| {
+        let (start, mut filling) = (Instant::now(), Duration::ZERO);
+        let answer = copy.infer_filled(group.len(), group.len() * image_len, buf, &mut |input: &mut [f32]| {
+            let t = Instant::now();
             for (&i, dst) in group.iter().zip(input.chunks_exact_mut(image_len)) {
                 to_tensor(crop_of(prepared, i, sp), spec, norm, dst);
             }
-        })
+            filling += t.elapsed();
+        });
+        let inside = start.elapsed().saturating_sub(filling);
+        model_nanos.fetch_add(u64::try_from(inside.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        scored.fetch_add(group.len(), Ordering::Relaxed);
+        answer
     };
     // Batches are taken in order from a shared counter by this thread (the first copy) and by one
     // thread per extra copy; answers are settled here as they come.
@@ -191,5 +209,11 @@ pub fn score_chunk(
         written += 1;
     }
     log.flush()?;
-    Ok(ChunkDone { written, stopped, halted: halt.load(Ordering::SeqCst) })
+    Ok(ChunkDone {
+        written,
+        stopped,
+        halted: halt.load(Ordering::SeqCst),
+        scored: scored.into_inner(),
+        model_time: Duration::from_nanos(model_nanos.into_inner()),
+    })
 }

@@ -33,6 +33,7 @@ pub mod prepare;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -69,6 +70,14 @@ pub struct PassStats {
     /// Per job, why its model stopped ([`ModelStopped`]) when it did; its remaining samples were
     /// not evaluated.
     pub stopped: Vec<Option<String>>,
+    /// Per job, images given to its model now (`evaluated` less the samples that failed before
+    /// the model: unreadable or undecodable images).
+    pub scored: Vec<usize>,
+    /// Per job, wall time inside its model's calls, summed over its copies (see
+    /// [`dispatch::ChunkDone::model_time`]).
+    pub model_time: Vec<Duration>,
+    /// Wall time of the whole pass (reading, decoding, preprocessing, every model, the logs).
+    pub wall: Duration,
 }
 
 /// Evaluates the suite's samples that are not in `done`, appending records to `log`.
@@ -98,6 +107,7 @@ pub fn evaluate(
 /// [`PassStats::stopped`]); the others go on. When [`interrupt::requested`], the pass ends after
 /// the batch in flight with [`Interrupted`], every log flushed.
 pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) -> Result<PassStats> {
+    let started = Instant::now();
     let plan = PassPlan::new(jobs, suite, opts);
     let n_jobs = jobs.len();
     let pool = rayon::ThreadPoolBuilder::new()
@@ -109,6 +119,7 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
     let counters = Counters::default();
     let mut evaluated = vec![0usize; n_jobs];
     let mut stopped: Vec<Option<String>> = vec![None; n_jobs];
+    let (mut scored, mut model_time) = (vec![0usize; n_jobs], vec![Duration::ZERO; n_jobs]);
     // Jobs still going: the decoder prepares nothing for a stopped model.
     let alive: Vec<AtomicBool> = (0..n_jobs).map(|_| AtomicBool::new(true)).collect();
     let mut interrupted = false;
@@ -129,6 +140,8 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
                 }
                 let done = dispatch::score_chunk(job, j, &plan, first, &prepared, &mut scratch)?;
                 evaluated[j] += done.written;
+                scored[j] += done.scored;
+                model_time[j] += done.model_time;
                 if let Some(why) = done.stopped {
                     stopped[j] = Some(why);
                     alive[j].store(false, Ordering::SeqCst);
@@ -167,6 +180,9 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
         preprocessed: counters.preprocessed.load(Ordering::Relaxed),
         evaluated,
         stopped,
+        scored,
+        model_time,
+        wall: started.elapsed(),
     })
 }
 
