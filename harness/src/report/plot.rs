@@ -3,11 +3,18 @@
 //! - `shift-top1-equal.svg`, `shift-top1-laion.svg`: the paper's Figure 1. One point per model,
 //!   its recall on one suite (x, ImageNet) against another (y, LAIONet), with 95% error bars
 //!   (± 1.96 se) both ways and the line y = x: points below it lose accuracy under the shift.
+//!   With three models or more, the effective-robustness fit (`logit(y) = a + b logit(x)` over
+//!   the models, see `results::robustness`) is drawn through them as a curve; with `group_by` a
+//!   tag of the models (`tags:` in their model YAMLs), points are coloured by group and, when
+//!   there are two groups or more, each group of three models or more gets its own fit.
+//! - `class-gaps/<model>__<x>__<y>.svg`: per model, a histogram of its per-class change in top-1
+//!   recall from suite x (the first) to suite y (every other), with the mean change.
 //! - `equal-vs-laion.svg`: per model and suite, equal-weighted against LAION-weighted recall; points
 //!   below y = x do worse on the classes that are frequent in LAION.
 //! - `per-class/<model>__<suite>.svg`: per class, recall against the class's LAION frequency (log
 //!   scale), with the mean recall of ten frequency bins.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
@@ -15,10 +22,12 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use crate::report::analysis::{class_gaps, ClassGap};
 use crate::report::compare::metric;
 use crate::results::metrics::{Estimate, Z95};
 use crate::results::paths::slug;
 use crate::results::result::{EvalResult, RunResult};
+use crate::results::robustness::{fit_logit, Fit, MIN_MODELS};
 
 /// Which plots and which suites.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +38,9 @@ pub struct PlotOptions {
     pub y_suite: Option<String>,
     /// Plot top-5 instead of top-1 recall.
     pub top5: bool,
+    /// Colour and group the models of the shift plots by this tag of theirs (`run.models[].tags`),
+    /// with a fit per group.
+    pub group_by: Option<String>,
 }
 
 /// What [`plot_run`] wrote, and what it could not draw (with the reason).
@@ -36,6 +48,8 @@ pub struct PlotOptions {
 pub struct Plots {
     pub written: Vec<PathBuf>,
     pub skipped: Vec<String>,
+    /// What the plots could not do as asked (a `group_by` tag no model has).
+    pub notes: Vec<String>,
 }
 
 const SIZE: (u32, u32) = (760, 720);
@@ -85,7 +99,8 @@ pub fn plot_run(run: &RunResult, dir: &Path, opts: &PlotOptions) -> Result<Plots
             for (weighting, label) in [("equal", "equal-weighted"), ("weighted", "LAION-weighted")] {
                 let key = format!("{k}_{weighting}");
                 let file = dir.join(format!("shift-{k}-{}.svg", if weighting == "equal" { "equal" } else { "laion" }));
-                match shift_plot(run, &x, &y, &key, label, &file)? {
+                let groups = opts.group_by.as_deref().map(|tag| (tag, tags_of(run, tag)));
+                match shift_plot(run, &x, &y, &key, label, groups.as_ref().map(|(t, m)| (*t, m)), &file)? {
                     true => plots.written.push(file),
                     false => plots
                         .skipped
@@ -99,6 +114,14 @@ pub fn plot_run(run: &RunResult, dir: &Path, opts: &PlotOptions) -> Result<Plots
             suites.join(", ")
         )),
     }
+    if let Some(tag) = &opts.group_by {
+        let tagged = run.run.iter().flat_map(|i| &i.models).any(|m| m.tags.contains_key(tag));
+        if !tagged {
+            plots.notes.push(format!(
+                "--group-by {tag}: no model of the result has a tag {tag:?} (tags come from `tags:` in the model YAMLs)"
+            ));
+        }
+    }
     let file = dir.join("equal-vs-laion.svg");
     match equal_vs_weighted(run, k, &file)? {
         true => plots.written.push(file),
@@ -110,6 +133,26 @@ pub fn plot_run(run: &RunResult, dir: &Path, opts: &PlotOptions) -> Result<Plots
             None => plots.written.push(file),
             Some(why) => plots.skipped.push(format!("{}: {why}", file.display())),
         }
+    }
+    // The x suite first, so the gaps are of every other suite (or the y suite asked for) against it.
+    let mut by_x = run.results.clone();
+    if let Some(x) = &opts.x_suite {
+        by_x.sort_by_key(|r| &r.suite != x);
+    }
+    let gaps: Vec<ClassGap> =
+        class_gaps(&by_x).into_iter().filter(|g| opts.y_suite.as_ref().is_none_or(|y| &g.y_suite == y)).collect();
+    let mut pairs: Vec<(&str, &str, &str)> = Vec::new();
+    for g in &gaps {
+        if !pairs.contains(&(g.model.as_str(), g.x_suite.as_str(), g.y_suite.as_str())) {
+            pairs.push((&g.model, &g.x_suite, &g.y_suite));
+        }
+    }
+    for (m, x, y) in pairs {
+        let file = dir.join("class-gaps").join(format!("{}__{}__{}.svg", slug(m), slug(x), slug(y)));
+        let mine: Vec<f64> =
+            gaps.iter().filter(|g| g.model == m && g.x_suite == x && g.y_suite == y).map(|g| g.diff).collect();
+        gap_histogram(m, x, y, &mine, &file)?;
+        plots.written.push(file);
     }
     Ok(plots)
 }
@@ -153,14 +196,20 @@ fn axis_label(v: f64, span: f64) -> String {
     }
 }
 
+/// A plot's title and its axes' descriptions.
+struct Labels<'a> {
+    title: &'a str,
+    x: &'a str,
+    y: &'a str,
+}
+
 fn scatter_with_diagonal(
     area: &DrawingArea<SVGBackend, Shift>,
-    title: &str,
-    x_desc: &str,
-    y_desc: &str,
+    labels: &Labels,
     points: &[Point],
     groups: &[String],
     label_points: bool,
+    fits: &[(String, RGBColor, Fit)],
 ) -> Result<()> {
     area.fill(&WHITE).map_err(err)?;
     let (lo, hi) = square_range(points.iter().flat_map(|p| {
@@ -170,7 +219,7 @@ fn scatter_with_diagonal(
     }));
     let span = hi - lo;
     let mut chart = ChartBuilder::on(area)
-        .caption(title, (FONT, 20))
+        .caption(labels.title, (FONT, 20))
         .margin(18)
         .x_label_area_size(50)
         .y_label_area_size(60)
@@ -178,8 +227,8 @@ fn scatter_with_diagonal(
         .map_err(err)?;
     chart
         .configure_mesh()
-        .x_desc(x_desc)
-        .y_desc(y_desc)
+        .x_desc(labels.x)
+        .y_desc(labels.y)
         .axis_desc_style((FONT, 15))
         .label_style((FONT, 13))
         .x_label_formatter(&|v| axis_label(*v, span))
@@ -194,6 +243,19 @@ fn scatter_with_diagonal(
         .map_err(err)?
         .label("y = x")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
+    for (label, colour, fit) in fits {
+        let c = *colour;
+        let mut labelled = false;
+        for segment in fit_curve(fit, lo, hi) {
+            let series = chart.draw_series(LineSeries::new(segment, c.stroke_width(2))).map_err(err)?;
+            if !labelled {
+                series
+                    .label(label.as_str())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+                labelled = true;
+            }
+        }
+    }
     for (gi, g) in groups.iter().enumerate() {
         let c = palette(gi);
         let mine: Vec<&Point> = points.iter().filter(|p| p.group == gi).collect();
@@ -263,7 +325,48 @@ fn scatter_with_diagonal(
     Ok(())
 }
 
-fn shift_plot(run: &RunResult, xs: &str, ys: &str, key: &str, label: &str, file: &Path) -> Result<bool> {
+/// The fit through `points` (recalls strictly between 0 and 1; [`MIN_MODELS`] of them or more).
+fn fit_points<'a>(points: impl Iterator<Item = &'a Point>) -> Option<Fit> {
+    let xy: Vec<(f64, f64)> =
+        points.map(|p| (p.x.value, p.y.value)).filter(|&(x, y)| x > 0.0 && x < 1.0 && y > 0.0 && y < 1.0).collect();
+    if xy.len() < MIN_MODELS {
+        return None;
+    }
+    fit_logit(&xy)
+}
+
+/// The fit's curve in percent, `100 expit(a + b logit(x / 100))`, over `lo..hi` on both axes: the
+/// runs of points inside the plot.
+fn fit_curve(fit: &Fit, lo: f64, hi: f64) -> Vec<Vec<(f64, f64)>> {
+    const STEPS: usize = 240;
+    let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+    for i in 0..=STEPS {
+        let x = lo + (hi - lo) * i as f64 / STEPS as f64;
+        let y = if x > 0.0 && x < 100.0 { 100.0 * fit.predict(x / 100.0) } else { f64::NAN };
+        if y.is_finite() && (lo..=hi).contains(&y) {
+            segments.last_mut().expect("one").push((x, y));
+        } else if !segments.last().expect("one").is_empty() {
+            segments.push(Vec::new());
+        }
+    }
+    segments.retain(|s| s.len() > 1);
+    segments
+}
+
+/// Each model's value of tag `tag`, from the result's provenance (`run.models[].tags`).
+fn tags_of(run: &RunResult, tag: &str) -> BTreeMap<String, String> {
+    run.run.iter().flat_map(|i| &i.models).filter_map(|m| Some((m.name.clone(), m.tags.get(tag)?.clone()))).collect()
+}
+
+fn shift_plot(
+    run: &RunResult,
+    xs: &str,
+    ys: &str,
+    key: &str,
+    label: &str,
+    group_by: Option<(&str, &BTreeMap<String, String>)>,
+    file: &Path,
+) -> Result<bool> {
     let mut points = Vec::new();
     let mut models: Vec<String> = Vec::new();
     for a in run.results.iter().filter(|r| r.suite == xs) {
@@ -279,18 +382,46 @@ fn shift_plot(run: &RunResult, xs: &str, ys: &str, key: &str, label: &str, file:
     let k = if key.starts_with("top5") { "Top-5" } else { "Top-1" };
     let root = SVGBackend::new(file, SIZE).into_drawing_area();
     let many = models.len() > 10;
-    let groups = if many { vec!["models".to_string()] } else { models };
-    if many {
-        points.iter_mut().for_each(|p| p.group = 0);
+    let mut fits = Vec::new();
+    if let Some(f) = fit_points(points.iter()) {
+        fits.push((format!("logit-linear fit, {} models", f.models), RGBColor(90, 90, 90), f));
     }
+    let groups = match group_by {
+        Some((tag, values)) => {
+            // Groups in name order, models without the tag last.
+            let tags: Vec<String> =
+                points.iter().map(|p| values.get(&p.label).cloned().unwrap_or_else(|| format!("(no {tag})"))).collect();
+            let mut groups: Vec<String> = tags.clone();
+            groups.sort_by_key(|g| (g.starts_with("(no "), g.clone()));
+            groups.dedup();
+            for (p, t) in points.iter_mut().zip(&tags) {
+                p.group = groups.iter().position(|g| g == t).expect("a group");
+            }
+            // One group's fit would be the fit of all.
+            for (gi, g) in groups.iter().enumerate().filter(|_| groups.len() > 1) {
+                if let Some(f) = fit_points(points.iter().filter(|p| p.group == gi)) {
+                    fits.push((format!("fit, {tag} = {g} ({} models)", f.models), palette(gi), f));
+                }
+            }
+            groups.into_iter().map(|g| format!("{tag} = {g}")).collect()
+        }
+        None if many => {
+            points.iter_mut().for_each(|p| p.group = 0);
+            vec!["models".to_string()]
+        }
+        None => models,
+    };
     scatter_with_diagonal(
         &root,
-        &format!("{k} recall ({label}): {xs} vs {ys}"),
-        &format!("{xs} recall (%)"),
-        &format!("{ys} recall (%)"),
+        &Labels {
+            title: &format!("{k} recall ({label}): {xs} vs {ys}"),
+            x: &format!("{xs} recall (%)"),
+            y: &format!("{ys} recall (%)"),
+        },
         &points,
         &groups,
         !many,
+        &fits,
     )?;
     root.present().map_err(err)?;
     Ok(true)
@@ -318,12 +449,15 @@ fn equal_vs_weighted(run: &RunResult, k: &str, file: &Path) -> Result<bool> {
     let root = SVGBackend::new(file, SIZE).into_drawing_area();
     scatter_with_diagonal(
         &root,
-        &format!("{kk} recall: equal- vs LAION-weighted"),
-        "equal-weighted recall (%)",
-        "LAION-weighted recall (%)",
+        &Labels {
+            title: &format!("{kk} recall: equal- vs LAION-weighted"),
+            x: "equal-weighted recall (%)",
+            y: "LAION-weighted recall (%)",
+        },
         &points,
         &suites,
         models <= 6,
+        &[],
     )?;
     root.present().map_err(err)?;
     Ok(true)
@@ -438,6 +572,75 @@ fn per_class(r: &EvalResult, top5: bool, file: &Path) -> Result<Option<String>> 
     Ok(None)
 }
 
+/// A histogram of one model's per-class changes `diffs` (fractions) from suite `x` to `y`: bins
+/// five percentage points wide, centred on multiples of five, with the mean change marked.
+fn gap_histogram(model: &str, x: &str, y: &str, diffs: &[f64], file: &Path) -> Result<()> {
+    const WIDTH: f64 = 5.0;
+    let mut counts = [0u32; 41]; // -100, -95, ..., +100
+    for d in diffs {
+        let bin = ((100.0 * d + 100.0) / WIDTH).round().clamp(0.0, 40.0) as usize;
+        counts[bin] += 1;
+    }
+    let top = counts.iter().copied().max().unwrap_or(0).max(1) as f64 * 1.12;
+    let mean = 100.0 * diffs.iter().sum::<f64>() / diffs.len().max(1) as f64;
+    let (worse, better) = (diffs.iter().filter(|d| **d < 0.0).count(), diffs.iter().filter(|d| **d > 0.0).count());
+    if let Some(d) = file.parent() {
+        std::fs::create_dir_all(d).map_err(|e| anyhow!("cannot create {}: {e}", d.display()))?;
+    }
+    let root = SVGBackend::new(file, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("{model}: per-class top-1 recall, {x} -> {y}"), (FONT, 18))
+        .margin(18)
+        .x_label_area_size(50)
+        .y_label_area_size(60)
+        .build_cartesian_2d(-105.0..105.0, 0.0..top)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("recall on {y} minus recall on {x} (percentage points)"))
+        .y_desc("classes")
+        .axis_desc_style((FONT, 15))
+        .label_style((FONT, 13))
+        .x_label_formatter(&|v| format!("{v:+.0}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .max_light_lines(4)
+        .light_line_style(RGBColor(240, 240, 240))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()
+        .map_err(err)?;
+    let c = palette(0);
+    chart
+        .draw_series(counts.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, &n)| {
+            let centre = -100.0 + WIDTH * i as f64;
+            Rectangle::new([(centre - WIDTH / 2.0, 0.0), (centre + WIDTH / 2.0, n as f64)], c.mix(0.75).filled())
+        }))
+        .map_err(err)?
+        .label(format!("classes ({} in both suites: {worse} worse, {better} better)", diffs.len()))
+        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.mix(0.75).filled()));
+    chart
+        .draw_series(DashedLineSeries::new(vec![(0.0, 0.0), (0.0, top)], 6, 4, BLACK.stroke_width(1)))
+        .map_err(err)?
+        .label("no change")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
+    let red = palette(3);
+    chart
+        .draw_series(LineSeries::new(vec![(mean, 0.0), (mean, top)], red.stroke_width(2)))
+        .map_err(err)?
+        .label(format!("mean change {mean:+.2} points"))
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font((FONT, 13))
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
 /// Ticks at 1, 2 and 5 times powers of ten within `lo..hi` (only the powers of ten when the
 /// range spans more than three decades).
 fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
@@ -480,5 +683,54 @@ mod tests {
         let t: Vec<String> = log_ticks(0.03, 0.4).iter().map(|v| fmt_share(*v)).collect();
         assert_eq!(t, ["5%", "10%", "20%"]);
         assert_eq!(log_ticks(2e-7, 0.05).len(), 5);
+    }
+
+    /// A model of the same recall in each of `k` of 20 classes (one sample each) on a suite.
+    fn result(model: &str, suite: &str, k: u64) -> EvalResult {
+        use crate::results::metrics::ClassCounts;
+        use crate::results::tally::{ClassStatus, Tally};
+        let mut t = Tally::default();
+        for c in 0..20u64 {
+            let w = format!("n{c:08}");
+            t.counts.insert(w.clone(), ClassCounts { n: 1, top1: (c < k) as u64, top5: 1 });
+            t.status.insert(w, ClassStatus { expected: 1, evaluated: 1, failed: 0, missing: 0 });
+        }
+        EvalResult::from_tally(model, suite, "equal", &t, &BTreeMap::new())
+    }
+
+    #[test]
+    fn shift_plots_draw_a_fit_overall_and_per_group() {
+        let d = tempfile::tempdir().unwrap();
+        // Two groups of three models, each on a line of its own.
+        let models = [("a1", 8, 6), ("a2", 12, 9), ("a3", 16, 13), ("b1", 9, 3), ("b2", 13, 5), ("b3", 17, 10)];
+        let mut results = Vec::new();
+        for (m, x, y) in models {
+            results.push(result(m, "x", x));
+            results.push(result(m, "y", y));
+        }
+        let run = RunResult::new(results);
+        let tags: BTreeMap<String, String> =
+            models.iter().map(|(m, _, _)| (m.to_string(), m[..1].to_string())).filter(|(m, _)| m != "b3").collect();
+        let file = d.path().join("grouped.svg");
+        assert!(shift_plot(&run, "x", "y", "top1_equal", "equal", Some(("arch", &tags)), &file).unwrap());
+        let svg = std::fs::read_to_string(&file).unwrap();
+        let wanted =
+            ["logit-linear fit, 6 models", "arch = a", "arch = b", "arch = (no arch)", "fit, arch = a (3 models)"];
+        for want in wanted {
+            assert!(svg.contains(want), "{want}");
+        }
+        assert!(!svg.contains("fit, arch = b"), "b3 has no tag: b is two models");
+        // The fit's curve is the fit: a point on it is 100 expit(a + b logit(x / 100)).
+        let f = fit_logit(&[(0.4, 0.3), (0.6, 0.45), (0.8, 0.65)]).unwrap();
+        let curve = fit_curve(&f, 20.0, 90.0);
+        assert_eq!(curve.len(), 1);
+        for &(x, y) in &curve[0] {
+            assert!((y - 100.0 * f.predict(x / 100.0)).abs() < 1e-9 && (20.0..=90.0).contains(&y));
+        }
+        // Ungrouped: one fit, the models each a colour.
+        let file = d.path().join("plain.svg");
+        assert!(shift_plot(&run, "x", "y", "top1_equal", "equal", None, &file).unwrap());
+        let svg = std::fs::read_to_string(&file).unwrap();
+        assert!(svg.contains("logit-linear fit, 6 models") && svg.contains("b3") && !svg.contains("fit, arch"));
     }
 }

@@ -6,6 +6,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArra
 
 use crate::results::metrics::{Estimate, Headline};
 use crate::results::result::{EvalResult, Problem};
+use crate::results::robustness::{ranks, EffectiveRobustness, Metric, ModelRobustness};
 
 /// `80.42 ± 0.17` (percent).
 pub fn fmt_est(e: Option<Estimate>) -> String {
@@ -88,27 +89,68 @@ struct Column {
     values: Vec<Option<Estimate>>,
     /// A drop: printed with a sign.
     signed: bool,
+    /// Per model, the text shown instead of the value (ranks, intervals).
+    texts: Option<Vec<String>>,
 }
 
-fn summary_columns(results: &[EvalResult]) -> Vec<Column> {
+/// `+1.23 [-0.40, +2.87]`: an effective robustness and its interval, in percentage points.
+pub fn fmt_robustness(r: &ModelRobustness) -> String {
+    match (r.ci_low, r.ci_high) {
+        (Some(lo), Some(hi)) => format!("{:+.2} [{:+.2}, {:+.2}]", 100.0 * r.value, 100.0 * lo, 100.0 * hi),
+        _ => format!("{:+.2} [n/a]", 100.0 * r.value),
+    }
+}
+
+fn summary_columns(results: &[EvalResult], er: &[EffectiveRobustness]) -> Vec<Column> {
     let models = models_in_order(results);
     let suites = suites_in_order(results);
     let get = |m: &str, s: &str| results.iter().find(|r| r.model == m && r.suite == s).map(|r| r.metrics);
     let mut cols = Vec::new();
     let reference = suites[0];
+    let mut first_ranks: Vec<Option<usize>> = Vec::new();
     for (si, s) in suites.iter().enumerate() {
         cols.push(Column {
             header: format!("{s}\ntop-1 equal-wt"),
             aliases: vec![s.to_string()],
             values: models.iter().map(|m| get(m, s).and_then(|h| h.top1_equal)).collect(),
             signed: false,
+            texts: None,
         });
         cols.push(Column {
             header: format!("{s}\ntop-1 LAION-wt"),
             aliases: vec![format!("{s}:laion")],
             values: models.iter().map(|m| get(m, s).and_then(|h| h.top1_weighted)).collect(),
             signed: false,
+            texts: None,
         });
+        if models.len() > 1 {
+            // 1 = best top-1 equal-weighted; after the first suite, the places gained (+) or lost.
+            let top1: Vec<Option<f64>> =
+                models.iter().map(|m| get(m, s).and_then(|h| h.top1_equal).map(|e| e.value)).collect();
+            let here = ranks(&top1);
+            if si == 0 {
+                first_ranks = here.clone();
+            }
+            let texts = here
+                .iter()
+                .zip(&first_ranks)
+                .map(|(r, f)| match (r, f) {
+                    (None, _) => "n/a".to_string(),
+                    (Some(r), Some(f)) if si > 0 => match *f as i64 - *r as i64 {
+                        0 => format!("{r} (=)"),
+                        d => format!("{r} ({d:+})"),
+                    },
+                    (Some(r), _) => r.to_string(),
+                })
+                .collect();
+            cols.push(Column {
+                header: if si == 0 { format!("rank\n{s}") } else { format!("rank {s}\n(vs {reference})") },
+                aliases: vec![],
+                values: here.iter().map(|r| r.map(|r| Estimate { value: r as f64, se: 0.0 })).collect(),
+                signed: false,
+                texts: Some(texts),
+            });
+        }
         if si == 0 {
             continue;
         }
@@ -127,6 +169,7 @@ fn summary_columns(results: &[EvalResult]) -> Vec<Column> {
             aliases: if first { vec!["drop".into(), format!("drop:{s}")] } else { vec![format!("drop:{s}")] },
             values: drop(|h| h.top1_equal),
             signed: true,
+            texts: None,
         });
         cols.push(Column {
             header: format!("drop {reference}\n-> {s} LAION-wt"),
@@ -137,7 +180,32 @@ fn summary_columns(results: &[EvalResult]) -> Vec<Column> {
             },
             values: drop(|h| h.top1_weighted),
             signed: true,
+            texts: None,
         });
+        for e in er.iter().filter(|e| e.x_suite == reference && e.y_suite == *s) {
+            let Some(metric) = e.metric() else { continue };
+            let laion = metric == Metric::Top1Weighted;
+            let mut aliases = vec![format!("er:{s}{}", if laion { ":laion" } else { "" })];
+            if first {
+                aliases.insert(0, if laion { "er:laion".into() } else { "er".into() });
+            }
+            let texts = models
+                .iter()
+                .map(|m| match e.models.get(*m) {
+                    Some(r) => fmt_robustness(r),
+                    None if e.left_out.iter().any(|l| l.model == *m) => "left out".into(),
+                    None if e.fit.is_none() => "no fit".into(),
+                    None => "n/a".into(),
+                })
+                .collect();
+            cols.push(Column {
+                header: format!("eff. robustness {reference}\n-> {s} {}", metric.label()),
+                aliases,
+                values: models.iter().map(|m| e.models.get(*m).map(|r| Estimate { value: r.value, se: 0.0 })).collect(),
+                signed: true,
+                texts: Some(texts),
+            });
+        }
     }
     cols
 }
@@ -148,6 +216,12 @@ fn summary_columns(results: &[EvalResult]) -> Vec<Column> {
 /// descending by default (best, or largest drop, first), names ascending; models without a
 /// value go last.
 pub fn sort_models(results: &[EvalResult], key: &str) -> Result<Vec<String>, String> {
+    sort_models_with(results, &[], key)
+}
+
+/// [`sort_models`] with the effective robustness columns too (`er`, `er:laion`, `er:<suite>`,
+/// `er:<suite>:laion`: most robust first).
+pub fn sort_models_with(results: &[EvalResult], er: &[EffectiveRobustness], key: &str) -> Result<Vec<String>, String> {
     let (key, dir) = match key.rsplit_once(':') {
         Some((k, d)) if d.eq_ignore_ascii_case("asc") || d.eq_ignore_ascii_case("desc") => {
             (k, Some(d.eq_ignore_ascii_case("asc")))
@@ -163,7 +237,7 @@ pub fn sort_models(results: &[EvalResult], key: &str) -> Result<Vec<String>, Str
         }
         return Ok(idx.into_iter().map(|i| models[i].to_string()).collect());
     }
-    let cols = summary_columns(results);
+    let cols = summary_columns(results, er);
     let col = cols
         .iter()
         .find(|c| {
@@ -210,24 +284,57 @@ pub fn ordered(results: &[EvalResult], order: &[String]) -> Vec<EvalResult> {
 /// (reference minus suite: positive means worse), under both weightings. Percent, ± one
 /// standard error. Needs two suites or more to say anything the main table does not.
 pub fn summary_table(results: &[EvalResult]) -> Table {
-    let cols = summary_columns(results);
+    summary_table_with(results, &[])
+}
+
+/// [`summary_table`] with each model's rank per suite (1 = best top-1 equal-weighted; after the
+/// first suite, the places it gained or lost) and, from `er`, its effective robustness with the
+/// bootstrap interval, in percentage points.
+pub fn summary_table_with(results: &[EvalResult], er: &[EffectiveRobustness]) -> Table {
+    let (header, rows) = summary_cells_with(results, er);
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
-    let mut header = vec!["model".to_string()];
-    header.extend(cols.iter().map(|c| c.header.clone()));
     t.set_header(header);
-    for (mi, m) in models_in_order(results).iter().enumerate() {
-        let mut row = vec![Cell::new(m)];
-        for c in &cols {
-            let text = match (c.values[mi], c.signed) {
-                (Some(e), true) => format!("{:+.2} ± {:.2}", 100.0 * e.value, 100.0 * e.se),
-                (v, _) => fmt_est(v),
-            };
-            row.push(Cell::new(text).set_alignment(CellAlignment::Right));
+    for cells in rows {
+        let mut row = Vec::new();
+        for (i, (text, _)) in cells.into_iter().enumerate() {
+            row.push(if i == 0 { Cell::new(text) } else { Cell::new(text).set_alignment(CellAlignment::Right) });
         }
         t.add_row(row);
     }
     t
+}
+
+/// A row of [`summary_cells`]: each cell's text and value.
+pub type SummaryRow = Vec<(String, Option<f64>)>;
+
+/// The cells of [`summary_table`], for other sinks (the HTML page): the header (`model`, then a
+/// column per suite and drop, lines split by `\n`) and a row per model: its name, then each
+/// column's text with its value (a fraction, for sorting; None where the text is `n/a`).
+pub fn summary_cells(results: &[EvalResult]) -> (Vec<String>, Vec<SummaryRow>) {
+    summary_cells_with(results, &[])
+}
+
+/// [`summary_cells`] of [`summary_table_with`]: ranks (their value the rank) and effective
+/// robustness (its value a fraction) included.
+pub fn summary_cells_with(results: &[EvalResult], er: &[EffectiveRobustness]) -> (Vec<String>, Vec<SummaryRow>) {
+    let cols = summary_columns(results, er);
+    let mut header = vec!["model".to_string()];
+    header.extend(cols.iter().map(|c| c.header.clone()));
+    let mut rows = Vec::new();
+    for (mi, m) in models_in_order(results).iter().enumerate() {
+        let mut row = vec![(m.to_string(), None)];
+        for c in &cols {
+            let text = match (&c.texts, c.values[mi], c.signed) {
+                (Some(texts), _, _) => texts[mi].clone(),
+                (None, Some(e), true) => format!("{:+.2} ± {:.2}", 100.0 * e.value, 100.0 * e.se),
+                (None, v, _) => fmt_est(v),
+            };
+            row.push((text, c.values[mi].map(|e| e.value)));
+        }
+        rows.push(row);
+    }
+    (header, rows)
 }
 
 /// Lines describing failed and missing samples: per suite (once, when every model met the same

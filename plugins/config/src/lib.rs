@@ -13,6 +13,9 @@
 //!                                   # side (default: auto, see the README); 1 for a GPU model
 //! input: data_0                     # optional: input name (the plugin reads it from the model)
 //! output: softmaxout_1              # optional: output name
+//! tags:                             # optional: free-form labels of the model, recorded in
+//!   pretraining: in1k               # result.json and used to group models (`shiftbench plot
+//!   family: convnet                 # --group-by pretraining`); values are strings
 //! preprocess:
 //!   resize: 256                     # shorter side
 //!   crop: 224                       # center crop (the model's input size)
@@ -245,6 +248,10 @@ pub struct ModelYaml {
     /// Backend-specific settings (for example `threads`, `device`), passed through untouched.
     #[serde(default)]
     pub options: BTreeMap<String, serde_yaml::Value>,
+    /// Free-form labels of the model (`pretraining: in22k-ft`, `family: vit`): the harness records
+    /// them in the result and groups models by them in plots; the plugins ignore them.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
 
 /// A model YAML resolved against its location: paths made absolute, labels loaded.
@@ -270,6 +277,8 @@ pub struct ModelConfig {
     pub output: Option<String>,
     pub preprocess: PreprocessSpec,
     pub options: BTreeMap<String, serde_yaml::Value>,
+    /// The YAML's `tags:` (empty when none).
+    pub tags: BTreeMap<String, String>,
 }
 
 /// Formats a serde_yaml error as `file:line:column: message`.
@@ -398,6 +407,9 @@ impl ModelConfig {
         if let Some(r) = y.replicas.filter(|r| !(1..=MAX_REPLICAS).contains(r)) {
             return Err(err(format!("{}: replicas is {r}; expected 1 to {MAX_REPLICAS}", path.display())));
         }
+        if let Some((k, v)) = y.tags.iter().find(|(k, v)| k.trim().is_empty() || v.trim().is_empty()) {
+            return Err(err(format!("{}: tags: {k:?}: {v:?}: a tag needs a name and a value", path.display())));
+        }
         Ok(ModelConfig {
             path: path.to_path_buf(),
             plugin: y.plugin,
@@ -416,6 +428,7 @@ impl ModelConfig {
             output: y.output,
             preprocess,
             options: y.options,
+            tags: y.tags,
         })
     }
 
@@ -535,6 +548,21 @@ mod tests {
         assert!(e.contains("listed twice"));
         assert!(parse_wnid_list("# nothing\n", "l.txt").is_err());
         assert_eq!(parse_wnid_list(IMAGENET22K, "22k").unwrap().len(), 21841);
+    }
+
+    #[test]
+    fn tags() {
+        let y = "plugin: onnx\nmodel: m.onnx\ntags:\n  pretraining: in22k-ft\n  family: vit\n  params: 86\n";
+        let c = ModelConfig::parse(y, Path::new("m.yaml")).unwrap();
+        let want: BTreeMap<String, String> = [("family", "vit"), ("params", "86"), ("pretraining", "in22k-ft")]
+            .map(|(k, v)| (k.into(), v.into()))
+            .into();
+        assert_eq!(c.tags, want);
+        assert!(ModelConfig::parse("plugin: onnx\n", Path::new("m.yaml")).unwrap().tags.is_empty());
+        let e = ModelConfig::parse("plugin: onnx\ntags:\n  family: [a, b]\n", Path::new("m.yaml")).unwrap_err().0;
+        assert!(e.starts_with("m.yaml:3:"), "{e}");
+        let e = ModelConfig::parse("plugin: onnx\ntags:\n  family: ''\n", Path::new("m.yaml")).unwrap_err().0;
+        assert!(e.contains("a tag needs a name and a value"), "{e}");
     }
 
     #[test]

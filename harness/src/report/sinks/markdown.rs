@@ -4,8 +4,9 @@ use std::fmt::Write as _;
 
 use super::fmt_change;
 use super::text::{comparison_notes, comparison_rows, COMPARE_HEADER, COMPARE_RIGHT};
+use crate::report::analysis::{class_gaps, drop_lines, robustness_lines};
 use crate::report::compare::{metric, Comparison, Side, Verdict, METRICS};
-use crate::report::table::{fmt_est, problem_lines};
+use crate::report::table::{fmt_est, models_in_order, problem_lines, suites_in_order, summary_cells_with};
 use crate::results::result::{EvalResult, RunResult};
 
 fn run_rows(results: &[EvalResult]) -> Vec<Vec<String>> {
@@ -60,10 +61,42 @@ pub(crate) fn run_markdown(run: &RunResult) -> String {
         |_| false,
     ));
     s.push_str("\nRecall in percent, ± one standard error.\n");
+    if suites_in_order(&run.results).len() > 1 && models_in_order(&run.results).len() > 1 {
+        s.push_str(&comparing_models(run));
+    }
     let problems = problem_lines(&run.results, 10);
     if !problems.is_empty() {
         s.push_str("\n<details><summary>Failed or missing samples</summary>\n\n```\n");
         for l in problems {
+            s.push_str(&l);
+            s.push('\n');
+        }
+        s.push_str("```\n</details>\n");
+    }
+    s
+}
+
+/// Several models on several suites: the models x suites table (ranks, drops, effective
+/// robustness) and, folded, the fits and each model's largest per-class drops.
+fn comparing_models(run: &RunResult) -> String {
+    let (header, rows) = summary_cells_with(&run.results, &run.effective_robustness);
+    let header: Vec<String> = header.iter().map(|h| h.replace('\n', " ")).collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let rows: Vec<Vec<String>> = rows.into_iter().map(|r| r.into_iter().map(|(t, _)| t).collect()).collect();
+    let right: Vec<bool> = (0..header.len()).map(|i| i > 0).collect();
+    let mut s = String::from("\n#### Comparing the models\n\n");
+    s.push_str(&md_table(&header, &rows, &right, |_| false));
+    s.push_str(
+        "\nRank 1 = best top-1 equal-weighted, with the places gained (+) or lost (-) since the first suite. \
+         Drops and effective robustness in percentage points; effective robustness with its 95% bootstrap interval.\n",
+    );
+    let lines: Vec<String> = robustness_lines(&run.effective_robustness)
+        .into_iter()
+        .chain(drop_lines(&class_gaps(&run.results), 3))
+        .collect();
+    if !lines.is_empty() {
+        s.push_str("\n<details><summary>Fits and the largest per-class drops</summary>\n\n```\n");
+        for l in lines {
             s.push_str(&l);
             s.push('\n');
         }

@@ -20,6 +20,7 @@ use std::str::FromStr;
 
 use anyhow::Result;
 
+use crate::report::analysis::{class_gaps, gaps_csv, gaps_json, summary_section};
 use crate::report::compare::Comparison;
 use crate::report::table::{problem_lines, table};
 use crate::results::metrics::Estimate;
@@ -70,6 +71,9 @@ pub fn render_run(run: &RunResult, format: Format) -> Result<String> {
         Format::Table => {
             let mut s = table(&run.results).to_string();
             s.push('\n');
+            if let Some(section) = summary_section(&run.results, &run.effective_robustness) {
+                s.push_str(&section);
+            }
             for l in problem_lines(&run.results, 10) {
                 s.push_str(&l);
                 s.push('\n');
@@ -109,7 +113,9 @@ pub(crate) fn fmt_change(d: Estimate) -> String {
 }
 
 /// Writes a run's report in every format under `dir` as `<stem>.<ext>`, plus
-/// `<stem>.per-class.csv`; returns the paths.
+/// `<stem>.per-class.csv` and, with two suites or more, `<stem>.class-gaps.csv` and
+/// `<stem>.class-gaps.json` (each model's per-class change from the first suite to each other
+/// one, [`class_gaps`]); returns the paths.
 pub fn write_run_reports(dir: &Path, stem: &str, run: &RunResult) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for f in Format::ALL {
@@ -120,6 +126,14 @@ pub fn write_run_reports(dir: &Path, stem: &str, run: &RunResult) -> Result<Vec<
     let p = dir.join(format!("{stem}.per-class.csv"));
     write_atomic(&p, csv::per_class_csv(run)?.as_bytes())?;
     out.push(p);
+    let gaps = class_gaps(&run.results);
+    if !gaps.is_empty() {
+        for (ext, text) in [("csv", gaps_csv(&gaps)?), ("json", gaps_json(&gaps)?)] {
+            let p = dir.join(format!("{stem}.class-gaps.{ext}"));
+            write_atomic(&p, text.as_bytes())?;
+            out.push(p);
+        }
+    }
     Ok(out)
 }
 
