@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use shiftbench::report::compare::Comparison;
-use shiftbench::results::predlog::{read_log, Record};
+use shiftbench::results::predlog::read_log;
 
 fn shiftbench(args: &[&str]) -> Output {
     Command::new(common::shiftbench_bin()).args(args).current_dir(common::repo()).output().unwrap()
@@ -27,38 +27,8 @@ fn the_log(out: &Path) -> PathBuf {
     logs[0].clone()
 }
 
-/// Writes a copy of `log` in which the first `to_wrong` samples with a right top-1 become wrong
-/// and the first `to_right` with a wrong top-1 (but the true class in the top 5) become right,
-/// leaving every top-5 as it was, as `<dir>/edited.jsonl`, and scores
-/// it into `<dir>/result.json` with `shiftbench score --log ... --json ...`.
 fn edited_run(log: &Path, dir: &Path, to_wrong: usize, to_right: usize) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let text = std::fs::read_to_string(log).unwrap();
-    let mut lines = text.lines();
-    let mut out = vec![lines.next().unwrap().to_string()];
-    let (mut w, mut r) = (0, 0);
-    for l in lines {
-        let mut rec: Record = serde_json::from_str(l).unwrap();
-        let right = rec.top.first() == Some(&rec.wnid);
-        let in_top5 = rec.top.iter().take(5).any(|t| t == &rec.wnid);
-        if right && w < to_wrong && rec.top.len() >= 2 {
-            // The true class drops to second place: top-1 wrong, top-5 unchanged.
-            rec.top.swap(0, 1);
-            w += 1;
-        } else if !right && in_top5 && r < to_right {
-            // The true class rises to first place: top-1 right, top-5 unchanged.
-            let at = rec.top.iter().position(|t| t == &rec.wnid).unwrap();
-            let t = rec.top.remove(at);
-            rec.top.insert(0, t);
-            r += 1;
-        }
-        out.push(serde_json::to_string(&rec).unwrap());
-    }
-    assert_eq!((w, r), (to_wrong, to_right), "not enough samples to flip");
-    let edited = dir.join("edited.jsonl");
-    std::fs::write(&edited, out.join("\n") + "\n").unwrap();
-    ok(&shiftbench(&["score", "--log", edited.to_str().unwrap(), "--json", dir.join("result.json").to_str().unwrap()]));
-    dir.to_path_buf()
+    common::flipped_run(log, dir, to_wrong, to_right)
 }
 
 fn compare(base: &Path, new: &Path, format: &str) -> (Option<i32>, String) {

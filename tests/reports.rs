@@ -395,7 +395,10 @@ fn plots_of_a_run_and_of_many_models() {
     let r = stored(results);
     let plots = plot_run(&r, &d.path().join("plots"), &PlotOptions::default()).unwrap();
     assert!(plots.skipped.is_empty(), "{:?}", plots.skipped);
-    assert_eq!(plots.written.len(), 3 + 12);
+    // Two shift plots and equal-vs-LAION, a per-class plot per model and suite, a class-gap
+    // histogram per model.
+    assert_eq!(plots.written.len(), 3 + 12 + 6);
+    svg_text(&d.path().join("plots/class-gaps/vit-b16__imagenet-val__laionet.svg"));
     let fig1 = svg_text(&d.path().join("plots/shift-top1-equal.svg"));
     assert!(fig1.contains("vit-l16") && fig1.contains("y = x") && fig1.contains("imagenet-val recall (%)"), "{fig1}");
     svg_text(&d.path().join("plots/shift-top1-laion.svg"));

@@ -49,7 +49,8 @@ pub(crate) struct Report {
     /// What to print: table, markdown, csv, json or junit.
     #[arg(long, default_value = "table")]
     pub(crate) format: Format,
-    /// Also write the report in every format (and the plots) into this folder.
+    /// Also write the report in every format, the plots and report.html (one self-contained
+    /// page) into this folder.
     #[arg(long)]
     pub(crate) report_dir: Option<PathBuf>,
 }
@@ -144,8 +145,8 @@ pub(crate) enum Cmd {
         #[command(flatten)]
         report: Report,
         /// Order models by a column of the summary table: a suite name (its top-1 equal-wt),
-        /// SUITE:laion, drop, drop:laion, drop:SUITE, model, or a column header; append :asc or
-        /// :desc to choose the direction.
+        /// SUITE:laion, drop, drop:laion, drop:SUITE, er (effective robustness), er:laion,
+        /// er:SUITE, model, or a column header; append :asc or :desc to choose the direction.
         #[arg(long)]
         sort: Option<String>,
         /// Which labels predictions are taken over: auto (the suite's classes for models whose
@@ -170,6 +171,19 @@ pub(crate) enum Cmd {
         #[command(flatten)]
         report: Report,
     },
+    /// Follow a series of runs (oldest first): per model and suite, the trend of top-1 recall and
+    /// each run's verdict against the run before it (paired where the logs allow); names the run
+    /// where a model first regressed. Exit status: 0 the newest run did not regress, 1 it did,
+    /// 2 error.
+    History {
+        /// Run folders (or result files), oldest first.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        #[command(flatten)]
+        tol: Tol,
+        #[command(flatten)]
+        report: Report,
+    },
     /// Draw SVG plots of a result: ImageNet vs LAIONet recall per model (the paper's Figure 1),
     /// equal- vs LAION-weighted recall, and per-class recall against LAION frequency.
     Plot {
@@ -187,6 +201,10 @@ pub(crate) enum Cmd {
         /// Plot top-5 recall instead of top-1.
         #[arg(long)]
         top5: bool,
+        /// Colour and group the models of the shift plots by this tag of their model YAMLs
+        /// (`tags:`, e.g. pretraining), with an effective-robustness fit per group.
+        #[arg(long, value_name = "TAG")]
+        group_by: Option<String>,
     },
     /// Merge the predictions logs of shards (`run --shard i/N`) into the result of the unsharded
     /// run. Inputs: output folders, logs (.jsonl) or shard results (.json).
@@ -221,6 +239,14 @@ pub(crate) enum Cmd {
     /// Recompute metrics from predictions logs, or from per-sample results stored elsewhere
     /// (such as the LAIONet paper's ILSVRC2012_val.parquet).
     Score(ScoreArgs),
+    /// Re-score predictions logs of a LAIONet suite at a range of similarity thresholds, without
+    /// running the models again (the paper's threshold analysis).
+    ///
+    /// Per threshold: the samples, classes and recall ± se, equal- and LAION-weighted. Make the
+    /// logs once under a loose threshold (a copy of the suite with a low min_similarity); at each
+    /// threshold the suite is loaded as its YAML says with only min_similarity changed, so its
+    /// weights follow. A threshold's row equals `score --log LOG --suite S` with S at it.
+    Sweep(SweepArgs),
     /// Look at a model before running it: what its plugin reads from the model file and the card
     /// the harness will use (`show`), or a model YAML to start from for a model file (`init`).
     Model {
@@ -267,7 +293,11 @@ pub(crate) struct ScoreArgs {
     /// Predictions logs written by `shiftbench run` (logs of shards of one run are merged).
     #[arg(long = "log")]
     pub(crate) logs: Vec<PathBuf>,
-    /// With --log: the suite whose class weights to use (default: equal weights).
+    /// With --log: re-score the logs under this suite: its samples, labels and class weights.
+    /// Logged samples the suite excludes are left out, the suite's samples the logs lack count
+    /// as missing; so a log made under a loose LAIONet threshold, re-scored with a suite at 0.82,
+    /// gives what a run at 0.82 gives. Without it: the logs' own samples, equal weights (or
+    /// --weights-table).
     #[arg(long)]
     pub(crate) suite: Option<PathBuf>,
     /// A stored per-sample results table (Parquet, CSV or TSV) with columns
@@ -308,6 +338,22 @@ pub(crate) struct ScoreArgs {
     pub(crate) precise: bool,
     #[command(flatten)]
     pub(crate) report: Report,
+}
+
+#[derive(Args)]
+pub(crate) struct SweepArgs {
+    /// Predictions logs of the suite under a loose threshold (several models, or shard logs).
+    #[arg(long = "log", required = true)]
+    pub(crate) logs: Vec<PathBuf>,
+    /// The LAIONet suite whose min_similarity is swept (its other settings stay).
+    #[arg(long, required = true)]
+    pub(crate) suite: PathBuf,
+    /// The thresholds: START:END:STEP, both ends included (0.70:0.90:0.02), or a list (0.8,0.82).
+    #[arg(long, required = true)]
+    pub(crate) min_similarity: String,
+    /// What to print: table, csv (fractions, one row per threshold, model and metric) or json.
+    #[arg(long, default_value = "table")]
+    pub(crate) format: Format,
 }
 
 pub(crate) fn parse_kv(s: &str) -> Result<(String, String), String> {

@@ -10,15 +10,15 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
 use shiftbench::data::suite::Suite;
+use shiftbench::report::analysis::summary_section;
 use shiftbench::report::compare::{compare, Comparison};
+use shiftbench::report::html::{comparison_page, read_plots, run_page};
 use shiftbench::report::plot::{plot_run, PlotOptions};
 use shiftbench::report::sinks::{render_comparison, render_run, write_comparison_reports, write_run_reports, Format};
-use shiftbench::report::table::{
-    ordered, precise_lines, problem_lines, sort_models, suites_in_order, summary_table, table,
-};
+use shiftbench::report::table::{ordered, precise_lines, problem_lines, sort_models_with, table};
 use shiftbench::run::merge::merge;
 use shiftbench::run::plan::Plan;
-use shiftbench::run::score::score;
+use shiftbench::run::score::score_noted;
 use shiftbench::util::interrupt::{self, Interrupted, EXIT_INTERRUPTED};
 use shiftbench::{demo, result_path, run, RunResult, RunSpec};
 
@@ -62,21 +62,49 @@ fn strict_check(run: &RunResult) -> Result<()> {
     bail!("--strict: {} samples failed or are missing: {}", names.len(), names.join("; "))
 }
 
-/// Prints the main table, the models x suites summary (two suites or more) and the problems,
-/// models ordered by `sort` if given.
+/// Prints the main table, the models x suites summary (two suites or more: ranks, drops,
+/// effective robustness, the largest per-class drops) and the problems, models ordered by
+/// `sort` if given.
 fn print_results_sorted(run: &RunResult, sort: Option<&str>) -> Result<()> {
     let results = match sort {
-        Some(key) => ordered(&run.results, &sort_models(&run.results, key).map_err(|e| anyhow!(e))?),
+        Some(key) => ordered(
+            &run.results,
+            &sort_models_with(&run.results, &run.effective_robustness, key).map_err(|e| anyhow!(e))?,
+        ),
         None => run.results.clone(),
     };
     println!("{}", table(&results));
-    if suites_in_order(&results).len() > 1 {
-        println!("{}", summary_table(&results));
+    if let Some(section) = summary_section(&results, &run.effective_robustness) {
+        print!("{section}");
     }
     for l in problem_lines(&results, 10) {
         println!("{l}");
     }
     Ok(())
+}
+
+/// One line per model that scored images in the run: its speed, as recorded in `result.json`.
+fn speed_lines(run: &RunResult) -> Vec<String> {
+    // Three significant digits or so: 352, 35.2, 3.52, 0.352.
+    let fmt = |x: f64| match x {
+        x if x >= 100.0 => format!("{x:.0}"),
+        x if x >= 10.0 => format!("{x:.1}"),
+        x if x >= 1.0 => format!("{x:.2}"),
+        x => format!("{x:.3}"),
+    };
+    let models = run.run.iter().flat_map(|i| &i.models);
+    models
+        .filter_map(|m| {
+            let s = m.speed.as_ref()?;
+            Some(format!(
+                "speed: {} {} img/s, {} ms/img in the model ({} images)",
+                m.name,
+                fmt(s.images_per_second),
+                fmt(s.model_ms_per_image),
+                s.images
+            ))
+        })
+        .collect()
 }
 
 fn print_results(run: &RunResult) {
@@ -93,10 +121,12 @@ fn print_run(run: &RunResult, format: Format) -> Result<()> {
     Ok(())
 }
 
-/// Writes the report folder of a run: every format, per-class CSV and the plots.
+/// Writes the report folder of a run: every format, per-class CSV, the plots and `report.html`.
 fn write_run_dir(run: &RunResult, dir: &Path, stem: &str) -> Result<()> {
     write_run_reports(dir, stem, run)?;
     let plots = plot_run(run, &dir.join("plots"), &PlotOptions::default())?;
+    let page = run_page(run, &read_plots(&plots.written, dir)?)?;
+    shiftbench::util::files::write_atomic(&dir.join("report.html"), page.as_bytes())?;
     eprintln!("reports in {} ({} plots)", dir.display(), plots.written.len());
     Ok(())
 }
@@ -110,11 +140,13 @@ fn report_run(run: &RunResult, report: &Report, stem: &str) -> Result<()> {
     Ok(())
 }
 
-/// Prints a comparison as `report` asks, writes the report folder, and says whether it regressed.
-fn report_comparison(c: &Comparison, report: &Report) -> Result<bool> {
+/// Prints a comparison as `report` asks, writes the report folder (its HTML page as `page`), and
+/// says whether it regressed.
+fn report_comparison(c: &Comparison, report: &Report, page: &str) -> Result<bool> {
     print!("{}", render_comparison(c, report.format)?);
     if let Some(dir) = &report.report_dir {
         write_comparison_reports(dir, "compare", c)?;
+        shiftbench::util::files::write_atomic(&dir.join(page), comparison_page(c)?.as_bytes())?;
     }
     Ok(c.regressions() > 0)
 }
@@ -196,6 +228,9 @@ fn main_inner() -> Result<ExitCode> {
             // With a baseline and a machine format, stdout holds the comparison alone.
             if report.format == Format::Table {
                 print_results_sorted(&run, sort.as_deref())?;
+                for l in speed_lines(&run) {
+                    println!("{l}");
+                }
                 println!("result: {}", path.display());
             } else if base.is_none() {
                 print_run(&run, report.format)?;
@@ -209,7 +244,8 @@ fn main_inner() -> Result<ExitCode> {
             }
             if let (Some(b), Some(bp)) = (base, baseline) {
                 let c = compare(&b, &run, &bp.display().to_string(), &path.display().to_string(), tol);
-                if report_comparison(&c, &report)? {
+                // report.html is the run's page; the comparison's is beside it.
+                if report_comparison(&c, &report, "compare.html")? {
                     return Ok(ExitCode::from(1));
                 }
             }
@@ -217,13 +253,16 @@ fn main_inner() -> Result<ExitCode> {
         Cmd::Compare { baseline, new, tol, report } => {
             let (b, n) = (RunResult::read(&baseline)?, RunResult::read(&new)?);
             let c = compare(&b, &n, &baseline.display().to_string(), &new.display().to_string(), tol.get()?);
-            if report_comparison(&c, &report)? {
+            if report_comparison(&c, &report, "report.html")? {
                 return Ok(ExitCode::from(1));
             }
         }
-        Cmd::Plot { result, out, x_suite, y_suite, top5 } => {
+        Cmd::Plot { result, out, x_suite, y_suite, top5, group_by } => {
             let r = RunResult::read(&result)?;
-            let plots = plot_run(&r, &out, &PlotOptions { x_suite, y_suite, top5 })?;
+            let plots = plot_run(&r, &out, &PlotOptions { x_suite, y_suite, top5, group_by })?;
+            for n in &plots.notes {
+                eprintln!("note: {n}");
+            }
             for p in &plots.written {
                 println!("wrote {}", p.display());
             }
@@ -289,8 +328,32 @@ fn main_inner() -> Result<ExitCode> {
             std::process::exit(shiftbench::host::worker::serve(&library, config.as_deref(), threads, shm_fd));
         }
         Cmd::Model { cmd } => model_command(cmd)?,
+        Cmd::History { runs, tol, report } => {
+            let h = shiftbench::report::history::history(&runs, tol.get()?)?;
+            print!("{}", shiftbench::report::history::render(&h, report.format)?);
+            if let Some(dir) = &report.report_dir {
+                for f in [Format::Table, Format::Markdown, Format::Csv, Format::Json] {
+                    let text = shiftbench::report::history::render(&h, f)?;
+                    shiftbench::util::files::write_atomic(
+                        &dir.join(format!("history.{}", f.extension())),
+                        text.as_bytes(),
+                    )?;
+                }
+                let plots = shiftbench::report::history::trend_plots(&h, &dir.join("plots"))?;
+                let page =
+                    shiftbench::report::html::history_page(&h, &shiftbench::report::html::read_plots(&plots, dir)?)?;
+                shiftbench::util::files::write_atomic(&dir.join("report.html"), page.as_bytes())?;
+                eprintln!("reports in {} (report.html, {} plots)", dir.display(), plots.len());
+            }
+            if !h.newest_regressions().is_empty() {
+                return Ok(ExitCode::from(1));
+            }
+        }
         Cmd::Score(a) => {
-            let run = score(&a.spec())?;
+            let (run, notes) = score_noted(&a.spec())?;
+            for n in &notes {
+                eprintln!("{n}");
+            }
             if let Some(j) = &a.json {
                 run.write(j)?;
             }
@@ -302,8 +365,87 @@ fn main_inner() -> Result<ExitCode> {
                 report_run(&run, &a.report, "score")?;
             }
         }
+        Cmd::Sweep(a) => sweep_command(&a)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `shiftbench sweep`: the logs re-scored at each threshold, printed as a table, CSV or JSON.
+fn sweep_command(a: &args::SweepArgs) -> Result<()> {
+    use shiftbench::report::compare::{metric, METRICS};
+    use shiftbench::report::table::fmt_est;
+    use shiftbench::run::sweep::{parse_thresholds, sweep, SweepSpec};
+    let thresholds = parse_thresholds(&a.min_similarity).context("--min-similarity")?;
+    let s = sweep(&SweepSpec { logs: a.logs.clone(), suite: a.suite.clone(), thresholds })?;
+    let op = if s.inclusive { ">=" } else { ">" };
+    match a.format {
+        Format::Table => {
+            let mut t = comfy_table::Table::new();
+            t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
+                .set_content_arrangement(comfy_table::ContentArrangement::Disabled);
+            let mut header = vec![format!("similarity {op}"), "model".into()];
+            header.extend(["samples", "evaluated", "failed", "missing", "classes"].map(String::from));
+            header.extend(METRICS.iter().map(|(_, h)| h.to_string()));
+            t.set_header(header);
+            let right = |v: String| comfy_table::Cell::new(v).set_alignment(comfy_table::CellAlignment::Right);
+            for p in &s.points {
+                let c = &p.totals;
+                let mut row = vec![right(p.min_similarity.to_string()), comfy_table::Cell::new(&p.model)];
+                row.extend([c.expected, c.evaluated, c.failed, c.missing].map(|n| right(n.to_string())));
+                row.push(right(p.classes_present.to_string()));
+                row.extend(METRICS.iter().map(|(k, _)| right(fmt_est(metric(&p.metrics, k)))));
+                t.add_row(row);
+            }
+            println!(
+                "{}: rows kept when {} {op} each threshold; recall in percent, ± one standard error",
+                s.suite, s.similarity_column
+            );
+            println!("{t}");
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            w.write_record([
+                "min_similarity",
+                "inclusive",
+                "model",
+                "suite",
+                "weights",
+                "expected",
+                "evaluated",
+                "failed",
+                "missing",
+                "classes",
+                "metric",
+                "value",
+                "se",
+            ])?;
+            for p in &s.points {
+                for (k, _) in METRICS {
+                    let e = metric(&p.metrics, k);
+                    let c = &p.totals;
+                    w.write_record([
+                        p.min_similarity.to_string(),
+                        s.inclusive.to_string(),
+                        p.model.clone(),
+                        s.suite.clone(),
+                        p.weights.clone(),
+                        c.expected.to_string(),
+                        c.evaluated.to_string(),
+                        c.failed.to_string(),
+                        c.missing.to_string(),
+                        p.classes_present.to_string(),
+                        k.to_string(),
+                        e.map(|e| format!("{:.6}", e.value)).unwrap_or_default(),
+                        e.map(|e| format!("{:.6}", e.se)).unwrap_or_default(),
+                    ])?;
+                }
+            }
+            w.flush()?;
+        }
+        Format::Json => println!("{}", serde_json::to_string_pretty(&s)?),
+        other => bail!("sweep prints table, csv or json, not {other:?}"),
+    }
+    Ok(())
 }
 
 /// `shiftbench model show|init`: the model loaded in this process, described or written out as a

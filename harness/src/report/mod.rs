@@ -1,11 +1,18 @@
 //! The report layer: one result model, many sinks. It reads results and never runs a model.
 //!
 //! - [`table`]: the terminal tables of a run, `--sort`, the problem lines;
+//! - [`analysis`]: comparing many architectures: per-class gaps between suites, and the lines on
+//!   effective robustness and the largest drops;
 //! - [`compare`]: a new result against a baseline, with a verdict per metric;
+//! - [`history`]: a series of runs, each against the one before it, and its trend plots;
 //! - [`sinks`]: every format (terminal, Markdown, CSV, JSON, JUnit), one file each;
-//! - [`plot`]: SVG plots.
+//! - [`plot`]: SVG plots;
+//! - [`html`]: the HTML report page (`report.html`), from templates.
 
+pub mod analysis;
 pub mod compare;
+pub mod history;
+pub mod html;
 pub mod plot;
 pub mod sinks;
 pub mod table;

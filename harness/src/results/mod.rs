@@ -6,6 +6,8 @@
 //! - [`result`]: the result model ([`EvalResult`], [`RunResult`]) and the result file;
 //! - [`provenance`]: what a result was made from (run, models, suites, files);
 //! - [`paired`]: two runs on the same samples compared sample by sample (McNemar, paired se);
+//! - [`robustness`]: effective robustness (a logit-linear fit over models, bootstrap intervals)
+//!   and ranks;
 //! - [`shard`]: the `--shard i/N` value and the stable split; [`paths`]: where files go.
 
 pub mod metrics;
@@ -14,6 +16,7 @@ pub mod paths;
 pub mod predlog;
 pub mod provenance;
 pub mod result;
+pub mod robustness;
 pub mod shard;
 pub mod tally;
 

@@ -14,6 +14,8 @@ pub use crate::host::card::PreprocessInfo;
 use crate::host::model::ModelRef;
 use crate::results::shard::Shard;
 use crate::util::digest::{lines_digest, sha256_file, sha256_hex};
+use crate::util::sysinfo::hostname;
+pub use crate::util::sysinfo::rfc3339;
 
 /// The git revision shiftbench was built from (`git rev-parse HEAD` at build time, or the
 /// `SHIFTBENCH_GIT_REV` environment variable of the build), if known.
@@ -107,6 +109,75 @@ pub struct ModelInfo {
     /// preprocessing) was read from the model or assumed (torchvision's defaults).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub card_assumed: bool,
+    /// How fast the model went in this run; absent when it scored no image now (a run that only
+    /// resumed finished logs, a model that could not be loaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<Speed>,
+    /// The model YAML's `tags:` (`pretraining: in22k`, `family: vit`): what `plot --group-by`
+    /// groups by; absent when none.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+/// How fast a model went in a run, over the images it scored in this run (a resumed run counts
+/// only what it scored now), on every suite together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Speed {
+    /// Images given to the model in this run (samples that failed before the model, unreadable
+    /// images, are not counted).
+    pub images: u64,
+    /// Wall time, in seconds, of the passes over the suites in which the model scored images:
+    /// reading, decoding, preprocessing and every model of the pass (the models of a run share
+    /// its passes and take turns at each chunk).
+    pub seconds: f64,
+    /// Wall time, in seconds, inside the model's calls (the wall time of each batch's call, less
+    /// the harness's normalisation of the crops into its input), summed over its copies.
+    pub model_seconds: f64,
+    /// `images / seconds`: the throughput of the run for this model, end to end. With several
+    /// models in a run it is shared: each model's images over the same passes.
+    pub images_per_second: f64,
+    /// `model_seconds / images`, in milliseconds: the model's own cost per image (with a worker
+    /// process, its round trip included). Copies run side by side, so with `replicas` > 1 this is
+    /// the cost on one copy, above the wall time per image.
+    pub model_ms_per_image: f64,
+}
+
+impl Speed {
+    /// The speed of `images` scored in `seconds` of passes, `model_seconds` of them in the model;
+    /// `None` for no image.
+    pub fn new(images: u64, seconds: f64, model_seconds: f64) -> Option<Speed> {
+        if images == 0 {
+            return None;
+        }
+        let (seconds, model_seconds) = (seconds.max(1e-9), model_seconds.max(1e-9));
+        Some(Speed {
+            images,
+            seconds: significant(seconds),
+            model_seconds: significant(model_seconds),
+            images_per_second: significant(images as f64 / seconds),
+            model_ms_per_image: significant(model_seconds * 1000.0 / images as f64),
+        })
+    }
+
+    /// Several runs' speeds as one (shards merged): images and times summed, so the rates are
+    /// those of one machine running them one after the other.
+    pub fn sum<'a>(speeds: impl IntoIterator<Item = &'a Speed>) -> Option<Speed> {
+        let (mut images, mut seconds, mut model) = (0, 0.0, 0.0);
+        for s in speeds {
+            (images, seconds, model) = (images + s.images, seconds + s.seconds, model + s.model_seconds);
+        }
+        Speed::new(images, seconds, model)
+    }
+}
+
+/// `x` to 5 significant digits (timings carry no more; never rounded to 0).
+fn significant(x: f64) -> f64 {
+    if !x.is_finite() || x <= 0.0 {
+        return x;
+    }
+    let decimals = (4 - x.log10().floor() as i32).clamp(0, 15);
+    let scale = 10f64.powi(decimals);
+    (x * scale).round() / scale
 }
 
 impl ModelInfo {
@@ -124,6 +195,8 @@ impl ModelInfo {
             replicas: None,
             threads: None,
             card_assumed: model.assumed(),
+            speed: None,
+            tags: model.config.as_ref().map(|c| c.tags.clone()).unwrap_or_default(),
         }
     }
 }
@@ -249,43 +322,9 @@ impl RunInfo {
     }
 }
 
-fn hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-}
-
-/// `2024-05-01T12:34:56Z`.
-pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn timestamps() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_714_566_896)), "2024-05-01T12:34:56Z");
-    }
 
     #[test]
     fn file_checksums() {
@@ -297,6 +336,29 @@ mod tests {
         assert_eq!(i.bytes, Some(3));
         let missing = FileInfo::of(&d.path().join("nope"));
         assert!(missing.sha256.is_none() && missing.error.is_some());
+    }
+
+    #[test]
+    fn speeds() {
+        assert_eq!(Speed::new(0, 1.0, 1.0), None);
+        let s = Speed::new(1000, 2.5, 1.25).unwrap();
+        assert_eq!((s.images, s.seconds, s.model_seconds), (1000, 2.5, 1.25));
+        assert_eq!((s.images_per_second, s.model_ms_per_image), (400.0, 1.25));
+        // Rounded to 5 significant digits, never to 0.
+        let t = Speed::new(3, 7.0, 0.000_012_345_678).unwrap();
+        assert_eq!((t.images_per_second, t.model_ms_per_image), (0.42857, 0.0041152));
+        assert_eq!(t.model_seconds, 0.000_012_346);
+        // Shards: summed.
+        let both = Speed::sum([&s, &Speed::new(1000, 7.5, 0.75).unwrap()]).unwrap();
+        assert_eq!(
+            (both.images, both.seconds, both.images_per_second, both.model_ms_per_image),
+            (2000, 10.0, 200.0, 1.0)
+        );
+        assert_eq!(Speed::sum([]), None);
+        // Absent from the JSON when None, and read back when there.
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["images_per_second"], 400.0);
+        assert_eq!(serde_json::from_value::<Speed>(json).unwrap(), s);
     }
 
     #[test]

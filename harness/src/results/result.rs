@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::weights::Weights;
 use crate::results::metrics::{ClassCounts, Headline, TopK};
 use crate::results::provenance::RunInfo;
+use crate::results::robustness::{self, Bootstrap, ClassScore, EffectiveRobustness, Scores};
 use crate::results::tally::{ClassStatus, Tally};
 use crate::util::files::write_atomic;
 use crate::util::safeio;
@@ -144,6 +145,10 @@ pub struct RunResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunInfo>,
     pub results: Vec<EvalResult>,
+    /// With three models or more and two suites or more: each model's effective robustness on
+    /// every suite after the first against the first ([`robustness`]); absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub effective_robustness: Vec<EffectiveRobustness>,
 }
 
 impl RunResult {
@@ -153,7 +158,32 @@ impl RunResult {
             shiftbench_version: env!("CARGO_PKG_VERSION").into(),
             run: None,
             results,
+            effective_robustness: Vec::new(),
         }
+    }
+
+    /// Computes [`RunResult::effective_robustness`] from the results (nothing with fewer than
+    /// three models or two suites): what `run`, `merge` and `score` do before writing.
+    pub fn with_effective_robustness(mut self) -> RunResult {
+        let cells: Vec<Scores> = self
+            .results
+            .iter()
+            .map(|r| Scores {
+                model: &r.model,
+                suite: &r.suite,
+                error: r.error.is_some(),
+                weights: &r.weights,
+                top1_equal: r.metrics.top1_equal.map(|e| e.value),
+                top1_weighted: r.metrics.top1_weighted.map(|e| e.value),
+                classes: r
+                    .per_class
+                    .iter()
+                    .map(|(wnid, c)| ClassScore { wnid, n: c.counts.n, top1: c.counts.top1, weight: c.weight })
+                    .collect(),
+            })
+            .collect();
+        self.effective_robustness = robustness::effective_robustness(&cells, &Bootstrap::default());
+        self
     }
 
     pub fn with_run(mut self, info: RunInfo) -> RunResult {

@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::data::weights::Weights;
 use crate::results::predlog::{read_log, LogHeader, Record};
-use crate::results::provenance::{RunInfo, SuiteInfo};
+use crate::results::provenance::{RunInfo, Speed, SuiteInfo};
 use crate::results::result::{EvalResult, RunResult};
 use crate::results::shard::Shard;
 use crate::results::tally::Tally;
@@ -158,7 +158,7 @@ pub fn merge(
     let order: Vec<(String, String)> =
         shard_runs.iter().flat_map(|r| r.results.iter().map(|e| (e.model.clone(), e.suite.clone()))).collect();
     results.sort_by_key(|e| order.iter().position(|k| k.0 == e.model && k.1 == e.suite).unwrap_or(usize::MAX));
-    let mut run = RunResult::new(results);
+    let mut run = RunResult::new(results).with_effective_robustness();
     run.run = Some(merged_info(&shard_runs, &logs));
     Ok(Merged { run, logs, results: result_files })
 }
@@ -188,7 +188,7 @@ fn check_shards(model: &str, suite: &str, shards: &BTreeSet<Option<Shard>>, allo
 }
 
 /// The provenance of a merge: the shards' models and suites, with the shard-specific parts
-/// dropped.
+/// dropped, and each model's speed summed over the shard runs (images and times).
 pub fn merged_info(shards: &[RunResult], logs: &[PathBuf]) -> RunInfo {
     let mut info = RunInfo::start("merge");
     let infos: Vec<&RunInfo> = shards.iter().filter_map(|r| r.run.as_ref()).collect();
@@ -210,6 +210,15 @@ pub fn merged_info(shards: &[RunResult], logs: &[PathBuf]) -> RunInfo {
                 info.suites.push(SuiteInfo { samples_in_shard: None, ..s.clone() });
             }
         }
+    }
+    // Summed over the shards' runs, each once (an earlier merge among the inputs would count
+    // them twice).
+    let mut runs: Vec<&RunInfo> = infos.iter().copied().filter(|i| i.kind == "run").collect();
+    runs.sort_by(|a, b| a.id.cmp(&b.id));
+    runs.dedup_by(|a, b| a.id == b.id);
+    for m in &mut info.models {
+        let same = runs.iter().flat_map(|i| &i.models).filter(|x| x.name == m.name);
+        m.speed = Speed::sum(same.filter_map(|x| x.speed.as_ref()));
     }
     info.merged_runs = infos.iter().map(|i| i.id.clone()).collect();
     info.merged_logs = logs.iter().map(|l| l.display().to_string()).collect();

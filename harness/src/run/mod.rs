@@ -1,11 +1,14 @@
 //! The run layer: orchestration. [`run`] loads the suites, opens the models (each `--model`
 //! resolved once, run as its copies), makes one pass over each suite for all models
-//! ([`pipeline`]), scores each predictions log into a result and writes `result.json`.
+//! ([`pipeline`]), scores each predictions log into a result and writes `result.json`. It holds
+//! the output folder's lock meanwhile ([`lock_path`], [`DirLock`]): one run per folder (per shard)
+//! at a time. Each model's speed in the run (from the pass's timings) goes into its [`ModelInfo`].
 //!
 //! - [`options`]: batch, threads, [`Argmax`]; [`topk`]: from scores to predictions;
 //! - [`models`]: copies, threads and names of the models; [`pipeline`]: the pass, as stages;
 //! - [`merge`]: shard logs into the unsharded result; [`score`]: results from logs or stored
-//!   per-sample tables; [`plan`]: run plans (YAML).
+//!   per-sample tables, and logs re-scored under another suite; [`sweep`]: a log re-scored at a
+//!   range of LAIONet similarity thresholds; [`plan`]: run plans (YAML).
 
 pub mod merge;
 pub mod models;
@@ -13,9 +16,11 @@ pub mod options;
 pub mod pipeline;
 pub mod plan;
 pub mod score;
+pub mod sweep;
 pub mod topk;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
@@ -24,12 +29,13 @@ use crate::host::card::card_summary;
 use crate::host::model::ModelRef;
 use crate::host::scorer::Scorer;
 use crate::host::worker::Isolation;
-use crate::results::paths::{result_path, shard_log_path};
+use crate::results::paths::{lock_path, result_path, shard_log_path};
 use crate::results::predlog::{read_log, LogHeader, LogWriter};
-use crate::results::provenance::{ModelInfo, RunInfo, SuiteInfo};
+use crate::results::provenance::{ModelInfo, RunInfo, Speed, SuiteInfo};
 use crate::results::result::{EvalResult, RunResult};
 use crate::results::shard::Shard;
 use crate::results::tally::Tally;
+use crate::util::lock::{DirLock, Locked};
 use crate::util::{interrupt, progress};
 use models::{close_all, open_model, Slot};
 pub use options::{Argmax, EvalOptions};
@@ -80,7 +86,12 @@ fn stopped_result(model: &str, suite: &Suite, why: String) -> EvalResult {
 /// the interface) gets a result with `error` set for that suite while the other models of the
 /// pass go on; on the next suite it gets a fresh worker. A stop asked for with Ctrl-C returns
 /// [`interrupt::Interrupted`] once the logs are flushed.
+///
+/// The run holds the lock of `spec.out` (of its shard) from start to end: while another run
+/// holds it, this one is refused with an error that names the other ([`Locked`]); a lock left by a
+/// killed run is taken over, with a note on stderr.
 pub fn run(spec: &RunSpec) -> Result<RunResult> {
+    let _lock = lock_output(spec)?;
     let mut info = RunInfo::start("run");
     (info.threads, info.batch, info.model_threads, info.shard) =
         (Some(spec.eval.threads), Some(spec.eval.batch), Some(spec.model_threads), spec.shard);
@@ -92,16 +103,52 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
     }
     let mut slots = open_slots(refs, spec, &mut info)?;
     let mut per_model: Vec<Vec<EvalResult>> = slots.iter().map(|_| Vec::new()).collect();
+    let mut timings = vec![Timing::default(); slots.len()];
     for suite in &suites {
-        for (i, result) in run_suite(&mut slots, suite, spec)?.into_iter().enumerate() {
+        for (i, result) in run_suite(&mut slots, suite, spec, &mut timings)?.into_iter().enumerate() {
             per_model[i].push(result);
+        }
+    }
+    for (slot, t) in slots.iter().zip(&timings) {
+        if let Some(mi) = info.models.iter_mut().find(|m| m.name == slot.name) {
+            mi.speed = Speed::new(t.images, t.wall.as_secs_f64(), t.model.as_secs_f64());
         }
     }
     close_all(slots.into_iter().filter_map(|s| s.copies).collect());
     info.finish();
-    let run = RunResult::new(per_model.into_iter().flatten().collect()).with_run(info);
+    let run = RunResult::new(per_model.into_iter().flatten().collect()).with_run(info).with_effective_robustness();
     run.write(&result_path(&spec.out, spec.shard))?;
     Ok(run)
+}
+
+/// Takes the lock of `spec.out` for this run (its shard's, for a shard: the shards of one run
+/// share a folder), saying so when it takes over a stale one.
+fn lock_output(spec: &RunSpec) -> Result<DirLock> {
+    let lock = DirLock::acquire(&lock_path(&spec.out, spec.shard)).map_err(|e| {
+        if !e.is::<Locked>() {
+            return e;
+        }
+        let shard = spec.shard.map(|s| format!(" (shard {s})")).unwrap_or_default();
+        e.context(format!(
+            "{}{shard} is being written by another shiftbench run (one at a time: wait for it to finish, or give this run another --out)",
+            spec.out.display()
+        ))
+    })?;
+    if let Some(why) = &lock.took_over {
+        eprintln!("note: taking over the lock {}: {why}", lock.path().display());
+    }
+    Ok(lock)
+}
+
+/// What a model's passes took in this run, over every suite (for its [`Speed`]).
+#[derive(Debug, Default, Clone, Copy)]
+struct Timing {
+    /// Images given to the model.
+    images: u64,
+    /// Wall time of the passes in which it scored images.
+    wall: Duration,
+    /// Time inside its calls, over its copies.
+    model: Duration,
 }
 
 /// Loads the run's suites (only this run's shard of each), printing what loading noticed, and
@@ -172,7 +219,8 @@ fn open_slots(refs: Vec<ModelRef>, spec: &RunSpec, info: &mut RunInfo) -> Result
 
 /// One pass over `suite` for every model that runs, then each model's result on it (slot by
 /// slot): scored from its log, or an error row for a model that could not be loaded or stopped.
-fn run_suite(slots: &mut [Slot], suite: &Suite, spec: &RunSpec) -> Result<Vec<EvalResult>> {
+/// Adds what each model's pass took to its `timings`.
+fn run_suite(slots: &mut [Slot], suite: &Suite, spec: &RunSpec, timings: &mut [Timing]) -> Result<Vec<EvalResult>> {
     // A model stopped on the previous suite gets a fresh worker.
     for slot in slots.iter_mut().filter(|s| s.copies.is_none() && s.load_error.is_none()) {
         match open_model(&slot.model, spec) {
@@ -217,7 +265,14 @@ fn run_suite(slots: &mut [Slot], suite: &Suite, spec: &RunSpec) -> Result<Vec<Ev
         let stats = pipeline::evaluate_many(&mut jobs, suite, &spec.eval);
         drop(jobs);
         match stats {
-            Ok(s) => Some(s),
+            Ok(s) => {
+                for (j, &i) in running.iter().enumerate().filter(|&(j, _)| s.scored[j] > 0) {
+                    let t = &mut timings[i];
+                    (t.images, t.wall, t.model) =
+                        (t.images + s.scored[j] as u64, t.wall + s.wall, t.model + s.model_time[j]);
+                }
+                Some(s)
+            }
             Err(e) if e.is::<interrupt::Interrupted>() => return Err(e),
             Err(e) => return Err(e.context(format!("suite {}", suite.name))),
         }

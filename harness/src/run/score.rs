@@ -2,6 +2,16 @@
 //! or from per-sample correctness tables made elsewhere, such as the LAIONet paper's
 //! `ILSVRC2012_val.parquet` (columns `top_1_is_correct_<model>`, `top_5_is_correct_<model>`,
 //! null where a model made no prediction), as Parquet, CSV or TSV (1/0/NA, true/false).
+//!
+//! With a suite (`score --log LOG --suite S`), a log is *re-scored* under S ([`rescore`]): S
+//! defines the samples, their labels and the class weights. The log's samples that S excludes
+//! are left out; S's samples the log lacks count as missing, with the reason; a sample whose
+//! label S cannot score is failed, as a run fails it. So a log made under loose filters (a
+//! LAIONet similarity threshold of 0.7, say) re-scored with S at 0.82 gives exactly what a run
+//! of S gives, without running the model again ([`crate::run::sweep`] does it per threshold).
+//! One caveat: a model whose predictions a run restricts to the suite's classes (`--argmax
+//! suite`, or `auto` for a model with labels outside ImageNet-1k) predicted among the loose
+//! suite's classes; re-scored under a suite with fewer classes it is not the same as a run.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -13,7 +23,7 @@ use crate::data::classes::load_class_subset;
 use crate::data::suite::Suite;
 use crate::data::table::{column_names, for_each_row};
 use crate::data::weights::{read_weight_table, Weights};
-use crate::results::predlog::{read_log, Record};
+use crate::results::predlog::{read_log, Record, Status};
 use crate::results::provenance::{FileInfo, RunInfo, SuiteInfo};
 use crate::results::result::{EvalResult, RunResult};
 use crate::results::tally::{Outcome, Tally};
@@ -115,7 +125,8 @@ pub fn tally_stored(
 pub struct ScoreSpec {
     /// Predictions logs (logs of the shards of one run are merged).
     pub logs: Vec<PathBuf>,
-    /// With logs: the suite whose class weights to use (default: equal weights).
+    /// With logs: the suite to re-score them under ([`rescore`]: its samples, labels and class
+    /// weights); None: the logs' own samples, equal weights.
     pub suite: Option<PathBuf>,
     /// A stored per-sample results table.
     pub results: Option<PathBuf>,
@@ -136,28 +147,188 @@ pub struct ScoreSpec {
     pub weight_column: String,
 }
 
+/// What re-scoring a log under a suite did, in samples.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rescored {
+    /// The suite's samples the log has.
+    pub from_log: usize,
+    /// The suite's samples the log lacks: counted as missing.
+    pub not_in_log: usize,
+    /// The log's samples the suite excludes: left out.
+    pub left_out: usize,
+    /// The suite's samples whose label in the log differs from the suite's (scored against the
+    /// suite's label).
+    pub relabelled: usize,
+}
+
+impl Rescored {
+    /// One line for the user: what re-scoring `model`'s log under `suite` did.
+    pub fn describe(&self, model: &str, suite: &Suite) -> String {
+        let relabelled = match self.relabelled {
+            0 => String::new(),
+            n => format!(", {n} relabelled as the suite labels them"),
+        };
+        format!(
+            "{model}: re-scored under {} ({}): {} of its {} samples from the log, {} not in the log (counted as \
+             missing), {} of the log's samples left out{relabelled}",
+            suite.name,
+            suite.path.display(),
+            self.from_log,
+            suite.samples.len(),
+            self.not_in_log,
+            self.left_out,
+        )
+    }
+}
+
+/// Predictions logs grouped by model: per model, the suites its logs name, its logs and their
+/// records (concatenated, so shard logs merge).
+pub type LogsByModel = BTreeMap<String, (BTreeSet<String>, Vec<PathBuf>, Vec<Record>)>;
+
+/// Reads predictions logs, grouped by model.
+pub fn read_logs_by_model(logs: &[PathBuf]) -> Result<LogsByModel> {
+    let mut by_model: LogsByModel = BTreeMap::new();
+    for l in logs {
+        let (h, recs) = read_log(l)?;
+        let e = by_model.entry(h.model).or_default();
+        e.0.insert(h.suite);
+        e.1.push(l.clone());
+        e.2.extend(recs);
+    }
+    Ok(by_model)
+}
+
+/// Reads predictions logs, grouped by model and suite.
+fn read_logs_by_model_and_suite(logs: &[PathBuf]) -> Result<BTreeMap<(String, String), Vec<Record>>> {
+    let mut groups: BTreeMap<(String, String), Vec<Record>> = BTreeMap::new();
+    for l in logs {
+        let (h, recs) = read_log(l)?;
+        groups.entry((h.model, h.suite)).or_default().extend(recs);
+    }
+    Ok(groups)
+}
+
+/// A log's records by sample id; the last record of an id wins, as [`Tally::from_records`]
+/// counts them.
+pub fn records_by_id(records: &[Record]) -> HashMap<&str, &Record> {
+    records.iter().map(|r| (r.id.as_str(), r)).collect()
+}
+
+/// Why a suite's sample without a record in `logs` counts as missing.
+pub fn not_in_logs(logs: &[PathBuf]) -> String {
+    match logs {
+        [one] => format!("not in the predictions log re-scored ({})", one.display()),
+        many => format!("in none of the {} predictions logs re-scored", many.len()),
+    }
+}
+
+/// One model's log records re-scored under `suite` (see the module doc): per sample of the suite
+/// (in a class of `classes`, when given), its record from `by_id` labelled with the suite's
+/// label, a failed record when the suite cannot score its label (as a run fails it), or a
+/// missing one, `not_in_log` saying why. Weighted by `weights` (the suite's, or a table's).
+pub fn rescore(
+    model: &str,
+    by_id: &HashMap<&str, &Record>,
+    suite: &Suite,
+    weights: &Weights,
+    classes: Option<&BTreeSet<String>>,
+    not_in_log: &str,
+) -> (EvalResult, Rescored) {
+    let mut done = Rescored::default();
+    let mut records = Vec::with_capacity(suite.samples.len());
+    for s in &suite.samples {
+        let found = by_id.get(s.id.as_str());
+        done.from_log += found.is_some() as usize;
+        let record = match (suite.label_problem(&s.wnid), found) {
+            (Some(why), _) => Record {
+                id: s.id.clone(),
+                wnid: s.wnid.clone(),
+                status: Status::Failed,
+                top: vec![],
+                scores: vec![],
+                error: Some(why),
+            },
+            (None, Some(r)) => {
+                done.relabelled += (r.wnid != s.wnid) as usize;
+                Record { wnid: s.wnid.clone(), ..(*r).clone() }
+            }
+            (None, None) => {
+                done.not_in_log += 1;
+                Record {
+                    id: s.id.clone(),
+                    wnid: s.wnid.clone(),
+                    status: Status::Missing,
+                    top: vec![],
+                    scores: vec![],
+                    error: Some(not_in_log.to_string()),
+                }
+            }
+        };
+        if classes.is_none_or(|c| c.contains(&record.wnid)) {
+            records.push(record);
+        }
+    }
+    done.left_out = by_id.len() - done.from_log;
+    (EvalResult::weighted(model, &suite.name, weights, &Tally::from_records(&records)), done)
+}
+
 /// Scores logs and/or a stored table into a result, with its provenance.
 pub fn score(spec: &ScoreSpec) -> Result<RunResult> {
+    score_noted(spec).map(|(run, _)| run)
+}
+
+/// [`score`], and what re-scoring under a suite did, one line per model.
+pub fn score_noted(spec: &ScoreSpec) -> Result<(RunResult, Vec<String>)> {
     let classes = spec.classes.as_deref().map(|p| load_class_subset(p, &spec.classes_where)).transpose()?;
     let table_weights = match &spec.weights_table {
         Some(p) => Some(Weights::Table(read_weight_table(p, &spec.wnid_column, &spec.weight_column)?)),
         None => None,
     };
     let mut results = Vec::new();
+    let mut notes = Vec::new();
+    // Labels only: a LAIONet suite's images are not needed to re-score (and its sample ids are
+    // the same without them).
+    let suite = spec.suite.as_deref().map(Suite::load_labels).transpose()?;
     if !spec.logs.is_empty() {
-        let suite = spec.suite.as_deref().map(Suite::load_labels).transpose()?;
         let weights =
             table_weights.clone().or_else(|| suite.as_ref().map(|s| s.weights.clone())).unwrap_or(Weights::Equal);
-        let mut groups: BTreeMap<(String, String), Vec<Record>> = BTreeMap::new();
-        for l in &spec.logs {
-            let (h, recs) = read_log(l)?;
-            groups.entry((h.model, h.suite)).or_default().extend(recs);
-        }
-        for ((model, suite_name), mut recs) in groups {
-            if let Some(c) = &classes {
-                recs.retain(|r| c.contains(&r.wnid));
+        match &suite {
+            None => {
+                for ((model, suite_name), mut recs) in read_logs_by_model_and_suite(&spec.logs)? {
+                    if let Some(c) = &classes {
+                        recs.retain(|r| c.contains(&r.wnid));
+                    }
+                    results.push(EvalResult::weighted(&model, &suite_name, &weights, &Tally::from_records(&recs)));
+                }
             }
-            results.push(EvalResult::weighted(&model, &suite_name, &weights, &Tally::from_records(&recs)));
+            Some(suite) => {
+                for (model, (suites, logs, recs)) in read_logs_by_model(&spec.logs)? {
+                    if suites.len() > 1 {
+                        let names: Vec<&str> = suites.iter().map(String::as_str).collect();
+                        bail!(
+                            "--suite re-scores the logs of one suite, but {model}'s logs are of {}: \
+                             re-score them one suite at a time",
+                            names.join(", ")
+                        );
+                    }
+                    let by_id = records_by_id(&recs);
+                    let (r, done) = rescore(&model, &by_id, suite, &weights, classes.as_ref(), &not_in_logs(&logs));
+                    if done.from_log == 0 && !suite.samples.is_empty() && !by_id.is_empty() {
+                        let logged = suites.iter().next().map(String::as_str).unwrap_or_default();
+                        bail!(
+                            "none of the {} samples of suite {} ({}) is in {model}'s log of suite {logged}: --suite \
+                             re-scores a log under that suite's samples; to weigh a log by another suite's class \
+                             frequencies, re-score it under its own suite with `weights: {{suite: ...}}` (as \
+                             suites/imagenet-val.yaml does) or pass --weights-table",
+                            suite.samples.len(),
+                            suite.name,
+                            suite.path.display()
+                        );
+                    }
+                    notes.push(done.describe(&model, suite));
+                    results.push(r);
+                }
+            }
         }
     }
     if let Some(res) = &spec.results {
@@ -190,7 +361,7 @@ pub fn score(spec: &ScoreSpec) -> Result<RunResult> {
         .chain(&spec.logs)
         .map(|p| FileInfo::of(p))
         .collect();
-    info.suites = spec.suite.as_deref().map(Suite::load).transpose()?.iter().map(SuiteInfo::of).collect();
+    info.suites = suite.iter().map(SuiteInfo::of).collect();
     info.finish();
-    Ok(RunResult::new(results).with_run(info))
+    Ok((RunResult::new(results).with_run(info).with_effective_robustness(), notes))
 }
