@@ -1,0 +1,159 @@
+//! The page of a history (`history`).
+
+use super::compare::verdict_class;
+use super::*;
+
+#[derive(Debug, Serialize)]
+struct HistoryPage {
+    meta: Vec<(String, String)>,
+    summary: String,
+    tolerance_se: String,
+    tolerance_points: String,
+    newest: Option<Grid>,
+    trend: Grid,
+    points: Grid,
+    runs: Grid,
+    plots: Vec<Plot>,
+}
+
+/// A point's verdict against the run before it, as its row's or cell's class.
+fn point_class(p: &Point) -> Option<&'static str> {
+    if p.error.is_some() {
+        return Some("regression");
+    }
+    p.verdict.and_then(verdict_class)
+}
+
+/// The page of a history (`shiftbench history`): the summary with the newest run's regressions
+/// first, the trend of each model and suite across the runs, the trend plots (title, SVG text,
+/// as [`read_plots`] gives them), every point with its change and verdict, and the runs.
+pub fn history_page(h: &History, plots: &[(String, String)]) -> Result<String> {
+    let label = |i: usize| h.runs.get(i).map(|r| r.label.clone()).unwrap_or_default();
+    let change = |p: &Point| match p.change {
+        Some(d) => Cell::num(fmt_change(d), Some(d.value)),
+        None => Cell::text(""),
+    };
+    let verdict = |p: &Point, first: bool| {
+        let mut t = match (&p.error, p.verdict, &p.test) {
+            (Some(e), _, _) => format!("ERROR: {e}"),
+            (None, None, _) => String::new(),
+            (None, Some(v), Some(t)) if !t.is_empty() => format!("{} ({t})", v.word()),
+            (None, Some(v), _) => v.word().to_string(),
+        };
+        if first {
+            t.push_str(", the first regression");
+        }
+        let c = Cell::text(t);
+        match point_class(p) {
+            Some(k) => c.class(k),
+            None => c,
+        }
+    };
+
+    let mut newest = Grid::new(
+        "newest-table",
+        &["model", "suite", "top-1 equal-wt", "change vs previous", "regressed", "first regressed in"],
+        &[false, false, true, true, false, false],
+    );
+    for s in h.newest_regressions() {
+        let Some(p) = s.points.last() else { continue };
+        newest.push(
+            Some("regression"),
+            vec![
+                Cell::name(&s.model),
+                Cell::name(&s.suite),
+                Cell::est(p.top1_equal),
+                change(p),
+                Cell::text(p.regressed.join(", ")),
+                Cell::text(s.first_regression.map(label).unwrap_or_default()),
+            ],
+        );
+    }
+
+    let mut header: Vec<String> = vec!["model".into(), "suite".into()];
+    header.extend(h.runs.iter().map(|r| r.label.clone()));
+    header.push("first regressed in".into());
+    let mut right = vec![false, false];
+    right.extend(h.runs.iter().map(|_| true));
+    right.push(false);
+    let mut trend = Grid::new("trend-table", &header, &right);
+    for s in &h.series {
+        let mut cells = vec![Cell::name(&s.model), Cell::name(&s.suite)];
+        for i in 0..h.runs.len() {
+            cells.push(match s.points.iter().find(|p| p.run == i) {
+                Some(p) if p.error.is_some() => Cell::text("ERROR").class("regression"),
+                Some(p) => {
+                    let c = Cell::est(p.top1_equal);
+                    match point_class(p) {
+                        Some(k) => c.class(k),
+                        None => c,
+                    }
+                }
+                None => Cell::text(""),
+            });
+        }
+        cells.push(Cell::text(s.first_regression.map(label).unwrap_or_default()));
+        trend.push(None, cells);
+    }
+
+    let mut points = Grid::new(
+        "points-table",
+        &["model", "suite", "run", "top-1 equal-wt", "top-1 LAION-wt", "change vs previous", "verdict"],
+        &[false, false, false, true, true, true, false],
+    );
+    for s in &h.series {
+        for p in &s.points {
+            points.push(
+                point_class(p),
+                vec![
+                    Cell::name(&s.model),
+                    Cell::name(&s.suite),
+                    Cell::num(label(p.run), Some(p.run as f64)).class("name"),
+                    Cell::est(p.top1_equal),
+                    Cell::est(p.top1_weighted),
+                    change(p),
+                    verdict(p, s.first_regression == Some(p.run)),
+                ],
+            );
+        }
+    }
+
+    let mut runs =
+        Grid::new("runs-table", &["#", "run", "run id", "git revision", "result"], &[true, false, false, false, false]);
+    for (i, r) in h.runs.iter().enumerate() {
+        runs.push(
+            None,
+            vec![
+                Cell::count(i as u64 + 1),
+                Cell::name(&r.label),
+                Cell::text(r.run_id.clone().unwrap_or_default()).class("mono"),
+                Cell::text(r.git_revision.as_deref().map(|g| &g[..12.min(g.len())]).unwrap_or("")).class("mono"),
+                Cell::text(&r.path),
+            ],
+        );
+    }
+
+    let mut meta = vec![("runs".to_string(), h.runs.len().to_string())];
+    if let (Some(a), Some(b)) = (h.runs.first(), h.runs.last()) {
+        meta.push(("from".into(), format!("{} ({})", a.label, a.path)));
+        meta.push(("to".into(), format!("{} ({})", b.label, b.path)));
+    }
+    meta.push(("series".into(), format!("{} model/suite pairs", h.series.len())));
+    let n = h.newest_regressions().len();
+    let title = match n {
+        0 => "shiftbench history: the newest run did not regress".to_string(),
+        n => format!("shiftbench history: the newest run regressed in {}", plural(n, "series", "series")),
+    };
+    let page = HistoryPage {
+        meta,
+        summary: h.summary(),
+        tolerance_se: fmt_num(h.tolerance.se),
+        tolerance_points: format!("{:.2}", 100.0 * h.tolerance.min_drop),
+        newest: (!newest.rows.is_empty()).then_some(newest),
+        trend,
+        points,
+        runs,
+        plots: plots.iter().map(|(t, s)| Plot::new(t, s)).collect(),
+    };
+    render("history.html", &title, page)
+}
