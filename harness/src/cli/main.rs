@@ -372,79 +372,10 @@ fn main_inner() -> Result<ExitCode> {
 
 /// `shiftbench sweep`: the logs re-scored at each threshold, printed as a table, CSV or JSON.
 fn sweep_command(a: &args::SweepArgs) -> Result<()> {
-    use shiftbench::report::compare::{metric, METRICS};
-    use shiftbench::report::table::fmt_est;
     use shiftbench::run::sweep::{parse_thresholds, sweep, SweepSpec};
     let thresholds = parse_thresholds(&a.min_similarity).context("--min-similarity")?;
     let s = sweep(&SweepSpec { logs: a.logs.clone(), suite: a.suite.clone(), thresholds })?;
-    let op = if s.inclusive { ">=" } else { ">" };
-    match a.format {
-        Format::Table => {
-            let mut t = comfy_table::Table::new();
-            t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
-                .set_content_arrangement(comfy_table::ContentArrangement::Disabled);
-            let mut header = vec![format!("similarity {op}"), "model".into()];
-            header.extend(["samples", "evaluated", "failed", "missing", "classes"].map(String::from));
-            header.extend(METRICS.iter().map(|(_, h)| h.to_string()));
-            t.set_header(header);
-            let right = |v: String| comfy_table::Cell::new(v).set_alignment(comfy_table::CellAlignment::Right);
-            for p in &s.points {
-                let c = &p.totals;
-                let mut row = vec![right(p.min_similarity.to_string()), comfy_table::Cell::new(&p.model)];
-                row.extend([c.expected, c.evaluated, c.failed, c.missing].map(|n| right(n.to_string())));
-                row.push(right(p.classes_present.to_string()));
-                row.extend(METRICS.iter().map(|(k, _)| right(fmt_est(metric(&p.metrics, k)))));
-                t.add_row(row);
-            }
-            println!(
-                "{}: rows kept when {} {op} each threshold; recall in percent, ± one standard error",
-                s.suite, s.similarity_column
-            );
-            println!("{t}");
-        }
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(std::io::stdout());
-            w.write_record([
-                "min_similarity",
-                "inclusive",
-                "model",
-                "suite",
-                "weights",
-                "expected",
-                "evaluated",
-                "failed",
-                "missing",
-                "classes",
-                "metric",
-                "value",
-                "se",
-            ])?;
-            for p in &s.points {
-                for (k, _) in METRICS {
-                    let e = metric(&p.metrics, k);
-                    let c = &p.totals;
-                    w.write_record([
-                        p.min_similarity.to_string(),
-                        s.inclusive.to_string(),
-                        p.model.clone(),
-                        s.suite.clone(),
-                        p.weights.clone(),
-                        c.expected.to_string(),
-                        c.evaluated.to_string(),
-                        c.failed.to_string(),
-                        c.missing.to_string(),
-                        p.classes_present.to_string(),
-                        k.to_string(),
-                        e.map(|e| format!("{:.6}", e.value)).unwrap_or_default(),
-                        e.map(|e| format!("{:.6}", e.se)).unwrap_or_default(),
-                    ])?;
-                }
-            }
-            w.flush()?;
-        }
-        Format::Json => println!("{}", serde_json::to_string_pretty(&s)?),
-        other => bail!("sweep prints table, csv or json, not {other:?}"),
-    }
+    print!("{}", shiftbench::report::sweep::render(&s, a.format)?);
     Ok(())
 }
 

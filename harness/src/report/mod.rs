@@ -6,6 +6,7 @@
 //! - [`compare`]: a new result against a baseline, with a verdict per metric;
 //! - [`history`]: a series of runs, each against the one before it, and its trend plots;
 //! - [`sinks`]: every format (terminal, Markdown, CSV, JSON, JUnit), one file each;
+//! - [`sweep`]: the forms of a LAIONet threshold sweep;
 //! - [`plot`]: SVG plots;
 //! - [`html`]: the HTML report page (`report.html`), from templates.
 
@@ -15,4 +16,5 @@ pub mod history;
 pub mod html;
 pub mod plot;
 pub mod sinks;
+pub mod sweep;
 pub mod table;

@@ -1,0 +1,80 @@
+//! The terminal, CSV and JSON forms of a threshold sweep (`shiftbench sweep`, see
+//! [`crate::run::sweep`]): per threshold and model, the samples, classes and the four recalls.
+
+use anyhow::{bail, Result};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArrangement, Table};
+
+use crate::report::compare::{metric, METRICS};
+use crate::report::sinks::Format;
+use crate::report::table::fmt_est;
+use crate::run::sweep::Sweep;
+
+/// The sweep in `format` (table, CSV or JSON).
+pub fn render(s: &Sweep, format: Format) -> Result<String> {
+    let op = if s.inclusive { ">=" } else { ">" };
+    Ok(match format {
+        Format::Table => {
+            let mut t = Table::new();
+            t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
+            let mut header = vec![format!("similarity {op}"), "model".into()];
+            header.extend(["samples", "evaluated", "failed", "missing", "classes"].map(String::from));
+            header.extend(METRICS.iter().map(|(_, h)| h.to_string()));
+            t.set_header(header);
+            let right = |v: String| Cell::new(v).set_alignment(CellAlignment::Right);
+            for p in &s.points {
+                let c = &p.totals;
+                let mut row = vec![right(p.min_similarity.to_string()), Cell::new(&p.model)];
+                row.extend([c.expected, c.evaluated, c.failed, c.missing].map(|n| right(n.to_string())));
+                row.push(right(p.classes_present.to_string()));
+                row.extend(METRICS.iter().map(|(k, _)| right(fmt_est(metric(&p.metrics, k)))));
+                t.add_row(row);
+            }
+            format!(
+                "{}: rows kept when {} {op} each threshold; recall in percent, ± one standard error\n{t}\n",
+                s.suite, s.similarity_column
+            )
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record([
+                "min_similarity",
+                "inclusive",
+                "model",
+                "suite",
+                "weights",
+                "expected",
+                "evaluated",
+                "failed",
+                "missing",
+                "classes",
+                "metric",
+                "value",
+                "se",
+            ])?;
+            for p in &s.points {
+                for (k, _) in METRICS {
+                    let e = metric(&p.metrics, k);
+                    let c = &p.totals;
+                    w.write_record([
+                        p.min_similarity.to_string(),
+                        s.inclusive.to_string(),
+                        p.model.clone(),
+                        s.suite.clone(),
+                        p.weights.clone(),
+                        c.expected.to_string(),
+                        c.evaluated.to_string(),
+                        c.failed.to_string(),
+                        c.missing.to_string(),
+                        p.classes_present.to_string(),
+                        k.to_string(),
+                        e.map(|e| format!("{:.6}", e.value)).unwrap_or_default(),
+                        e.map(|e| format!("{:.6}", e.se)).unwrap_or_default(),
+                    ])?;
+                }
+            }
+            String::from_utf8(w.into_inner()?)?
+        }
+        Format::Json => serde_json::to_string_pretty(s)? + "\n",
+        other => bail!("sweep prints table, csv or json, not {other:?}"),
+    })
+}
