@@ -5,6 +5,7 @@ use anyhow::{bail, Result};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArrangement, Table};
 
 use crate::report::compare::{metric, METRICS};
+use crate::report::sinks::csv::{write_metric_rows, Counted, METRIC_ROW_HEADER};
 use crate::report::sinks::Format;
 use crate::report::table::fmt_est;
 use crate::run::sweep::Sweep;
@@ -36,41 +37,19 @@ pub fn render(s: &Sweep, format: Format) -> Result<String> {
         }
         Format::Csv => {
             let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record([
-                "min_similarity",
-                "inclusive",
-                "model",
-                "suite",
-                "weights",
-                "expected",
-                "evaluated",
-                "failed",
-                "missing",
-                "classes",
-                "metric",
-                "value",
-                "se",
-            ])?;
+            let mut header = vec!["min_similarity", "inclusive"];
+            header.extend(METRIC_ROW_HEADER);
+            w.write_record(header)?;
             for p in &s.points {
-                for (k, _) in METRICS {
-                    let e = metric(&p.metrics, k);
-                    let c = &p.totals;
-                    w.write_record([
-                        p.min_similarity.to_string(),
-                        s.inclusive.to_string(),
-                        p.model.clone(),
-                        s.suite.clone(),
-                        p.weights.clone(),
-                        c.expected.to_string(),
-                        c.evaluated.to_string(),
-                        c.failed.to_string(),
-                        c.missing.to_string(),
-                        p.classes_present.to_string(),
-                        k.to_string(),
-                        e.map(|e| format!("{:.6}", e.value)).unwrap_or_default(),
-                        e.map(|e| format!("{:.6}", e.se)).unwrap_or_default(),
-                    ])?;
-                }
+                let row = Counted {
+                    model: &p.model,
+                    suite: &s.suite,
+                    weights: &p.weights,
+                    totals: &p.totals,
+                    classes: p.classes_present,
+                    metrics: &p.metrics,
+                };
+                write_metric_rows(&mut w, &[p.min_similarity.to_string(), s.inclusive.to_string()], &row)?;
             }
             String::from_utf8(w.into_inner()?)?
         }

@@ -16,24 +16,27 @@ pub fn fmt_est(e: Option<Estimate>) -> String {
     }
 }
 
+/// The columns of a run's results table, in the terminal and on the report page.
+pub const RESULTS_HEADER: [&str; 11] = [
+    "model",
+    "suite",
+    "expected",
+    "evaluated",
+    "failed",
+    "missing",
+    "classes",
+    "top-1 equal-wt",
+    "top-5 equal-wt",
+    "top-1 LAION-wt",
+    "top-5 LAION-wt",
+];
+
 /// The terminal table: a row per model and suite with its sample counts (expected, evaluated,
 /// failed, missing), the classes present and the four recalls (percent, ± one standard error).
 pub fn table(results: &[EvalResult]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
-    t.set_header(vec![
-        "model",
-        "suite",
-        "expected",
-        "evaluated",
-        "failed",
-        "missing",
-        "classes",
-        "top-1 equal-wt",
-        "top-5 equal-wt",
-        "top-1 LAION-wt",
-        "top-5 LAION-wt",
-    ]);
+    t.set_header(RESULTS_HEADER.to_vec());
     let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
     for m in models_in_order(results) {
         for r in results.iter().filter(|r| r.model == m) {

@@ -1,6 +1,7 @@
 //! The page of a run (`run`, `score`, `merge`).
 
 use super::*;
+use crate::report::table::RESULTS_HEADER;
 
 #[derive(Debug, Serialize)]
 struct Drill {
@@ -38,20 +39,6 @@ struct RunPage {
     drills: Vec<Drill>,
     provenance: Option<Provenance>,
 }
-
-const RESULTS_HEADER: [&str; 11] = [
-    "model",
-    "suite",
-    "expected",
-    "evaluated",
-    "failed",
-    "missing",
-    "classes",
-    "top-1 equal-wt",
-    "top-5 equal-wt",
-    "top-1 LAION-wt",
-    "top-5 LAION-wt",
-];
 
 fn results_grid(results: &[EvalResult]) -> Grid {
     let mut right = [true; 11];

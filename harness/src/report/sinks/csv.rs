@@ -4,41 +4,69 @@ use anyhow::Result;
 
 use super::f6;
 use crate::report::compare::{metric, Comparison, METRICS};
-use crate::results::metrics::Estimate;
-use crate::results::result::RunResult;
+use crate::results::metrics::{Estimate, Headline};
+use crate::results::result::{EvalResult, RunResult};
+use crate::results::tally::ClassStatus;
+
+/// The columns of a metric row: who, on what, how many samples, then one metric with its se.
+pub(crate) const METRIC_ROW_HEADER: [&str; 11] =
+    ["model", "suite", "weights", "expected", "evaluated", "failed", "missing", "classes", "metric", "value", "se"];
+
+/// What a metric row says of one model on one suite.
+pub(crate) struct Counted<'a> {
+    pub model: &'a str,
+    pub suite: &'a str,
+    pub weights: &'a str,
+    pub totals: &'a ClassStatus,
+    pub classes: usize,
+    pub metrics: &'a Headline,
+}
+
+impl<'a> Counted<'a> {
+    pub fn of(r: &'a EvalResult) -> Counted<'a> {
+        Counted {
+            model: &r.model,
+            suite: &r.suite,
+            weights: &r.weights,
+            totals: &r.totals,
+            classes: r.classes_present,
+            metrics: &r.metrics,
+        }
+    }
+}
+
+/// Writes one row per headline metric of `c` (fractions to six decimals), each after `prefix`.
+pub(crate) fn write_metric_rows<W: std::io::Write>(
+    w: &mut csv::Writer<W>,
+    prefix: &[String],
+    c: &Counted,
+) -> Result<()> {
+    for (k, _) in METRICS {
+        let e = metric(c.metrics, k);
+        let mut rec = prefix.to_vec();
+        rec.extend([
+            c.model.to_string(),
+            c.suite.to_string(),
+            c.weights.to_string(),
+            c.totals.expected.to_string(),
+            c.totals.evaluated.to_string(),
+            c.totals.failed.to_string(),
+            c.totals.missing.to_string(),
+            c.classes.to_string(),
+            k.to_string(),
+            e.map(|e| f6(e.value)).unwrap_or_default(),
+            e.map(|e| f6(e.se)).unwrap_or_default(),
+        ]);
+        w.write_record(&rec)?;
+    }
+    Ok(())
+}
 
 pub(crate) fn run_csv(run: &RunResult) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
-        "model",
-        "suite",
-        "weights",
-        "expected",
-        "evaluated",
-        "failed",
-        "missing",
-        "classes",
-        "metric",
-        "value",
-        "se",
-    ])?;
+    w.write_record(METRIC_ROW_HEADER)?;
     for r in &run.results {
-        for (k, _) in METRICS {
-            let e = metric(&r.metrics, k);
-            w.write_record([
-                r.model.clone(),
-                r.suite.clone(),
-                r.weights.clone(),
-                r.totals.expected.to_string(),
-                r.totals.evaluated.to_string(),
-                r.totals.failed.to_string(),
-                r.totals.missing.to_string(),
-                r.classes_present.to_string(),
-                k.to_string(),
-                e.map(|e| f6(e.value)).unwrap_or_default(),
-                e.map(|e| f6(e.se)).unwrap_or_default(),
-            ])?;
-        }
+        write_metric_rows(&mut w, &[], &Counted::of(r))?;
     }
     Ok(String::from_utf8(w.into_inner()?)?)
 }
