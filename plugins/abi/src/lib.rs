@@ -12,6 +12,9 @@
 //!     fn load(req: &LoadRequest) -> Result<Self, String> { /* read req.config_path ... */ }
 //!     fn card(&self) -> ModelCard { /* name, labels (wnids), preprocessing, batch size */ }
 //!     fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>, String> { /* scores */ }
+//!     // Optional (interface 0.1.2): an embedding per image, for `shiftbench similarity`.
+//!     // fn embedding_len(&self) -> usize { 512 }
+//!     // fn embed(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>, String> { ... }
 //! }
 //!
 //! export_plugin!(MyModel);
@@ -26,14 +29,20 @@
 //! loads a plugin: a plugin built against an incompatible version of this crate (different major,
 //! or for 0.x a different minor: 0.1.z and 0.2.z do not mix) is refused instead of crashing, and
 //! so is a plugin whose types differ in layout. Within one 0.x minor any patch version loads with
-//! any other: interface 0.1.0 plugins load in a 0.1.1 host, and the other way round.
+//! any other: interface 0.1.0 and 0.1.1 plugins load in a 0.1.2 host, and the other way round.
 //!
 //! The interface grows compatibly through the root module, [`PluginMod`], an `abi_stable` prefix
 //! type: fields are only ever added after the last one (`load_typed`, in 0.1.1, was added this
-//! way). An older host ignores the fields it does not know. A newer host loads the root module
-//! with [`init_plugin_module`] (abi_stable's own `init_root_module` refuses a root module with
-//! fewer fields than the host's) and gets `None` from the accessor of a field the plugin predates:
-//! an interface 0.1.0 plugin has only `load`.
+//! way, and `load_embed`, in 0.1.2). An older host ignores the fields it does not know. A newer
+//! host loads the root module with [`init_plugin_module`] (abi_stable's own `init_root_module`
+//! refuses a root module with fewer fields than the host's) and gets `None` from the accessor of a
+//! field the plugin predates: an interface 0.1.0 plugin has only `load`, a 0.1.1 plugin `load`
+//! and `load_typed`.
+//!
+//! ## Embeddings (0.1.2)
+//! A model may have an embedding: [`Classifier::embedding_len`] values per image (0, the default,
+//! for none), returned by [`Classifier::embed`] for a batch laid out as for `infer`. The host reaches
+//! them through `load_embed` ([`FfiModelEmbed`]); a plugin built before 0.1.2 has no embedding.
 //!
 //! ## Panics
 //! Every call from the harness into the plugin runs under `catch_unwind`: a panic in plugin code
@@ -261,6 +270,31 @@ pub trait FfiModelTyped: Send {
 /// A model with typed errors as the harness holds it.
 pub type FfiModelTypedBox = FfiModelTyped_TO<'static, RBox<()>>;
 
+/// The FFI-safe face of a loaded model with typed errors and, maybe, an embedding (interface
+/// 0.1.2 on): what `load_embed` returns. [`FfiModelTyped`]'s calls, plus `embedding_len` and
+/// `embed`. Its vtable is a prefix type whose last prefix field is `embed`: later interface
+/// versions may add methods after it, which an older plugin's vtable then lacks.
+#[sabi_trait]
+pub trait FfiModelEmbed: Send {
+    fn card(&self) -> ModelCard;
+
+    fn infer(&mut self, input: RSlice<'_, f32>, batch: u32) -> RResult<RVec<f32>, PluginError>;
+
+    /// See [`FfiModelTyped::describe`].
+    fn describe(&self) -> RString;
+
+    /// Values in one image's embedding; 0 when the model has none.
+    fn embedding_len(&self) -> u32;
+
+    /// The embeddings of `batch` images (input as for `infer`): `batch * embedding_len()` values,
+    /// row-major. An error when the model has no embedding.
+    #[sabi(last_prefix_field)]
+    fn embed(&mut self, input: RSlice<'_, f32>, batch: u32) -> RResult<RVec<f32>, PluginError>;
+}
+
+/// A model with typed errors and an embedding call as the harness holds it.
+pub type FfiModelEmbedBox = FfiModelEmbed_TO<'static, RBox<()>>;
+
 /// How bad an error message from a model loaded through `load` is, by its text: a panic (the
 /// message starts with `plugin panicked`) or a call after one (`unusable after an earlier panic`)
 /// is [`ErrorKind::Fatal`], anything else [`ErrorKind::Sample`].
@@ -299,6 +333,10 @@ pub struct PluginMod {
     /// [`init_plugin_module`]).
     #[sabi(missing_field(option))]
     pub load_typed: extern "C" fn(request: &LoadRequest) -> RResult<FfiModelTypedBox, RString>,
+    /// Loads the model with typed errors and its embedding ([`FfiModelEmbed`]). Since interface
+    /// 0.1.2: `module.load_embed()` is `None` for a plugin built against 0.1.0 or 0.1.1.
+    #[sabi(missing_field(option))]
+    pub load_embed: extern "C" fn(request: &LoadRequest) -> RResult<FfiModelEmbedBox, RString>,
 }
 
 impl RootModule for PluginModRef {
@@ -335,6 +373,33 @@ mod v0_1_0 {
     }
 }
 
+/// The root module as interface 0.1.1 declared it (`load_typed` its last field).
+#[allow(dead_code)] // its accessors: only its layout is used
+mod v0_1_1 {
+    use super::*;
+
+    /// Interface 0.1.1's root module, field for field.
+    #[repr(C)]
+    #[derive(StableAbi)]
+    #[sabi(kind(Prefix(prefix_ref = PluginModRef)))]
+    #[sabi(missing_field(panic))]
+    pub struct PluginMod {
+        pub interface_version: extern "C" fn() -> RStr<'static>,
+        pub plugin_name: extern "C" fn() -> RStr<'static>,
+        #[sabi(last_prefix_field)]
+        pub load: extern "C" fn(request: &LoadRequest) -> RResult<FfiModelBox, RString>,
+        #[sabi(missing_field(option))]
+        pub load_typed: extern "C" fn(request: &LoadRequest) -> RResult<FfiModelTypedBox, RString>,
+    }
+
+    impl RootModule for PluginModRef {
+        declare_root_module_statics! {PluginModRef}
+        const BASE_NAME: &'static str = "shiftbench_plugin";
+        const NAME: &'static str = "shiftbench-plugin";
+        const VERSION_STRINGS: VersionStrings = package_version_strings!();
+    }
+}
+
 /// Checks a plugin library's root module and returns it: what a host calls instead of
 /// `header.init_root_module::<PluginModRef>()`, which refuses every plugin built against
 /// interface 0.1.0 (abi_stable accepts a root module with *more* fields than the host's type,
@@ -342,8 +407,10 @@ mod v0_1_0 {
 ///
 /// Every plugin is checked (version, and the layout of everything reachable from the root module)
 /// against the fields of interface 0.1.0; a plugin that has `load_typed` is then checked against
-/// the whole of today's [`PluginMod`] too. For a plugin of interface 0.1.0, `load_typed()` on the
-/// returned module is `None`: call `load` and classify its errors with [`legacy_error_kind`].
+/// the fields up to `load_typed` (interface 0.1.1), and one that has `load_embed` against the whole
+/// of today's [`PluginMod`]. For a plugin of interface 0.1.0, `load_typed()` on the returned module
+/// is `None`: call `load` and classify its errors with [`legacy_error_kind`]; for one of 0.1.1,
+/// `load_embed()` is `None`: call `load_typed`.
 ///
 /// Errors are abi_stable's, as `init_root_module` returns them (`IncompatibleVersionNumber` names
 /// this crate's version as the expected one).
@@ -355,8 +422,11 @@ pub fn init_plugin_module(header: &LibHeader) -> Result<PluginModRef, LibraryErr
     // a field it lacks; a field it has is checked below before anything reads it.
     let module =
         unsafe { header.unchecked_layout::<PluginModRef>() }.map_err(|e| e.into_library_error::<PluginModRef>())?;
-    if module.load_typed().is_some() {
+    if module.load_embed().is_some() {
         return header.check_layout::<PluginModRef>();
+    }
+    if module.load_typed().is_some() {
+        header.check_layout::<v0_1_1::PluginModRef>()?;
     }
     Ok(module)
 }
@@ -377,6 +447,19 @@ pub trait Classifier: Send + Sized + 'static {
     /// lines for people; shown by `shiftbench model show`. Empty by default.
     fn describe(&self) -> String {
         String::new()
+    }
+
+    /// Values in one image's embedding (an inner representation, such as the globally pooled
+    /// features before the classifier); 0, the default, when the model has none. Read once,
+    /// after [`Classifier::card`].
+    fn embedding_len(&self) -> usize {
+        0
+    }
+
+    /// The embeddings of `batch` preprocessed images (input as for [`Classifier::infer`]):
+    /// `batch * embedding_len()` values, row-major. Only called when `embedding_len() > 0`.
+    fn embed(&mut self, _input: &[f32], _batch: usize) -> Result<Vec<f32>, String> {
+        Err("this model has no embedding".into())
     }
 }
 
@@ -410,6 +493,7 @@ pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, 
 pub struct Adapter<C: Classifier> {
     inner: Option<C>,
     card: ModelCard,
+    embedding_len: u32,
 }
 
 impl<C: Classifier> Adapter<C> {
@@ -417,24 +501,46 @@ impl<C: Classifier> Adapter<C> {
         guard("load", || {
             let model = C::load(request)?;
             let card = guard("card", || Ok(model.card()))?;
-            Ok(Adapter { inner: Some(model), card })
+            let embedding_len = guard("embedding_len", || {
+                u32::try_from(model.embedding_len()).map_err(|_| "the embedding is too long".to_string())
+            })?;
+            Ok(Adapter { inner: Some(model), card, embedding_len })
         })
     }
 
     /// One `infer` call, classified: only a real panic (now or earlier) is fatal.
     fn infer_typed(&mut self, input: &[f32], batch: u32) -> Result<Vec<f32>, PluginError> {
+        self.call("infer", |model| model.infer(input, batch as usize))
+    }
+
+    /// One `embed` call, classified as `infer_typed`'s.
+    fn embed_typed(&mut self, input: &[f32], batch: u32) -> Result<Vec<f32>, PluginError> {
+        if self.embedding_len == 0 {
+            return Err(PluginError { kind: ErrorKind::Sample, message: "this model has no embedding".into() });
+        }
+        self.call("embed", |model| model.embed(input, batch as usize))
+    }
+
+    fn call(&mut self, what: &str, f: impl FnOnce(&mut C) -> Result<Vec<f32>, String>) -> Result<Vec<f32>, PluginError> {
         let Some(model) = self.inner.as_mut() else {
             return Err(PluginError { kind: ErrorKind::Fatal, message: POISONED.into() });
         };
-        match catch_unwind(AssertUnwindSafe(|| model.infer(input, batch as usize))) {
-            Ok(Ok(scores)) => Ok(scores),
+        match catch_unwind(AssertUnwindSafe(|| f(model))) {
+            Ok(Ok(values)) => Ok(values),
             Ok(Err(e)) => Err(PluginError { kind: ErrorKind::Sample, message: e.into() }),
             Err(payload) => {
                 // State after a panic is unknown; refuse further calls rather than trust it.
                 // Leaking is deliberate: dropping half-updated state could panic again.
                 std::mem::forget(self.inner.take());
-                Err(PluginError { kind: ErrorKind::Fatal, message: panicked("infer", payload).into() })
+                Err(PluginError { kind: ErrorKind::Fatal, message: panicked(what, payload).into() })
             }
+        }
+    }
+
+    fn describe_text(&self) -> RString {
+        match &self.inner {
+            Some(model) => guard("describe", || Ok(model.describe())).unwrap_or_else(|e| e).into(),
+            None => RString::new(),
         }
     }
 }
@@ -465,10 +571,29 @@ impl<C: Classifier> FfiModelTyped for Adapter<C> {
     }
 
     fn describe(&self) -> RString {
-        match &self.inner {
-            Some(model) => guard("describe", || Ok(model.describe())).unwrap_or_else(|e| e).into(),
-            None => RString::new(),
-        }
+        self.describe_text()
+    }
+}
+
+impl<C: Classifier> FfiModelEmbed for Adapter<C> {
+    fn card(&self) -> ModelCard {
+        self.card.clone()
+    }
+
+    fn infer(&mut self, input: RSlice<'_, f32>, batch: u32) -> RResult<RVec<f32>, PluginError> {
+        self.infer_typed(input.as_slice(), batch).map(RVec::from).into()
+    }
+
+    fn describe(&self) -> RString {
+        self.describe_text()
+    }
+
+    fn embedding_len(&self) -> u32 {
+        self.embedding_len
+    }
+
+    fn embed(&mut self, input: RSlice<'_, f32>, batch: u32) -> RResult<RVec<f32>, PluginError> {
+        self.embed_typed(input.as_slice(), batch).map(RVec::from).into()
     }
 }
 
@@ -488,6 +613,16 @@ pub fn load_adapter<C: Classifier>(request: &LoadRequest) -> RResult<FfiModelBox
 pub fn load_typed_adapter<C: Classifier>(request: &LoadRequest) -> RResult<FfiModelTypedBox, RString> {
     match Adapter::<C>::new(request) {
         Ok(adapter) => RResult::ROk(FfiModelTyped_TO::from_value(adapter, abi_stable::sabi_trait::TD_Opaque)),
+        Err(e) => RResult::RErr(e.into()),
+    }
+}
+
+/// Loads `C` behind the embedding interface ([`FfiModelEmbed`]): what `export_plugin!` puts in
+/// [`PluginMod::load_embed`].
+#[doc(hidden)]
+pub fn load_embed_adapter<C: Classifier>(request: &LoadRequest) -> RResult<FfiModelEmbedBox, RString> {
+    match Adapter::<C>::new(request) {
+        Ok(adapter) => RResult::ROk(FfiModelEmbed_TO::from_value(adapter, abi_stable::sabi_trait::TD_Opaque)),
         Err(e) => RResult::RErr(e.into()),
     }
 }
@@ -522,6 +657,12 @@ macro_rules! export_plugin {
                 $crate::load_typed_adapter::<$model>(request)
             }
 
+            extern "C" fn __shiftbench_load_embed(
+                request: &$crate::LoadRequest,
+            ) -> __sabi::std_types::RResult<$crate::FfiModelEmbedBox, __sabi::std_types::RString> {
+                $crate::load_embed_adapter::<$model>(request)
+            }
+
             extern "C" fn __shiftbench_plugin_name() -> __sabi::std_types::RStr<'static> {
                 __sabi::std_types::RStr::from_str(concat!(env!("CARGO_PKG_NAME"), " ", env!("CARGO_PKG_VERSION")))
             }
@@ -533,6 +674,7 @@ macro_rules! export_plugin {
                     plugin_name: __shiftbench_plugin_name,
                     load: __shiftbench_load,
                     load_typed: __shiftbench_load_typed,
+                    load_embed: __shiftbench_load_embed,
                 }
                 .leak_into_prefix()
             }
@@ -568,9 +710,12 @@ mod tests {
     fn root_module_grows_only_by_appending() {
         use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
         let v0 = <v0_1_0::PluginModRef as StableAbi>::LAYOUT;
+        let v1 = <v0_1_1::PluginModRef as StableAbi>::LAYOUT;
         let now = <PluginModRef as StableAbi>::LAYOUT;
-        assert!(check_layout_compatibility(v0, now).is_ok());
-        assert!(check_layout_compatibility(now, v0).is_err());
+        for (older, newer) in [(v0, v1), (v0, now), (v1, now)] {
+            assert!(check_layout_compatibility(older, newer).is_ok());
+            assert!(check_layout_compatibility(newer, older).is_err());
+        }
     }
 
     struct Panicky;
@@ -642,6 +787,48 @@ mod tests {
             e,
             PluginError { kind: ErrorKind::Fatal, message: "model is unusable after an earlier panic".into() }
         );
+    }
+
+    /// Embeds as two values per image (the batch size, then the image's first input value);
+    /// panics for a batch of 3.
+    struct Embedder;
+    impl Classifier for Embedder {
+        fn load(_: &LoadRequest) -> Result<Self, String> {
+            Ok(Embedder)
+        }
+        fn card(&self) -> ModelCard {
+            ModelCard { name: "embedder".into(), ..Panicky.card() }
+        }
+        fn infer(&mut self, _: &[f32], batch: usize) -> Result<Vec<f32>, String> {
+            Ok(vec![0.5; batch])
+        }
+        fn embedding_len(&self) -> usize {
+            2
+        }
+        fn embed(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>, String> {
+            if batch == 3 {
+                panic!("embed boom")
+            }
+            Ok((0..batch).flat_map(|i| [batch as f32, input[i]]).collect())
+        }
+    }
+
+    #[test]
+    fn embeddings_cross_the_boundary_and_default_to_none() {
+        let mut m = load_embed_adapter::<Embedder>(&req()).unwrap();
+        assert_eq!(m.embedding_len(), 2);
+        assert_eq!(m.embed(RSlice::from_slice(&[7.0, 8.0]), 2).unwrap().as_slice(), &[2.0, 7.0, 2.0, 8.0]);
+        assert_eq!(m.infer(RSlice::from_slice(&[0.0]), 1).unwrap().as_slice(), &[0.5]);
+        let e = m.embed(RSlice::from_slice(&[0.0; 3]), 3).unwrap_err();
+        assert_eq!(e, PluginError { kind: ErrorKind::Fatal, message: "plugin panicked in embed: embed boom".into() });
+        assert_eq!(m.infer(RSlice::from_slice(&[0.0]), 1).unwrap_err().kind, ErrorKind::Fatal);
+
+        // A classifier that says nothing about an embedding has none: a clear, non-fatal error.
+        let mut t = load_embed_adapter::<Tricky>(&req()).unwrap();
+        assert_eq!(t.embedding_len(), 0);
+        let e = t.embed(RSlice::from_slice(&[0.0]), 1).unwrap_err();
+        assert_eq!(e, PluginError { kind: ErrorKind::Sample, message: "this model has no embedding".into() });
+        assert_eq!(t.infer(RSlice::from_slice(&[0.0]), 1).unwrap().as_slice(), &[0.5]);
     }
 
     #[test]

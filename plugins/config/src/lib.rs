@@ -239,6 +239,11 @@ pub struct ModelYaml {
     pub input: Option<String>,
     #[serde(default)]
     pub output: Option<String>,
+    /// The model's embedding, for `shiftbench similarity`: for the ONNX plugin the name of any
+    /// tensor of the graph (an inner one included), for the TorchScript plugin the name of a
+    /// method of the module. None: the model has no embedding.
+    #[serde(default)]
+    pub embedding: Option<String>,
     #[serde(default)]
     pub preprocess: Option<PreprocessYaml>,
     /// `torchvision`: the plugin reads or assumes labels, scores and preprocessing (an assumed
@@ -275,6 +280,8 @@ pub struct ModelConfig {
     pub replicas: Option<u32>,
     pub input: Option<String>,
     pub output: Option<String>,
+    /// The YAML's `embedding:` (see [`ModelYaml::embedding`]).
+    pub embedding: Option<String>,
     pub preprocess: PreprocessSpec,
     pub options: BTreeMap<String, serde_yaml::Value>,
     /// The YAML's `tags:` (empty when none).
@@ -426,6 +433,7 @@ impl ModelConfig {
             replicas: y.replicas,
             input: y.input,
             output: y.output,
+            embedding: y.embedding,
             preprocess,
             options: y.options,
             tags: y.tags,
