@@ -135,6 +135,7 @@ fn probe_record() -> Record {
         top: vec!["n01440764".into()],
         scores: vec![0.5],
         error: None,
+        embedding: vec![],
     }
 }
 

@@ -13,12 +13,12 @@ use abi_stable::std_types::RSlice;
 use anyhow::{anyhow, bail, Result};
 use shiftbench_model_config::{is_wnid, known_wnid};
 use shiftbench_plugin::{
-    init_plugin_module, legacy_error_kind, ErrorKind, FfiModelBox, FfiModelTypedBox, LoadRequest, ModelCard,
-    PluginError, PluginModRef, INTERFACE_VERSION, ROOT_SYMBOL,
+    init_plugin_module, legacy_error_kind, ErrorKind, FfiModelBox, FfiModelEmbedBox, FfiModelTypedBox, LoadRequest,
+    ModelCard, PluginError, PluginModRef, INTERFACE_VERSION, ROOT_SYMBOL,
 };
 
 use crate::host::model::ModelRef;
-use crate::host::scorer::{ModelStopped, Scorer};
+use crate::host::scorer::{no_embedding, ModelStopped, Output, Scorer};
 
 /// A model ready to score batches, with its validated card.
 pub struct LoadedModel {
@@ -28,12 +28,17 @@ pub struct LoadedModel {
     pub library: PathBuf,
     pub config: Option<PathBuf>,
     pub plugin_name: String,
+    /// Values in one image's embedding (0: none).
+    pub embedding_len: usize,
+    output: Output,
     model: Model,
 }
 
 /// A loaded model as its plugin's interface version hands it over.
 enum Model {
-    /// Interface 0.1.1 and later: errors carry their kind ([`ErrorKind`]).
+    /// Interface 0.1.2 and later: typed errors, and maybe an embedding.
+    Embed(FfiModelEmbedBox),
+    /// Interface 0.1.1: errors carry their kind ([`ErrorKind`]).
     Typed(FfiModelTypedBox),
     /// Interface 0.1.0: errors are strings, classified by [`legacy_error_kind`].
     Legacy(FfiModelBox),
@@ -42,6 +47,7 @@ enum Model {
 impl Model {
     fn card(&self) -> ModelCard {
         match self {
+            Model::Embed(m) => m.card(),
             Model::Typed(m) => m.card(),
             Model::Legacy(m) => m.card(),
         }
@@ -49,14 +55,32 @@ impl Model {
 
     fn describe(&self) -> String {
         match self {
+            Model::Embed(m) => m.describe().into(),
             Model::Typed(m) => m.describe().into(),
             Model::Legacy(_) => String::new(),
+        }
+    }
+
+    fn embedding_len(&self) -> usize {
+        match self {
+            Model::Embed(m) => m.embedding_len() as usize,
+            Model::Typed(_) | Model::Legacy(_) => 0,
+        }
+    }
+
+    fn embed(&mut self, input: &[f32], batch: u32) -> Result<Vec<f32>, PluginError> {
+        match self {
+            Model::Embed(m) => m.embed(RSlice::from_slice(input), batch).into_result().map(|v| v.into_vec()),
+            Model::Typed(_) | Model::Legacy(_) => {
+                Err(PluginError { kind: ErrorKind::Sample, message: "this model has no embedding".into() })
+            }
         }
     }
 
     fn infer(&mut self, input: &[f32], batch: u32) -> Result<Vec<f32>, PluginError> {
         let input = RSlice::from_slice(input);
         match self {
+            Model::Embed(m) => m.infer(input, batch).into_result().map(|v| v.into_vec()),
             Model::Typed(m) => m.infer(input, batch).into_result().map(|v| v.into_vec()),
             Model::Legacy(m) => m
                 .infer(input, batch)
@@ -121,6 +145,9 @@ fn library_error(path: &Path, e: LibraryError) -> anyhow::Error {
     }
 }
 
+/// The longest embedding a model may declare (values per image).
+pub const MAX_EMBEDDING_LEN: usize = 1 << 20;
+
 /// Checks what a plugin says about itself before anything trusts it.
 pub fn validate_card(card: &ModelCard, plugin: &str) -> Result<Vec<String>> {
     let labels: Vec<String> = card.labels.iter().map(|s| s.to_string()).collect();
@@ -177,19 +204,26 @@ impl LoadedModel {
             config_path: config.map(|c| c.to_string_lossy().into_owned()).unwrap_or_default().into(),
             threads,
         };
-        let loaded = match module.load_typed() {
-            Some(load) => load(&request).into_result().map(Model::Typed),
-            None => module.load()(&request).into_result().map(Model::Legacy),
+        let loaded = match (module.load_embed(), module.load_typed()) {
+            (Some(load), _) => load(&request).into_result().map(Model::Embed),
+            (None, Some(load)) => load(&request).into_result().map(Model::Typed),
+            (None, None) => module.load()(&request).into_result().map(Model::Legacy),
         };
         let model = loaded.map_err(|e| anyhow!("plugin {plugin_name} could not load the model: {e}"))?;
         let card = model.card();
         let labels = validate_card(&card, &plugin_name)?;
+        let embedding_len = model.embedding_len();
+        if embedding_len > MAX_EMBEDDING_LEN {
+            bail!("plugin {plugin_name}: an embedding of {embedding_len} values is more than the {MAX_EMBEDDING_LEN} allowed");
+        }
         Ok(LoadedModel {
             card,
             labels,
             library: library.to_path_buf(),
             config: config.map(Path::to_path_buf),
             plugin_name,
+            embedding_len,
+            output: Output::Scores,
             model,
         })
     }
@@ -208,13 +242,33 @@ impl Scorer for LoadedModel {
         &self.plugin_name
     }
 
-    /// Scores `batch` images; checks the answer's shape at the boundary.
+    fn embedding_len(&self) -> usize {
+        self.embedding_len
+    }
+
+    fn output(&self) -> Output {
+        self.output
+    }
+
+    fn set_output(&mut self, output: Output) -> Result<()> {
+        if output == Output::Embedding && self.embedding_len == 0 {
+            return Err(no_embedding(&self.card.name, &self.plugin_name));
+        }
+        self.output = output;
+        Ok(())
+    }
+
+    /// Scores (or embeds) `batch` images; checks the answer's shape at the boundary.
     fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>> {
         let expect_in = batch * self.card.preprocess.image_len();
         if input.len() != expect_in {
             bail!("internal error: batch of {batch} needs {expect_in} values, got {}", input.len());
         }
-        let out = match self.model.infer(input, batch as u32) {
+        let answer = match self.output {
+            Output::Scores => self.model.infer(input, batch as u32),
+            Output::Embedding => self.model.embed(input, batch as u32),
+        };
+        let out = match answer {
             Ok(v) => v,
             // The model is unusable (it panicked): the pipeline stops it.
             Err(PluginError { kind: ErrorKind::Fatal, message }) => {
@@ -224,17 +278,21 @@ impl Scorer for LoadedModel {
                 bail!("plugin {} failed: {message}", self.plugin_name)
             }
         };
-        let per = self.labels.len();
+        let per = self.row_len();
         let expect = batch * per;
         if out.len() != expect {
-            // Scores of the wrong shape cannot be attributed to images: stop trusting the model.
+            // Values of the wrong shape cannot be attributed to images: stop trusting the model.
+            let (what, unit) = match self.output {
+                Output::Scores => ("scores", "labels"),
+                Output::Embedding => ("embedding values", "values per embedding"),
+            };
             let rows = if out.len() % per == 0 {
-                format!(" (scores for {} images: it was asked for {batch})", out.len() / per)
+                format!(" ({what} for {} images: it was asked for {batch})", out.len() / per)
             } else {
                 String::new()
             };
             return Err(ModelStopped(format!(
-                "plugin {} broke the interface: it returned {} scores for {batch} images x {per} labels, expected {expect}{rows}",
+                "plugin {} broke the interface: it returned {} {what} for {batch} images x {per} {unit}, expected {expect}{rows}",
                 self.plugin_name,
                 out.len()
             ))

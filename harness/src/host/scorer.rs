@@ -20,6 +20,14 @@ impl std::fmt::Display for ModelStopped {
 
 impl std::error::Error for ModelStopped {}
 
+/// What a model's answers are: its scores (a run), or its embeddings (`shiftbench similarity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Output {
+    #[default]
+    Scores,
+    Embedding,
+}
+
 /// The most input values one batch may hold (1 GiB of f32): bounds memory whatever the card says.
 pub const MAX_BATCH_VALUES: usize = 1 << 28;
 
@@ -33,8 +41,35 @@ pub trait Scorer {
     fn labels(&self) -> &[String];
     /// The plugin's name and version, for messages.
     fn plugin_name(&self) -> &str;
-    /// Scores `batch` images laid out as the card says: `batch * labels().len()` values.
+    /// Scores `batch` images laid out as the card says: `batch * row_len()` values (scores, or
+    /// embeddings after `set_output(Output::Embedding)`).
     fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>>;
+
+    /// Values in one image's embedding; 0 when the model has none.
+    fn embedding_len(&self) -> usize {
+        0
+    }
+
+    /// What [`Scorer::infer`] answers with.
+    fn output(&self) -> Output {
+        Output::Scores
+    }
+
+    /// Makes [`Scorer::infer`] answer with `output`. Embeddings need a model with one.
+    fn set_output(&mut self, output: Output) -> Result<()> {
+        match output {
+            Output::Scores => Ok(()),
+            Output::Embedding => Err(no_embedding(&self.card().name, self.plugin_name())),
+        }
+    }
+
+    /// Values per image in [`Scorer::infer`]'s answers.
+    fn row_len(&self) -> usize {
+        match self.output() {
+            Output::Scores => self.labels().len(),
+            Output::Embedding => self.embedding_len(),
+        }
+    }
 
     /// [`Scorer::infer`] of the `len` input values that `fill` writes (every one of them):
     /// written into `scratch` (kept between calls, so no memory is cleared or allocated once it
@@ -58,6 +93,15 @@ pub trait Scorer {
             m => requested.clamp(1, (m as usize).min(by_memory)),
         }
     }
+}
+
+/// Why a model without an embedding cannot answer with one.
+pub fn no_embedding(model: &str, plugin: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "model {model} ({plugin}) has no embedding: name one in its model YAML (`embedding: <tensor>` for an ONNX \
+         model, for example `embedding: pool10_1` for SqueezeNet 1.1; `embedding: <method>` for a TorchScript \
+         module), or implement Classifier::embedding_len and embed in a Rust plugin"
+    )
 }
 
 /// `scratch` as `len` values written by `fill` (sized, not cleared: `fill` writes every one).

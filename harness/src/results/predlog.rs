@@ -63,6 +63,10 @@ pub struct Record {
     pub scores: Vec<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The image's embedding, in an embeddings log (`shiftbench similarity`) instead of `top`
+    /// and `scores`: the model's values as they came, not normalised.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub embedding: Vec<f32>,
 }
 
 /// Appends records to a log, flushing on request.

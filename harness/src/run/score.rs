@@ -247,6 +247,7 @@ pub fn rescore(
                 top: vec![],
                 scores: vec![],
                 error: Some(why),
+                embedding: vec![],
             },
             (None, Some(r)) => {
                 done.relabelled += (r.wnid != s.wnid) as usize;
@@ -261,6 +262,7 @@ pub fn rescore(
                     top: vec![],
                     scores: vec![],
                     error: Some(not_in_log.to_string()),
+                    embedding: vec![],
                 }
             }
         };

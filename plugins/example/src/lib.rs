@@ -103,67 +103,9 @@ impl ShapeColourModel {
 
     /// Scores one image given as RGB HWC in 0..1 (`INPUT` x `INPUT`).
     pub fn score_hwc(&self, px: &[f32]) -> Vec<f32> {
-        let n = INPUT;
-        let at = |y: usize, x: usize, c: usize| px[(y * n + x) * 3 + c];
-        // Background: per-channel median of the border pixels.
-        let mut border: [Vec<f32>; 3] = [vec![], vec![], vec![]];
-        for i in 0..n {
-            for &(y, x) in &[(0, i), (n - 1, i), (i, 0), (i, n - 1)] {
-                for (c, b) in border.iter_mut().enumerate() {
-                    b.push(at(y, x, c));
-                }
-            }
-        }
-        let bg: Vec<f32> = border
-            .iter_mut()
-            .map(|v| {
-                v.sort_by(|a, b| a.total_cmp(b));
-                v[v.len() / 2]
-            })
-            .collect();
-        // Object mask: far enough from the background colour.
-        let mut mask = vec![false; n * n];
-        let (mut y0, mut y1, mut x0, mut x1) = (n, 0, n, 0);
-        let mut count = 0usize;
-        let (mut sum_rgb, mut sum_y) = ([0f32; 3], 0f32);
-        for y in 0..n {
-            for x in 0..n {
-                let d2: f32 = (0..3).map(|c| (at(y, x, c) - bg[c]).powi(2)).sum();
-                if d2 > 0.2f32.powi(2) {
-                    mask[y * n + x] = true;
-                    count += 1;
-                    y0 = y0.min(y);
-                    y1 = y1.max(y);
-                    x0 = x0.min(x);
-                    x1 = x1.max(x);
-                    for (c, s) in sum_rgb.iter_mut().enumerate() {
-                        *s += at(y, x, c);
-                    }
-                    sum_y += y as f32;
-                }
-            }
-        }
-        if count < 4 {
+        let Some((colour, f)) = measure_hwc(px) else {
             // Nothing stands out: no evidence for any class.
             return vec![0.0; self.protos.len()];
-        }
-        let (h, w) = ((y1 - y0 + 1) as f32, (x1 - x0 + 1) as f32);
-        let colour: Vec<f32> = sum_rgb.iter().map(|s| s / count as f32).collect();
-        let (cy0, cy1) = (y0 + (y1 - y0) / 3, y1 - (y1 - y0) / 3);
-        let (cx0, cx1) = (x0 + (x1 - x0) / 3, x1 - (x1 - x0) / 3);
-        let mut core_n = 0usize;
-        let mut core_in = 0usize;
-        for y in cy0..=cy1 {
-            for x in cx0..=cx1 {
-                core_n += 1;
-                core_in += mask[y * n + x] as usize;
-            }
-        }
-        let f = ShapeFeatures {
-            fill: count as f32 / (h * w),
-            log_aspect: (w / h).ln(),
-            mass_offset: (sum_y / count as f32 - (y0 as f32 + y1 as f32) / 2.0) / h,
-            core: core_in as f32 / core_n.max(1) as f32,
         };
         self.protos
             .iter()
@@ -178,6 +120,95 @@ impl ShapeColourModel {
             })
             .collect()
     }
+
+    /// The embedding of one image (RGB HWC in 0..1): what the model measures (the object's
+    /// colour and its four shape descriptors), relative to the mean of its prototypes and divided
+    /// by the spread its scores allow each cue, so that the cosine of two embeddings weighs the
+    /// cues as the model does. All zeros when nothing stands out from the background.
+    pub fn embed_hwc(&self, px: &[f32]) -> [f32; EMBEDDING_LEN] {
+        let Some((colour, f)) = measure_hwc(px) else { return [0.0; EMBEDDING_LEN] };
+        let n = self.protos.len() as f32;
+        let mean = |g: &dyn Fn(&(Prototype, ShapeFeatures)) -> f32| self.protos.iter().map(g).sum::<f32>() / n;
+        let mut e = [0f32; EMBEDDING_LEN];
+        for c in 0..3 {
+            e[c] = (colour[c] - mean(&|(p, _)| p.rgb[c] as f32 / 255.0)) / 0.1;
+        }
+        e[3] = (f.fill - mean(&|(_, pf)| pf.fill)) / 0.1;
+        e[4] = (f.log_aspect - mean(&|(_, pf)| pf.log_aspect)) / 0.2;
+        e[5] = (f.mass_offset - mean(&|(_, pf)| pf.mass_offset)) / 0.002f32.sqrt();
+        e[6] = (f.core - mean(&|(_, pf)| pf.core)) / 0.1f32.sqrt();
+        e
+    }
+}
+
+/// Values in the example model's embedding: colour (3) and shape (4).
+pub const EMBEDDING_LEN: usize = 7;
+
+/// The object's mean colour and shape descriptors in one image (RGB HWC in 0..1), or None when
+/// nothing stands out from the background.
+fn measure_hwc(px: &[f32]) -> Option<([f32; 3], ShapeFeatures)> {
+    let n = INPUT;
+    let at = |y: usize, x: usize, c: usize| px[(y * n + x) * 3 + c];
+    // Background: per-channel median of the border pixels.
+    let mut border: [Vec<f32>; 3] = [vec![], vec![], vec![]];
+    for i in 0..n {
+        for &(y, x) in &[(0, i), (n - 1, i), (i, 0), (i, n - 1)] {
+            for (c, b) in border.iter_mut().enumerate() {
+                b.push(at(y, x, c));
+            }
+        }
+    }
+    let bg: Vec<f32> = border
+        .iter_mut()
+        .map(|v| {
+            v.sort_by(|a, b| a.total_cmp(b));
+            v[v.len() / 2]
+        })
+        .collect();
+    // Object mask: far enough from the background colour.
+    let mut mask = vec![false; n * n];
+    let (mut y0, mut y1, mut x0, mut x1) = (n, 0, n, 0);
+    let mut count = 0usize;
+    let (mut sum_rgb, mut sum_y) = ([0f32; 3], 0f32);
+    for y in 0..n {
+        for x in 0..n {
+            let d2: f32 = (0..3).map(|c| (at(y, x, c) - bg[c]).powi(2)).sum();
+            if d2 > 0.2f32.powi(2) {
+                mask[y * n + x] = true;
+                count += 1;
+                y0 = y0.min(y);
+                y1 = y1.max(y);
+                x0 = x0.min(x);
+                x1 = x1.max(x);
+                for (c, s) in sum_rgb.iter_mut().enumerate() {
+                    *s += at(y, x, c);
+                }
+                sum_y += y as f32;
+            }
+        }
+    }
+    if count < 4 {
+        return None;
+    }
+    let (h, w) = ((y1 - y0 + 1) as f32, (x1 - x0 + 1) as f32);
+    let colour = sum_rgb.map(|s| s / count as f32);
+    let (cy0, cy1) = (y0 + (y1 - y0) / 3, y1 - (y1 - y0) / 3);
+    let (cx0, cx1) = (x0 + (x1 - x0) / 3, x1 - (x1 - x0) / 3);
+    let mut core_n = 0usize;
+    let mut core_in = 0usize;
+    for y in cy0..=cy1 {
+        for x in cx0..=cx1 {
+            core_n += 1;
+            core_in += mask[y * n + x] as usize;
+        }
+    }
+    let f = ShapeFeatures {
+        fill: count as f32 / (h * w),
+        log_aspect: (w / h).ln(),
+        mass_offset: (sum_y / count as f32 - (y0 as f32 + y1 as f32) / 2.0) / h,
+        core: core_in as f32 / core_n.max(1) as f32,
+    };
+    Some((colour, f))
 }
 
 impl Default for ShapeColourModel {
@@ -216,6 +247,18 @@ impl Classifier for ShapeColourModel {
             return Err(format!("expected {} values for {batch} images, got {}", batch * per, input.len()));
         }
         Ok(input.chunks_exact(per).flat_map(|img| self.score_hwc(img)).collect())
+    }
+
+    fn embedding_len(&self) -> usize {
+        EMBEDDING_LEN
+    }
+
+    fn embed(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>, String> {
+        let per = INPUT * INPUT * 3;
+        if input.len() != batch * per {
+            return Err(format!("expected {} values for {batch} images, got {}", batch * per, input.len()));
+        }
+        Ok(input.chunks_exact(per).flat_map(|img| self.embed_hwc(img)).collect())
     }
 }
 
@@ -260,6 +303,28 @@ mod tests {
             let best = s.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0))).unwrap().0;
             assert_eq!(best, i, "{} scored {:?}", p.name, s);
         }
+    }
+
+    fn cosine(a: &[f32], b: &[f32]) -> f32 {
+        let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        dot / (a.iter().map(|x| x * x).sum::<f32>().sqrt() * b.iter().map(|x| x * x).sum::<f32>().sqrt())
+    }
+
+    #[test]
+    fn embeddings_are_alike_within_a_class_and_unlike_across() {
+        let m = ShapeColourModel::new();
+        let e: Vec<[f32; EMBEDDING_LEN]> = CLASSES.iter().map(|p| m.embed_hwc(&render(p))).collect();
+        // A slightly shifted colour keeps the class's direction.
+        let mut near = CLASSES[0];
+        near.rgb = [235, 140, 30];
+        assert!(cosine(&e[0], &m.embed_hwc(&render(&near))) > 0.95);
+        for (i, a) in e.iter().enumerate() {
+            assert!(a.iter().all(|v| v.is_finite()));
+            for (j, b) in e.iter().enumerate().filter(|&(j, _)| j != i) {
+                assert!(cosine(a, b) < 0.95, "{} and {}: {}", CLASSES[i].name, CLASSES[j].name, cosine(a, b));
+            }
+        }
+        assert_eq!(m.embed_hwc(&vec![0.5; INPUT * INPUT * 3]), [0.0; EMBEDDING_LEN]);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::shm::SharedOut;
 use super::watchdog::{forward_stderr, StderrTail, Watchdog};
 use super::{WorkerOptions, WORKER_COMMAND};
 use crate::host::plugin::validate_card;
-use crate::host::scorer::{filled, ModelStopped, Scorer};
+use crate::host::scorer::{filled, no_embedding, ModelStopped, Output, Scorer};
 
 /// How long a worker may take to exit after its stdin closes before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -39,6 +39,9 @@ pub struct WorkerModel {
     stopped: Option<String>,
     /// Where batches go (None: over the pipe).
     shm: Option<SharedOut>,
+    /// Values in one image's embedding (0: none), and what the worker answers with.
+    embedding_len: usize,
+    output: Output,
 }
 
 impl std::fmt::Debug for WorkerModel {
@@ -158,6 +161,8 @@ impl WorkerModel {
             batch_timeout: opts.batch_timeout,
             stopped: None,
             shm,
+            embedding_len: 0,
+            output: Output::Scores,
         };
         Ok(PendingWorker { w, load_timeout: opts.load_timeout })
     }
@@ -189,6 +194,7 @@ impl PendingWorker {
                 w.plugin_name = wire.plugin_name.clone();
                 w.card = wire.card()?;
                 w.labels = validate_card(&w.card, &w.plugin_name)?;
+                w.embedding_len = wire.embedding_len;
                 Ok(w)
             }
             Ok((_, err)) => Err(anyhow!(err)),
@@ -288,7 +294,7 @@ impl WorkerModel {
         let (tag, len) = read_head(&mut self.stdout)?.ok_or(std::io::ErrorKind::UnexpectedEof)?;
         match tag {
             b'S' => {
-                let n = batch * self.labels.len();
+                let n = batch * self.row_len();
                 if len != (n * 4) as u64 {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
@@ -315,6 +321,35 @@ impl Scorer for WorkerModel {
 
     fn plugin_name(&self) -> &str {
         &self.plugin_name
+    }
+
+    fn embedding_len(&self) -> usize {
+        self.embedding_len
+    }
+
+    fn output(&self) -> Output {
+        self.output
+    }
+
+    fn set_output(&mut self, output: Output) -> Result<()> {
+        if output == Output::Embedding && self.embedding_len == 0 {
+            return Err(no_embedding(&self.card.name, &self.plugin_name));
+        }
+        if let Some(why) = &self.stopped {
+            return Err(ModelStopped(why.clone()).into());
+        }
+        let byte = [(output == Output::Embedding) as u8];
+        let sent = match self.stdin.as_mut() {
+            Some(stdin) => write_frame(stdin, b'O', &[&byte]),
+            None => Err(std::io::ErrorKind::BrokenPipe.into()),
+        };
+        if let Err(io) = sent {
+            let why = self.failure("while switching its output", "no limit", &io);
+            self.stopped = Some(why.clone());
+            return Err(ModelStopped(why).into());
+        }
+        self.output = output;
+        Ok(())
     }
 
     fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>> {

@@ -23,9 +23,10 @@
 //! |-----|-----------|---------|
 //! | `I` | harness -> worker | batch size (u32 LE), then `batch * image_len` f32 |
 //! | `M` | harness -> worker | batch size (u32 LE), byte length (u64 LE): the batch is at the start of the shared memory |
-//! | `C` | worker -> harness | the model card as JSON (once, after loading) |
+//! | `O` | harness -> worker | one byte: what later `S` replies hold, 0 scores (the start), 1 embeddings; no reply |
+//! | `C` | worker -> harness | the model card as JSON, with its embedding length (once, after loading) |
 //! | `L` | worker -> harness | the load error, UTF-8 (then the worker exits) |
-//! | `S` | worker -> harness | `batch * labels` f32 scores |
+//! | `S` | worker -> harness | `batch * labels` f32 scores, or `batch * embedding_len` f32 after `O` 1 |
 //! | `E` | worker -> harness | the plugin's error for this batch, UTF-8 |
 //! | `F` | worker -> harness | the model stopped for good (it panicked, or broke the contract), UTF-8 |
 //!

@@ -75,10 +75,13 @@ pub(crate) struct CardWire {
     pub(crate) preprocess: PreprocessInfo,
     pub(crate) max_batch: u32,
     pub(crate) scores: String,
+    /// Values in one image's embedding (0: none).
+    #[serde(default)]
+    pub(crate) embedding_len: usize,
 }
 
 impl CardWire {
-    pub(crate) fn new(card: &ModelCard, plugin_name: &str) -> CardWire {
+    pub(crate) fn new(card: &ModelCard, plugin_name: &str, embedding_len: usize) -> CardWire {
         CardWire {
             plugin_name: plugin_name.to_string(),
             name: card.name.to_string(),
@@ -86,6 +89,7 @@ impl CardWire {
             preprocess: PreprocessInfo::of(&card.preprocess),
             max_batch: card.max_batch,
             scores: card.scores.as_str().into(),
+            embedding_len,
         }
     }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::protocol::{read_f32s, read_head, write_frame, CardWire, MAX_BATCH_FRAME};
 use super::shm::SharedIn;
 use crate::host::plugin::LoadedModel;
-use crate::host::scorer::{ModelStopped, Scorer};
+use crate::host::scorer::{ModelStopped, Output, Scorer};
 
 /// Runs the worker: loads the model, then answers batches until stdin closes. Returns the
 /// process's exit status.
@@ -37,7 +37,8 @@ pub fn serve(library: &Path, config: Option<&Path>, threads: u32, shm_fd: Option
             return 0;
         }
     };
-    let card = serde_json::to_vec(&CardWire::new(&model.card, &model.plugin_name)).expect("card serialises");
+    let card = serde_json::to_vec(&CardWire::new(&model.card, &model.plugin_name, model.embedding_len))
+        .expect("card serialises");
     if write_frame(&mut out, b'C', &[&card]).is_err() {
         return 2;
     }
@@ -52,6 +53,26 @@ pub fn serve(library: &Path, config: Option<&Path>, threads: u32, shm_fd: Option
                 return 2;
             }
         };
+        if tag == b'O' && len == 1 {
+            let mut b = [0u8; 1];
+            if input.read_exact(&mut b).is_err() {
+                return 2;
+            }
+            let output = match b[0] {
+                0 => Output::Scores,
+                1 => Output::Embedding,
+                other => {
+                    eprintln!("shiftbench worker: unknown output {other}");
+                    return 2;
+                }
+            };
+            // The harness asks only for what the card offers: a refusal is a broken protocol.
+            if let Err(e) = model.set_output(output) {
+                eprintln!("shiftbench worker: {e:#}");
+                return 2;
+            }
+            continue;
+        }
         if tag == b'M' && len == 12 {
             let mut b = [0u8; 12];
             if input.read_exact(&mut b).is_err() {

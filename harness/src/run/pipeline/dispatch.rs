@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use shiftbench_imaging::to_tensor;
 
-use crate::host::scorer::{ModelStopped, Scorer};
+use crate::host::scorer::{ModelStopped, Output, Scorer};
 use crate::results::predlog::{Record, Status};
 use crate::run::pipeline::plan::PassPlan;
 use crate::run::pipeline::prepare::{crop_of, failed, Prepared};
@@ -65,7 +65,9 @@ pub fn score_chunk(
         }
     }
     let labels: &[String] = &plan.labels[j];
-    let per = labels.len();
+    // Scores per image, or values per embedding for a model asked for its embeddings.
+    let embedding = job.model.output() == Output::Embedding;
+    let per = job.model.row_len();
     let allowed = plan.allowed[j].as_deref();
     let k = TOP_K.min(allowed.map_or(per, |a| a.len()));
     let groups: Vec<&[usize]> = ready.chunks(plan.batches[j]).collect();
@@ -81,7 +83,18 @@ pub fn score_chunk(
                     let row = &scores[n * per..(n + 1) * per];
                     let s = samples[i];
                     records[i] = Some(if row.iter().any(|v| !v.is_finite()) {
-                        failed(s, Status::Failed, format!("plugin {plugin} returned non-finite scores"))
+                        let what = if embedding { "a non-finite embedding" } else { "non-finite scores" };
+                        failed(s, Status::Failed, format!("plugin {plugin} returned {what}"))
+                    } else if embedding {
+                        Record {
+                            id: s.id.clone(),
+                            wnid: s.wnid.clone(),
+                            status: Status::Ok,
+                            top: vec![],
+                            scores: vec![],
+                            error: None,
+                            embedding: row.to_vec(),
+                        }
                     } else {
                         let top = top_k_among(row, allowed, k);
                         Record {
@@ -91,6 +104,7 @@ pub fn score_chunk(
                             top: top.iter().map(|&t| labels[t].clone()).collect(),
                             scores: top.iter().map(|&t| row[t]).collect(),
                             error: None,
+                            embedding: vec![],
                         }
                     });
                 }

@@ -76,7 +76,15 @@ pub fn crop_of(prepared: &[Prepared], i: usize, sp: usize) -> &RgbImage {
 }
 
 pub fn failed(s: &Sample, status: Status, error: String) -> Record {
-    Record { id: s.id.clone(), wnid: s.wnid.clone(), status, top: vec![], scores: vec![], error: Some(error) }
+    Record {
+        id: s.id.clone(),
+        wnid: s.wnid.clone(),
+        status,
+        top: vec![],
+        scores: vec![],
+        error: Some(error),
+        embedding: vec![],
+    }
 }
 
 /// Prepares the plan's chunks in order and sends each (its first index, its samples) down `tx`,
