@@ -101,3 +101,60 @@ fn an_error_that_reads_like_a_panic_does_not_stop_a_plugin_with_typed_errors() {
         assert!(format!("{e:#}").contains("plugin panicked: no, this is only an error message"), "{e:#}");
     }
 }
+
+#[test]
+fn a_plugin_of_interface_0_1_1_still_loads_and_runs_without_an_embedding() {
+    use shiftbench::host::scorer::Output;
+    // Built as plugins were before embeddings: its root module has `load_typed` but no `load_embed`.
+    let lib = plugin_lib("shiftbench_v0_1_1");
+    let module = load_library(&lib).unwrap();
+    assert!(module.load_typed().is_some() && module.load_embed().is_none());
+    let mut m = LoadedModel::load(&lib, None, 0).unwrap();
+    assert_eq!(m.card.name.as_str(), "interface-0.1.1");
+    let n = m.card.preprocess.image_len();
+    assert_eq!(m.infer(&vec![0.5; 3 * n], 3).unwrap().len(), 30);
+    // Typed errors: an ordinary error fails the batch, the model goes on.
+    let e = m.infer(&vec![0.5; 2 * n], 2).unwrap_err();
+    assert!(!e.is::<ModelStopped>() && format!("{e:#}").contains("bad batch of 2"), "{e:#}");
+    // No embedding: asking for one is a clear error, and scoring goes on as before.
+    assert_eq!(m.embedding_len(), 0);
+    let e = m.set_output(Output::Embedding).unwrap_err().to_string();
+    assert!(e.starts_with("model interface-0.1.1 (shiftbench-test-v0-1-1 0.1.0) has no embedding"), "{e}");
+    assert_eq!(m.infer(&vec![0.5; n], 1).unwrap().len(), 10);
+}
+
+#[test]
+fn the_example_plugin_embeds_in_process_and_in_a_worker() {
+    use shiftbench::host::scorer::Output;
+    use shiftbench::host::worker::{WorkerModel, WorkerOptions};
+    let lib = plugin_lib("shiftbench_example");
+    let mut m = LoadedModel::load(&lib, None, 0).unwrap();
+    assert_eq!(m.embedding_len(), 7);
+    let n = m.card.preprocess.image_len();
+    // A grey image with a brighter square in the middle: something stands out.
+    let side = m.card.preprocess.crop as usize;
+    let mut img = vec![0.3f32; n];
+    for y in side / 4..3 * side / 4 {
+        for x in side / 4..3 * side / 4 {
+            for c in 0..3 {
+                img[(y * side + x) * 3 + c] = 0.9;
+            }
+        }
+    }
+    let batch: Vec<f32> = img.iter().chain(&vec![0.5; n]).copied().collect();
+    m.set_output(Output::Embedding).unwrap();
+    let here = m.infer(&batch, 2).unwrap();
+    assert_eq!(here.len(), 14);
+    assert!(here[..7].iter().any(|&v| v != 0.0) && here[7..].iter().all(|&v| v == 0.0), "{here:?}");
+    m.set_output(Output::Scores).unwrap();
+    assert_eq!(m.infer(&batch, 2).unwrap().len(), 20);
+
+    let opts = WorkerOptions { exe: common::shiftbench_bin(), ..WorkerOptions::current_exe().unwrap() };
+    let mut w = WorkerModel::spawn_many(&opts, &lib, None, 1, 1).unwrap().pop().unwrap();
+    assert_eq!(w.embedding_len(), 7);
+    assert_eq!(w.infer(&batch, 2).unwrap().len(), 20);
+    w.set_output(Output::Embedding).unwrap();
+    assert_eq!(w.infer(&batch, 2).unwrap(), here, "the worker embeds as the plugin does in process");
+    w.set_output(Output::Scores).unwrap();
+    assert_eq!(w.infer(&batch, 2).unwrap().len(), 20);
+}
