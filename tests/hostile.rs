@@ -276,6 +276,7 @@ fn record() -> impl Strategy<Value = Record> {
             top: scores.iter().map(|_| "n01443537".to_string()).collect(),
             scores: scores.clone(),
             error: (st != 0).then(|| "cannot decode: ünïcödé".to_string()),
+            embedding: vec![],
         }
     })
 }
@@ -339,6 +340,7 @@ fn a_corrupt_line_in_the_middle_is_refused_not_cut() {
             status: Status::Ok,
             top: vec![],
             scores: vec![],
+            embedding: vec![],
             error: None,
         })
         .collect();

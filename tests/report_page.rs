@@ -124,6 +124,7 @@ fn write_log(dir: &Path, model: &str, suite: &str, right: impl Fn(usize) -> bool
             top,
             scores: vec![0.9, 0.1],
             error: None,
+            embedding: vec![],
         };
         w.write(&r).unwrap();
         records.push(r);

@@ -156,6 +156,7 @@ fn paired_comparison_snapshots() {
                 top,
                 scores: vec![0.9, 0.1],
                 error: None,
+                embedding: vec![],
             };
             w.write(&r).unwrap();
             records.push(r);

@@ -8,6 +8,8 @@
 //! - [`paired`]: two runs on the same samples compared sample by sample (McNemar, paired se);
 //! - [`robustness`]: effective robustness (a logit-linear fit over models, bootstrap intervals)
 //!   and ranks;
+//! - [`similarity`]: intra-class similarity of embeddings (mean pairwise cosine per class) and
+//!   two suites compared class by class, as the paper does;
 //! - [`shard`]: the `--shard i/N` value and the stable split; [`paths`]: where files go.
 
 pub mod metrics;
@@ -18,6 +20,7 @@ pub mod provenance;
 pub mod result;
 pub mod robustness;
 pub mod shard;
+pub mod similarity;
 pub mod tally;
 
 pub use result::{EvalResult, RunResult};

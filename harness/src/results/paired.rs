@@ -271,6 +271,7 @@ mod tests {
             top: vec![top1.to_string()],
             scores: vec![1.0],
             error: None,
+            embedding: vec![],
         }
     }
 

@@ -240,6 +240,7 @@ pub(crate) mod tests {
             top: top.iter().map(|s| s.to_string()).collect(),
             scores: vec![1.0; top.len()],
             error: None,
+            embedding: vec![],
         }
     }
 

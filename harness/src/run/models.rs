@@ -5,7 +5,7 @@ use anyhow::{bail, Result};
 use shiftbench_plugin::ModelCard;
 
 use crate::host::model::ModelRef;
-use crate::host::scorer::Scorer;
+use crate::host::scorer::{Output, Scorer};
 use crate::host::worker::open_scorers;
 use crate::run::RunSpec;
 
@@ -28,8 +28,29 @@ impl Scorer for Renamed {
     fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>> {
         self.inner.infer(input, batch)
     }
+    fn infer_filled(
+        &mut self,
+        batch: usize,
+        len: usize,
+        scratch: &mut Vec<f32>,
+        fill: &mut dyn FnMut(&mut [f32]),
+    ) -> Result<Vec<f32>> {
+        self.inner.infer_filled(batch, len, scratch, fill)
+    }
     fn batch_size(&self, requested: usize) -> usize {
         self.inner.batch_size(requested)
+    }
+    fn embedding_len(&self) -> usize {
+        self.inner.embedding_len()
+    }
+    fn output(&self) -> Output {
+        self.inner.output()
+    }
+    fn set_output(&mut self, output: Output) -> Result<()> {
+        self.inner.set_output(output)
+    }
+    fn row_len(&self) -> usize {
+        self.inner.row_len()
     }
 }
 
