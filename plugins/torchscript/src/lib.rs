@@ -15,6 +15,12 @@
 //! At load the module is put in eval mode and run once on a synthetic image of the card's size, so
 //! that a wrong input size or a label list that does not match the output fails at load, with a
 //! message naming both. Inference runs without gradient tracking. See README.md for the options.
+//!
+//! `embedding: <method>` names a method of the module (one exported with `@torch.jit.export` when
+//! the module was scripted) that takes the same input batch as `forward` and returns one tensor
+//! with the batch first (`[N, D]`, `[N, D, 1, 1]`, ...): each image's values, flattened, are its
+//! embedding. The method is run at load on the synthetic image to learn `D` (and, with the batch
+//! probe, on a batch of 2).
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +44,15 @@ pub struct TorchScriptModel {
     output: Option<String>,
     /// Why the batch probe chose one image per call, if it did.
     batch_note: Option<String>,
+    /// `embedding:` of the YAML, probed at load.
+    embedding: Option<Embedding>,
+}
+
+/// The method that gives a model's embedding, and how many values per image it returns.
+#[derive(Debug, Clone)]
+struct Embedding {
+    method: String,
+    len: usize,
 }
 
 impl Classifier for TorchScriptModel {
@@ -61,8 +76,12 @@ impl Classifier for TorchScriptModel {
             (None, 0) => "any batch (probed with 2 images)".into(),
             (None, n) => format!("at most {n} per call (batch: in the YAML)"),
         };
+        let embedding = match &self.embedding {
+            Some(e) => format!("embedding: method `{}` of the module, {} values per image", e.method, e.len),
+            None => "no embedding (`embedding:` names a method of the module)".into(),
+        };
         format!(
-            "TorchScript module on {:?}: inputs are positional (a TorchScript module declares no input size); fed as {:?}; output {}; {} scores per image; {batch}",
+            "TorchScript module on {:?}: inputs are positional (a TorchScript module declares no input size); fed as {:?}; output {}; {} scores per image; {batch}; {embedding}",
             self.device,
             self.input_kind,
             self.output.as_deref().unwrap_or("the forward result"),
@@ -91,6 +110,45 @@ impl Classifier for TorchScriptModel {
             ));
         }
         self.run(input, batch).map_err(|e| format!("{}: {e}", self.card.name))
+    }
+
+    fn embedding_len(&self) -> usize {
+        self.embedding.as_ref().map_or(0, |e| e.len)
+    }
+
+    fn embed(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>, String> {
+        let name = &self.card.name;
+        let Some(embedding) = &self.embedding else {
+            return Err(format!("{name}: this model has no embedding (set `embedding:` in {})", self.yaml.display()));
+        };
+        let per_image = self.card.preprocess.image_len();
+        if input.len() != batch * per_image {
+            return Err(format!(
+                "{name}: embed got {} values for {batch} images; expected {batch} x {per_image} (3 x {c} x {c})",
+                input.len(),
+                c = self.card.preprocess.crop
+            ));
+        }
+        if batch == 0 {
+            return Ok(Vec::new());
+        }
+        let max = self.card.max_batch as usize;
+        if max > 0 && batch > max {
+            return Err(format!(
+                "{name}: embed got a batch of {batch} images, but this model takes at most {max} per call"
+            ));
+        }
+        let (values, dims) = self.run_embedding(&embedding.method, input, batch).map_err(|e| format!("{name}: {e}"))?;
+        if values.len() != batch * embedding.len {
+            return Err(format!(
+                "{name}: the embedding method `{}` returned {} values per image (shape {dims:?}) for a batch of {batch}, \
+                 but {} per image at load",
+                embedding.method,
+                fmt_per_image(values.len(), batch),
+                embedding.len
+            ));
+        }
+        Ok(values)
     }
 }
 
@@ -151,6 +209,7 @@ impl TorchScriptModel {
             input_kind,
             output: config.output.clone(),
             batch_note: None,
+            embedding: None,
         };
 
         // An assumed card: torchvision's preprocessing (a TorchScript module declares no input
@@ -167,12 +226,20 @@ impl TorchScriptModel {
         let scores_a = model
             .run(&a, 1)
             .map_err(|e| at(format!("test run on one {}x{} image failed: {e}", spec.crop, spec.crop)))?;
+        let embedding_a = match &config.embedding {
+            Some(method) => {
+                let (embedding, values) = model.probe_embedding(method, &a).map_err(at)?;
+                model.embedding = Some(embedding);
+                values
+            }
+            None => Vec::new(),
+        };
 
         model.card.max_batch = match config.batch {
             Some(n) if n > 0 => n,
             // `batch` unset or 0 ("what the model allows"): find out. Many TorchScript modules are
             // traced with a batch of 1 and may fail on, or silently mix, larger batches.
-            _ => match model.probe_batch(&spec, &a, &scores_a)? {
+            _ => match model.probe_batch(&spec, &a, &scores_a, &embedding_a)? {
                 Ok(()) => 0,
                 Err(why) => {
                     eprintln!(
@@ -203,10 +270,41 @@ impl TorchScriptModel {
         self.batch_note.as_deref()
     }
 
+    /// The embedding method on one synthetic image (`a`): that it exists, returns a tensor and
+    /// how many values per image; and the values.
+    fn probe_embedding(&self, method: &str, a: &[f32]) -> Result<(Embedding, Vec<f32>), String> {
+        if method.trim().is_empty() {
+            return Err("`embedding:` is empty; it names a method of the module (such as `embed`)".into());
+        }
+        let c = self.card.preprocess.crop;
+        let (values, dims) = self.run_embedding(method, a, 1).map_err(|e| {
+            // libtorch's words when the module has no such method.
+            if e.contains(&format!("Method '{method}' is not defined")) {
+                format!(
+                    "`embedding: {method}`: the module has no method `{method}`; a scripted module keeps `forward` \
+                     and the methods marked @torch.jit.export (see the TorchScript plugin's README)"
+                )
+            } else {
+                format!("`embedding: {method}`: test run on one {c}x{c} image failed: {e}")
+            }
+        })?;
+        if values.is_empty() {
+            return Err(format!("`embedding: {method}`: the method returned an empty tensor (shape {dims:?})"));
+        }
+        Ok((Embedding { method: method.to_string(), len: values.len() }, values))
+    }
+
     /// Runs a batch of 2 (images `a` and a second synthetic one) and checks that it gives the
-    /// same scores, row by row, as one image at a time. `Ok(Err(why))` when it does not;
-    /// `Err` only when the single-image run itself fails.
-    fn probe_batch(&self, spec: &PreprocessSpec, a: &[f32], scores_a: &[f32]) -> Result<Result<(), String>, String> {
+    /// same scores (and embeddings, when the model has one), row by row, as one image at a time.
+    /// `Ok(Err(why))` when it does not; `Err` only when a single-image run itself fails. `scores_a`
+    /// and `embedding_a`: what `a` gave alone.
+    fn probe_batch(
+        &self,
+        spec: &PreprocessSpec,
+        a: &[f32],
+        scores_a: &[f32],
+        embedding_a: &[f32],
+    ) -> Result<Result<(), String>, String> {
         let b = synthetic_images(spec, 1, 2);
         let scores_b = self.run(&b, 1).map_err(|e| format!("{}: test run failed: {e}", self.yaml.display()))?;
         let ab: Vec<f32> = a.iter().chain(b.iter()).copied().collect();
@@ -214,18 +312,37 @@ impl TorchScriptModel {
             Ok(s) => s,
             Err(e) => return Ok(Err(format!("a batch of 2 failed: {e}"))),
         };
-        let n = scores_a.len();
-        for (row, single) in [scores_a, &scores_b[..]].into_iter().enumerate() {
-            let batched = &scores_ab[row * n..(row + 1) * n];
-            let diff = max_abs_diff(single, batched);
-            let scale = single.iter().fold(0f32, |m, v| m.max(v.abs()));
-            if diff > 1e-4 + 1e-3 * scale {
-                return Ok(Err(format!(
-                    "in a batch of 2, image {row} scored differently than alone (max difference {diff:e})"
-                )));
-            }
+        if let Some(why) = batch_mismatch(&[scores_a, &scores_b], &scores_ab, "scored differently") {
+            return Ok(Err(why));
         }
-        Ok(Ok(()))
+        let Some(embedding) = &self.embedding else { return Ok(Ok(())) };
+        let m = &embedding.method;
+        let (embedding_b, _) = self
+            .run_embedding(m, &b, 1)
+            .map_err(|e| format!("{}: `embedding: {m}`: test run failed: {e}", self.yaml.display()))?;
+        if embedding_b.len() != embedding.len {
+            return Err(format!(
+                "{}: `embedding: {m}`: the method returned {} values for one test image and {} for another; an \
+                 embedding has the same length for every image",
+                self.yaml.display(),
+                embedding.len,
+                embedding_b.len()
+            ));
+        }
+        let emb_ab = match self.run_embedding(m, &ab, 2) {
+            Ok((v, _)) if v.len() == 2 * embedding.len => v,
+            Ok((v, dims)) => {
+                return Ok(Err(format!(
+                    "the embedding method `{m}` returned shape {dims:?} for a batch of 2 ({} values per image, {} for \
+                     one image)",
+                    fmt_per_image(v.len(), 2),
+                    embedding.len
+                )))
+            }
+            Err(e) => return Ok(Err(format!("a batch of 2 failed: {e}"))),
+        };
+        Ok(batch_mismatch(&[embedding_a, &embedding_b], &emb_ab, "gave a different embedding")
+            .map_or(Ok(()), |why| Err(format!("the embedding method `{m}`: {why}"))))
     }
 
     /// The forward pass: `batch` images laid out as the card says, to `batch * labels` f32 scores.
@@ -254,9 +371,61 @@ impl TorchScriptModel {
         Ok(scores)
     }
 
+    /// The embedding method `method` on `batch` images laid out as the card says: its values (all
+    /// finite), row-major, and the shape it returned. It must return one tensor with the batch
+    /// first (checked for a batch of more than one).
+    fn run_embedding(&self, method: &str, input: &[f32], batch: usize) -> Result<(Vec<f32>, Vec<i64>), String> {
+        let out = self.call(Some(method), input, batch).map_err(|e| format!("the method `{method}` failed: {e}"))?;
+        let out = match out {
+            IValue::Tensor(t) => t,
+            other => {
+                return Err(format!(
+                    "the method `{method}` returns a {} rather than a tensor; an embedding method returns one \
+                     tensor [N, D] (or [N, D, 1, 1])",
+                    ivalue_kind(&other)
+                ))
+            }
+        };
+        let out = to_cpu_f32(out).map_err(|e| format!("cannot read the embedding: {}", torch_message(&e)))?;
+        let dims = out.size();
+        if batch > 1 && dims.first() != Some(&(batch as i64)) {
+            return Err(format!(
+                "for a batch of {batch} images the method `{method}` returned shape {dims:?}, without that batch \
+                 dimension first"
+            ));
+        }
+        let numel = out.numel();
+        if numel % batch != 0 {
+            return Err(format!(
+                "the method `{method}` returned {numel} values (shape {dims:?}) for {batch} images, not a multiple"
+            ));
+        }
+        let mut values = vec![0f32; numel];
+        out.f_copy_data(&mut values, numel).map_err(|e| torch_message(&e))?;
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            let per_image = numel / batch;
+            return Err(format!(
+                "the embedding of image {} (method `{method}`) has a non-finite value ({} at position {})",
+                i / per_image,
+                values[i],
+                i % per_image
+            ));
+        }
+        Ok((values, dims))
+    }
+
     /// The module's output for `batch` images laid out as the card says (on the CPU, f32), and the
     /// batch as a tensor dimension.
     fn forward(&self, input: &[f32], batch: usize) -> Result<(Tensor, i64), String> {
+        let out = self.call(None, input, batch)?;
+        let out = self.select_output(out)?;
+        let out = to_cpu_f32(out).map_err(|e| format!("cannot read the output: {}", torch_message(&e)))?;
+        Ok((out, batch as i64))
+    }
+
+    /// Calls `forward` (`method` None) or another method of the module on `batch` images laid out
+    /// as the card says, without gradient tracking.
+    fn call(&self, method: Option<&str>, input: &[f32], batch: usize) -> Result<IValue, String> {
         let _no_grad = tch::no_grad_guard();
         let spec = &self.card.preprocess;
         let (b, c) = (batch as i64, i64::from(spec.crop));
@@ -271,13 +440,13 @@ impl TorchScriptModel {
         if self.device != Device::Cpu {
             x = x.f_to_device(self.device).map_err(|e| torch_message(&e))?;
         }
-        let out = self
-            .module
-            .forward_is(&[IValue::Tensor(x)])
-            .map_err(|e| format!("the forward pass failed: {}", torch_message(&e)))?;
-        let out = self.select_output(out)?;
-        let out = to_cpu_f32(out).map_err(|e| format!("cannot read the output: {}", torch_message(&e)))?;
-        Ok((out, b))
+        match method {
+            None => self
+                .module
+                .forward_is(&[IValue::Tensor(x)])
+                .map_err(|e| format!("the forward pass failed: {}", torch_message(&e))),
+            Some(m) => self.module.method_is(m, &[IValue::Tensor(x)]).map_err(|e| torch_message(&e)),
+        }
     }
 
     /// An assumed card's label list and score kind, from the output of test images: the labels
@@ -393,6 +562,24 @@ fn ivalue_key(k: &IValue) -> String {
         IValue::Int(i) => i.to_string(),
         other => format!("{other:?}"),
     }
+}
+
+/// Why a batch's rows (`batched`, row-major) differ from what each image gave alone (`singles`),
+/// beyond 1e-4 + 1e-3 of the largest value; None when they agree. `what`: what differed (`scored
+/// differently`).
+fn batch_mismatch(singles: &[&[f32]], batched: &[f32], what: &str) -> Option<String> {
+    let n = singles.first().map_or(0, |s| s.len());
+    for (row, single) in singles.iter().enumerate() {
+        let diff = max_abs_diff(single, &batched[row * n..(row + 1) * n]);
+        let scale = single.iter().fold(0f32, |m, v| m.max(v.abs()));
+        if diff > 1e-4 + 1e-3 * scale {
+            return Some(format!(
+                "in a batch of {}, image {row} {what} than alone (max difference {diff:e})",
+                singles.len()
+            ));
+        }
+    }
+    None
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {

@@ -265,3 +265,144 @@ fn the_exported_plugin_works_through_the_ffi_adapter() {
     let scores = ffi.infer(fish_bgr(&data).as_slice().into(), 1).unwrap();
     assert_eq!(argmax(&scores), 0);
 }
+
+/// Copies the TorchScript archive `src` (the shared SqueezeNet 1.1) to `dst` with two more methods
+/// in its top-level module (`GraphModule`, in `code/__torch__/torch/fx/graph_module.py`), both
+/// forward's steps up to the global average pool `_36` (`[N, 1000, 1, 1]`, the ONNX graph's
+/// `pool10_1`): `embed` returns it (before the softmax), `embed_scores` the softmax of it (what
+/// forward returns, as a negative control).
+fn with_embed_methods(src: &Path, dst: &Path) {
+    use std::io::{Read, Write};
+    let mut zin = zip::ZipArchive::new(std::fs::File::open(src).unwrap()).unwrap();
+    let mut zout = zip::ZipWriter::new(std::fs::File::create(dst).unwrap());
+    let opts = zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let mut rewritten = false;
+    for i in 0..zin.len() {
+        let mut entry = zin.by_index(i).unwrap();
+        let name = entry.name().to_string();
+        if name.ends_with(".debug_pkl") {
+            continue; // source ranges of the original code
+        }
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        if name.ends_with("code/__torch__/torch/fx/graph_module.py") {
+            let code = String::from_utf8(bytes).unwrap();
+            // The steps this test relies on: the pool, then softmax(flatten(pool)) reshaped.
+            assert!(code.contains("    _36 = (GlobalAveragePool).forward(_35, )\n"), "{code}");
+            assert!(code.contains("    _38 = (Softmax).forward((Flatten).forward(_36, ), )\n"), "{code}");
+            let forward = &code[code.find("  def forward(").unwrap()..];
+            let steps = &forward[..forward.find("    _37 = ").unwrap()];
+            let embed = steps.replacen("def forward(", "def embed(", 1) + "    return _36\n";
+            let scores = steps.replacen("def forward(", "def embed_scores(", 1)
+                + "    return (Softmax).forward((Flatten).forward(_36, ), )\n";
+            bytes = format!("{code}{embed}{scores}").into_bytes();
+            rewritten = true;
+        }
+        zout.start_file(name, opts).unwrap();
+        zout.write_all(&bytes).unwrap();
+    }
+    zout.finish().unwrap();
+    assert!(rewritten, "{} has no code/__torch__/torch/fx/graph_module.py", src.display());
+}
+
+/// A real photo as the SqueezeNet card wants it: decoded by libtorch, resized (shorter side) and
+/// center-cropped to 224 (not Pillow's resampling; both calls below get the same tensor),
+/// BGR, 0-255, the card's mean subtracted.
+fn photo(path: &Path, model: &TorchScriptModel) -> Vec<f32> {
+    let rgb = tch::vision::image::load_and_resize(path, CROP as i64, CROP as i64).unwrap();
+    assert_eq!(rgb.size(), [3, CROP as i64, CROP as i64]);
+    let bgr = rgb.flip([0]).to_kind(tch::Kind::Float).contiguous();
+    let mut chw = vec![0f32; IMAGE_LEN];
+    bgr.copy_data(&mut chw, IMAGE_LEN);
+    normalize(&chw, model)
+}
+
+fn softmax(v: &[f32]) -> Vec<f32> {
+    let max = v.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    let e: Vec<f64> = v.iter().map(|&x| ((x - max) as f64).exp()).collect();
+    let sum: f64 = e.iter().sum();
+    e.iter().map(|x| (x / sum) as f32).collect()
+}
+
+#[test]
+fn squeezenet_embedding_is_the_pooled_output_before_the_softmax() {
+    let Some(data) = shared_data("squeezenet_embedding_is_the_pooled_output_before_the_softmax") else { return };
+    let photos = data.join("imagenet-samples");
+    let files = ["n01440764_tench.JPEG", "n01443537_goldfish.JPEG", "n01514859_hen.JPEG", "n01531178_goldfinch.JPEG"];
+    if !files.iter().all(|f| photos.join(f).is_file()) {
+        eprintln!(
+            "SKIP squeezenet_embedding_is_the_pooled_output_before_the_softmax: photos absent in {}",
+            photos.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pt = dir.path().join("squeezenet-embed.pt");
+    with_embed_methods(&data.join("models/squeezenet1.1-fp32.pt"), &pt);
+    // The example card, with this copy of the module and an embedding.
+    let card = std::fs::read_to_string(example("squeezenet1.1-fp32.yaml")).unwrap();
+    let model_line = card.lines().find(|l| l.starts_with("model:")).unwrap();
+    let card = card.replace(model_line, &format!("model: {}", pt.display()));
+    let yaml = write(dir.path(), "embed.yaml", &format!("{card}embedding: embed\n"));
+
+    let mut model = load(&yaml).unwrap();
+    assert_eq!(model.embedding_len(), 1000);
+    assert!(model.describe().contains("embedding: method `embed` of the module, 1000 values per image"));
+    let mut control = load(&write(dir.path(), "control.yaml", &format!("{card}embedding: embed_scores\n"))).unwrap();
+    assert_eq!(control.embedding_len(), 1000);
+
+    for file in files {
+        let image = photo(&photos.join(file), &model);
+        let scores = model.infer(&image, 1).unwrap();
+        let embedding = model.embed(&image, 1).unwrap();
+        assert_eq!(embedding.len(), 1000);
+        // forward = softmax(pool): the softmax of the embedding must give forward's scores.
+        let from_embedding = softmax(&embedding);
+        let diff = scores.iter().zip(&from_embedding).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let top = argmax(&scores);
+        eprintln!(
+            "{file}: top-1 {} (p {:.3}); embedding range [{:.2}, {:.2}]; max |softmax(embedding) - scores| = {diff:.2e}",
+            model.card().labels[top].as_str(),
+            scores[top],
+            embedding.iter().fold(f32::INFINITY, |m, &x| m.min(x)),
+            embedding.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x)),
+        );
+        assert!(diff < 1e-5, "{file}: softmax(embedding) differs from the scores by {diff}");
+        assert_eq!(argmax(&embedding), top, "{file}");
+        // The negative control: had the plugin returned forward's probabilities as the embedding,
+        // their softmax would be almost flat, far from the scores.
+        let wrong = softmax(&control.embed(&image, 1).unwrap());
+        let diff = scores.iter().zip(&wrong).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(diff > 1e-2, "{file}: the control must not match ({diff})");
+    }
+    // The tench photo is a tench.
+    let tench = model.embed(&photo(&photos.join(files[0]), &model), 1).unwrap();
+    assert_eq!(argmax(&tench), 0);
+
+    // The same through the plugin interface (what the harness calls).
+    let req = LoadRequest { config_path: yaml.to_str().unwrap().into(), threads: 0 };
+    let mut ffi = shiftbench_plugin::load_embed_adapter::<TorchScriptModel>(&req).unwrap();
+    assert_eq!(ffi.embedding_len(), 1000);
+    let via_ffi = ffi.embed(photo(&photos.join(files[0]), &model).as_slice().into(), 1).unwrap();
+    assert_eq!(via_ffi.as_slice(), tench.as_slice());
+}
+
+#[test]
+fn squeezenet_without_or_with_an_unknown_embedding_method() {
+    let Some(data) = shared_data("squeezenet_without_or_with_an_unknown_embedding_method") else { return };
+    let mut model = load(&example("squeezenet1.1-fp32.yaml")).unwrap();
+    assert_eq!(model.embedding_len(), 0, "the example YAML names no embedding");
+    assert!(model.embed(&vec![0.0; IMAGE_LEN], 1).unwrap_err().contains("has no embedding"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let pt = data.join("models/squeezenet1.1-fp32.pt").canonicalize().unwrap();
+    let yaml = write(
+        dir.path(),
+        "m.yaml",
+        &format!("plugin: torchscript\nmodel: {}\nlabels: imagenet1k\nembedding: embed\n", pt.display()),
+    );
+    let e = load(&yaml).err().unwrap();
+    eprintln!("the shipped squeezenet with `embedding: embed`: {e}");
+    assert!(e.contains("m.yaml") && e.contains("the module has no method `embed`"), "{e}");
+    assert!(e.contains("@torch.jit.export"), "{e}");
+}

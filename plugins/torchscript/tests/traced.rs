@@ -162,6 +162,11 @@ fn output_count_must_match_the_label_count() {
 /// Copies the TorchScript archive `src` to `dst` with `forward`'s body replaced by `body`
 /// (TorchScript code; `_1` is the `[N, CLASSES]` scores) returning `ret` (its type).
 fn with_forward(src: &Path, dst: &Path, ret: &str, body: &str) {
+    with_code(src, dst, ret, body, "");
+}
+
+/// [`with_forward`], then `methods` (TorchScript code: more methods of the module, indented by 2).
+fn with_code(src: &Path, dst: &Path, ret: &str, body: &str, methods: &str) {
     use std::io::{Read, Write};
     let mut zin = zip::ZipArchive::new(std::fs::File::open(src).unwrap()).unwrap();
     let mut zout = zip::ZipWriter::new(std::fs::File::create(dst).unwrap());
@@ -179,7 +184,7 @@ fn with_forward(src: &Path, dst: &Path, ret: &str, body: &str) {
             let head = &code[..code.find("    argument_1: Tensor) -> Tensor:").expect("traced forward")];
             bytes = format!(
                 "{head}    argument_1: Tensor) -> {ret}:\n    _0 = torch.mean(argument_1, [2, 3], False, dtype=6)\n    \
-                 _1 = torch.matmul(_0, CONSTANTS.c0)\n{body}"
+                 _1 = torch.matmul(_0, CONSTANTS.c0)\n{body}{methods}"
             )
             .into_bytes();
         }
@@ -230,4 +235,129 @@ fn a_wrong_input_size_fails_at_load() {
     std::fs::write(&y, std::fs::read_to_string(&y).unwrap().replace(&format!("crop: {CROP}"), "crop: 8")).unwrap();
     let e = load(&y).err().unwrap();
     assert!(e.contains("test run on one 8x8 image failed"), "{e}");
+}
+
+/// Per-image channel means (what the `embed` methods below return before any change), computed
+/// without libtorch. `images`: NCHW.
+fn channel_means(images: &[f32], n: usize) -> Vec<f32> {
+    let hw = CROP * CROP;
+    images
+        .chunks(3 * hw)
+        .take(n)
+        .flat_map(|img| {
+            (0..3).map(move |c| (img[c * hw..(c + 1) * hw].iter().map(|&v| v as f64).sum::<f64>() / hw as f64) as f32)
+        })
+        .collect()
+}
+
+/// The traced linear module with more methods, each `def NAME(self, x: Tensor) -> RET:` with a
+/// body where `m` is `x`'s per-image channel means (`[N, 3]`).
+fn linear_with_methods(dir: &Path, name: &str, methods: &[(&str, &str, &str)]) -> PathBuf {
+    let w = weight_tensor();
+    let linear = trace(dir, "linear.pt", [1, 3, CROP as i64, CROP as i64], |x| vec![linear_on_means(x, &w, &[2, 3])]);
+    let code: String = methods
+        .iter()
+        .map(|(method, ret, body)| {
+            format!("  def {method}(self, x: Tensor) -> {ret}:\n    m = torch.mean(x, [2, 3], False, dtype=6)\n{body}")
+        })
+        .collect();
+    let dst = dir.join(name);
+    with_code(&linear, &dst, "Tensor", "    return _1\n", &code);
+    dst
+}
+
+#[test]
+fn an_embedding_method_gives_each_image_its_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let pt = linear_with_methods(dir.path(), "embed.pt", &[("embed", "Tensor", "    return m\n")]);
+
+    let mut plain = load(&yaml(dir.path(), &pt, "")).unwrap();
+    assert_eq!(plain.embedding_len(), 0, "no `embedding:`, no embedding");
+    assert!(plain.describe().contains("no embedding"), "{}", plain.describe());
+    let images = synthetic_images(&plain.card().preprocess, 1, 1);
+    let e = plain.embed(&images, 1).unwrap_err();
+    assert!(e.contains("has no embedding"), "{e}");
+
+    let mut model = load(&yaml(dir.path(), &pt, "embedding: embed\n")).unwrap();
+    assert_eq!(model.embedding_len(), 3);
+    assert_eq!(model.card().max_batch, 0, "scores and embeddings verified on a batch of 2: {:?}", model.batch_note());
+    assert!(
+        model.describe().contains("embedding: method `embed` of the module, 3 values per image"),
+        "{}",
+        model.describe()
+    );
+    let images = synthetic_images(&model.card().preprocess, 5, 11);
+    assert_close(&model.embed(&images, 5).unwrap(), &channel_means(&images, 5));
+    // Scoring is unchanged.
+    assert_close(&model.infer(&images, 5).unwrap(), &expected(&images, 5, true));
+    assert!(model.embed(&[], 0).unwrap().is_empty());
+    let e = model.embed(&images[..10], 1).unwrap_err();
+    assert!(e.contains("embed got 10 values for 1 images"), "{e}");
+}
+
+#[test]
+fn an_embedding_method_that_fails_or_mixes_a_batch_limits_the_model_to_one_image_per_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let pt = linear_with_methods(
+        dir.path(),
+        "batchy.pt",
+        &[
+            // Adds the mean over the whole batch: runs, but mixes the images.
+            ("mixing", "Tensor", "    return torch.add(m, torch.mean(x))\n"),
+            // Reshaped to one image: a batch of 2 fails.
+            ("frozen", "Tensor", "    return torch.reshape(m, [1, 3])\n"),
+            // Returns [3] for 2 images: no batch dimension.
+            ("squashed", "Tensor", "    return torch.mean(m, [0], False, dtype=6)\n"),
+        ],
+    );
+    for (method, why) in [
+        ("mixing", "the embedding method `mixing`: in a batch of 2, image 0 gave a different embedding than alone"),
+        ("frozen", "a batch of 2 failed: the method `frozen` failed: in the TorchScript interpreter: RuntimeError"),
+        ("squashed", "a batch of 2 failed: for a batch of 2 images the method `squashed` returned shape [3], without"),
+    ] {
+        let mut model = load(&yaml(dir.path(), &pt, &format!("embedding: {method}\n"))).unwrap();
+        assert_eq!(model.card().max_batch, 1, "{method}");
+        assert_eq!(model.embedding_len(), 3, "{method}");
+        let note = model.batch_note().unwrap();
+        assert!(note.contains(why), "{method}: {note}");
+        let images = synthetic_images(&model.card().preprocess, 2, 5);
+        let e = model.embed(&images, 2).unwrap_err();
+        assert!(e.contains("at most 1 per call"), "{e}");
+        // One image at a time is right for all three.
+        let one = &images[..3 * CROP * CROP];
+        let mut want = channel_means(one, 1);
+        if method == "mixing" {
+            let mean = (one.iter().map(|&v| v as f64).sum::<f64>() / one.len() as f64) as f32;
+            want.iter_mut().for_each(|v| *v += mean);
+        }
+        assert_close(&model.embed(one, 1).unwrap(), &want);
+    }
+}
+
+#[test]
+fn a_wrong_embedding_method_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let pt = linear_with_methods(
+        dir.path(),
+        "wrong.pt",
+        &[
+            ("pair", "Tuple[Tensor, Tensor]", "    return (m, m)\n"),
+            ("nan", "Tensor", "    z = torch.sub(m, m)\n    return torch.div(z, z)\n"),
+            ("empty", "Tensor", "    return torch.narrow(m, 1, 0, 0)\n"),
+        ],
+    );
+    for (embedding, want) in [
+        ("nope", "the module has no method `nope`"),
+        ("pair", "the method `pair` returns a tuple of 2 rather than a tensor"),
+        ("nan", "the embedding of image 0 (method `nan`) has a non-finite value (NaN at position 0)"),
+        ("empty", "the method returned an empty tensor (shape [1, 0])"),
+        ("\"\"", "`embedding:` is empty"),
+    ] {
+        let y = yaml(dir.path(), &pt, &format!("embedding: {embedding}\n"));
+        let e = load(&y).err().unwrap();
+        eprintln!("embedding: {embedding}: {e}");
+        assert!(e.contains(want), "{embedding}: {e}");
+        assert!(e.contains("wrong.yaml"), "names the YAML: {e}");
+        assert!(!e.contains("frame #") && !e.contains('\n'), "one line, no backtrace: {e}");
+    }
 }
