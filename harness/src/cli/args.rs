@@ -247,6 +247,45 @@ pub(crate) enum Cmd {
     /// threshold the suite is loaded as its YAML says with only min_similarity changed, so its
     /// weights follow. A threshold's row equals `score --log LOG --suite S` with S at it.
     Sweep(SweepArgs),
+    /// The paper's diagnosis: how alike a model finds the images within each class. Per suite
+    /// and class, up to --per-class images (a seeded, stable choice) are embedded by the model
+    /// (its `embedding:`), and the mean cosine similarity over all pairs is taken, with its
+    /// standard deviation and standard error. With two suites or more, each is compared with the
+    /// first class by class (difference with a 95% interval; the share of classes significantly
+    /// less and more alike), with a histogram; with --result, each class's recall change against
+    /// its similarity change. Writes similarity.csv, similarity.json, differences.csv and SVGs
+    /// into --out; an interrupted run resumes from its embeddings logs when run again.
+    Similarity {
+        /// Suite YAML files (repeat; the first is the reference the others are compared with).
+        #[arg(long = "suite", required = true)]
+        suites: Vec<PathBuf>,
+        /// The model: a model YAML with `embedding:`, a plugin library or a plugin name.
+        #[arg(long)]
+        model: String,
+        /// Output folder.
+        #[arg(long, default_value = "shiftbench-similarity")]
+        out: PathBuf,
+        /// Most images per class (the paper: 100).
+        #[arg(long, default_value_t = shiftbench::run::similarity::DEFAULT_PER_CLASS)]
+        per_class: usize,
+        /// Seed of the choice of images within each class.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Classes with fewer images (after failures) are listed and skipped (at least 3).
+        #[arg(long, default_value_t = shiftbench::run::similarity::DEFAULT_MIN_PER_CLASS)]
+        min_per_class: usize,
+        /// A run's result (result.json or its folder) of the same model on the same suites: plot
+        /// each class's recall change against its similarity change.
+        #[arg(long)]
+        result: Option<PathBuf>,
+        /// Replace existing embeddings logs instead of resuming them.
+        #[arg(long)]
+        fresh: bool,
+        #[command(flatten)]
+        perf: Perf,
+        #[command(flatten)]
+        isolate: IsolationArgs,
+    },
     /// Look at a model before running it: what its plugin reads from the model file and the card
     /// the harness will use (`show`), or a model YAML to start from for a model file (`init`).
     Model {

@@ -250,6 +250,31 @@ fn main_inner() -> Result<ExitCode> {
                 }
             }
         }
+        Cmd::Similarity { suites, model, out, per_class, seed, min_per_class, result, fresh, perf, isolate } => {
+            use shiftbench::run::similarity::{similarity, SimilaritySpec};
+            interrupt::install()?;
+            let spec = SimilaritySpec {
+                suites,
+                model,
+                out: out.clone(),
+                per_class,
+                seed,
+                min_per_class,
+                eval: eval_options(&perf),
+                model_threads: perf.model_threads.unwrap_or(0),
+                replicas: perf.replicas,
+                fresh,
+                isolation: isolate.isolation()?,
+                result,
+            };
+            let r = similarity(&spec)?;
+            print!("{}", shiftbench::report::similarity::render_text(&r));
+            let (written, skipped) = shiftbench::report::similarity::write_all(&r, &out)?;
+            for s in &skipped {
+                println!("skipped {s}");
+            }
+            println!("wrote {}", written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        }
         Cmd::Compare { baseline, new, tol, report } => {
             let (b, n) = (RunResult::read(&baseline)?, RunResult::read(&new)?);
             let c = compare(&b, &n, &baseline.display().to_string(), &new.display().to_string(), tol.get()?);

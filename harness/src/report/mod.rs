@@ -7,6 +7,7 @@
 //! - [`history`]: a series of runs, each against the one before it, and its trend plots;
 //! - [`sinks`]: every format (terminal, Markdown, CSV, JSON, JUnit), one file each;
 //! - [`sweep`]: the forms of a LAIONet threshold sweep;
+//! - [`similarity`]: the files and lines of `shiftbench similarity` (intra-class similarity);
 //! - [`plot`]: SVG plots;
 //! - [`html`]: the HTML report page (`report.html`), from templates.
 
@@ -15,6 +16,7 @@ pub mod compare;
 pub mod history;
 pub mod html;
 pub mod plot;
+pub mod similarity;
 pub mod sinks;
 pub mod sweep;
 pub mod table;

@@ -8,7 +8,9 @@
 //! - [`models`]: copies, threads and names of the models; [`pipeline`]: the pass, as stages;
 //! - [`merge`]: shard logs into the unsharded result; [`score`]: results from logs or stored
 //!   per-sample tables, and logs re-scored under another suite; [`sweep`]: a log re-scored at a
-//!   range of LAIONet similarity thresholds; [`plan`]: run plans (YAML).
+//!   range of LAIONet similarity thresholds; [`plan`]: run plans (YAML);
+//! - [`similarity`]: the intra-class similarity of a model's embeddings per suite and class
+//!   (`shiftbench similarity`), through the same pass.
 
 pub mod merge;
 pub mod models;
@@ -16,6 +18,7 @@ pub mod options;
 pub mod pipeline;
 pub mod plan;
 pub mod score;
+pub mod similarity;
 pub mod sweep;
 pub mod topk;
 

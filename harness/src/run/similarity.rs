@@ -1,0 +1,436 @@
+//! `shiftbench similarity`: the paper's intra-class similarity of a model's embeddings, per suite
+//! and class, and suites compared class by class ([`crate::results::similarity`] has the
+//! arithmetic).
+//!
+//! Per suite, up to K images of each class are chosen ([`select`]: seeded and stable, the K of
+//! smallest hash of (seed, sample id), so the choice does not depend on the suite's order or the
+//! thread count, and growing K keeps the images already chosen). They go through the same pass as
+//! a run ([`pipeline::evaluate_many`]: read and decode once, preprocess, batches to the model's
+//! copies in worker processes) with the model answering with its embedding
+//! ([`Output::Embedding`]). Each image's embedding is appended to an embeddings log,
+//! `<out>/embeddings/<model>__<suite>.jsonl` (a predictions log whose records carry `embedding`),
+//! flushed after every batch: a run that dies is resumed by running the same command again.
+//! Memory holds at most K embeddings per class (read back class by class from the log), never
+//! the suite.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::data::sample::Sample;
+use crate::data::suite::Suite;
+use crate::host::model::ModelRef;
+use crate::host::scorer::{Output, Scorer};
+use crate::host::worker::Isolation;
+use crate::results::paths::{lock_path, slug};
+use crate::results::predlog::{read_log, LogHeader, LogWriter, Status, LOG_VERSION};
+use crate::results::provenance::{ModelInfo, RunInfo, SuiteInfo};
+use crate::results::result::RunResult;
+use crate::results::similarity::{compare, normalise, pair_stats, ClassSimilarity, SuiteComparison};
+use crate::run::models::{close_all, open_model};
+use crate::run::options::{requested_batch, EvalOptions};
+use crate::run::{pipeline, RunSpec};
+use crate::util::digest::sha256_hex;
+use crate::util::lock::{DirLock, Locked};
+
+/// The paper's number of images per class.
+pub const DEFAULT_PER_CLASS: usize = 100;
+/// Classes with fewer images are listed and skipped (the paper's notebooks use 7).
+pub const DEFAULT_MIN_PER_CLASS: usize = 7;
+
+/// What `shiftbench similarity` does.
+#[derive(Debug, Clone)]
+pub struct SimilaritySpec {
+    /// The suites; the first is the reference the others are compared with.
+    pub suites: Vec<PathBuf>,
+    pub model: String,
+    pub out: PathBuf,
+    /// K: most images per class.
+    pub per_class: usize,
+    pub seed: u64,
+    /// Classes with fewer images (after failures) are skipped.
+    pub min_per_class: usize,
+    pub eval: EvalOptions,
+    pub model_threads: u32,
+    pub replicas: Option<u32>,
+    pub fresh: bool,
+    pub isolation: Isolation,
+    /// A run's result.json with the same model on the same suites: per-class recall changes
+    /// against similarity changes.
+    pub result: Option<PathBuf>,
+}
+
+/// A class left out of a suite's statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkippedClass {
+    pub wnid: String,
+    /// Embeddings it had.
+    pub n: usize,
+}
+
+/// One suite's part.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuiteSimilarity {
+    pub suite: String,
+    /// Samples in the suite, and chosen (at most K per class).
+    pub samples: usize,
+    pub chosen: usize,
+    /// Chosen samples that gave an embedding, and those that did not (unreadable image, model
+    /// error, non-finite embedding).
+    pub embedded: usize,
+    pub failed: usize,
+    /// Classes with at least `min_per_class` embeddings, and their mean of `mean_cosine`.
+    pub classes: usize,
+    pub mean_of_class_means: f64,
+    /// Classes with fewer embeddings than `min_per_class`.
+    pub skipped: Vec<SkippedClass>,
+    /// The embeddings log.
+    pub log: String,
+}
+
+/// A class's recall change against its similarity change, for one comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecallChange {
+    pub a: String,
+    pub b: String,
+    pub wnid: String,
+    /// mean_cosine in b minus in a.
+    pub similarity_diff: f64,
+    /// top-1 recall in b minus in a, in percentage points.
+    pub recall_diff: f64,
+}
+
+/// Everything `similarity.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimilarityReport {
+    pub shiftbench_similarity: u32,
+    pub model: String,
+    pub embedding_len: usize,
+    pub per_class: usize,
+    pub seed: u64,
+    pub min_per_class: usize,
+    pub suites: Vec<SuiteSimilarity>,
+    /// Every class of every suite with enough images (the rows of `similarity.csv`).
+    pub classes: Vec<ClassSimilarity>,
+    /// Each suite after the first against the first.
+    pub comparisons: Vec<SuiteComparison>,
+    /// With `--result`: per comparison and class, recall change against similarity change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recall: Vec<RecallChange>,
+    pub run: RunInfo,
+}
+
+/// A 64-bit FNV-1a hash of the seed and a sample id: the order [`select`] picks samples in.
+fn pick_key(seed: u64, id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in seed.to_le_bytes().iter().chain(id.as_bytes()) {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Up to `k` samples of each class of `suite`: those of smallest [`pick_key`] (ties by id), in the
+/// suite's order. The choice depends only on the seed and the sample ids of each class.
+pub fn select(suite: &Suite, k: usize, seed: u64) -> Vec<Sample> {
+    let mut by_class: BTreeMap<&str, Vec<(u64, &str)>> = BTreeMap::new();
+    for s in &suite.samples {
+        by_class.entry(s.wnid.as_str()).or_default().push((pick_key(seed, &s.id), s.id.as_str()));
+    }
+    let mut keep: HashSet<&str> = HashSet::new();
+    for v in by_class.values_mut() {
+        v.sort_unstable();
+        keep.extend(v.iter().take(k).map(|&(_, id)| id));
+    }
+    suite.samples.iter().filter(|s| keep.contains(s.id.as_str())).cloned().collect()
+}
+
+/// The embeddings log of `model` on `suite` under `out`.
+pub fn embeddings_log_path(out: &Path, model: &str, suite: &str) -> PathBuf {
+    out.join("embeddings").join(format!("{}__{}.jsonl", slug(model), slug(suite)))
+}
+
+/// Runs the similarity analysis: embeds the chosen samples of every suite (resuming the logs
+/// that exist), computes the statistics and returns them (the CLI writes them out). Holds the lock
+/// of `spec.out` meanwhile.
+pub fn similarity(spec: &SimilaritySpec) -> Result<SimilarityReport> {
+    if spec.per_class < 2 {
+        bail!("--per-class must be at least 2 (pairs of images are compared)");
+    }
+    if spec.min_per_class < 3 {
+        bail!("--min-per-class must be at least 3: with 2 images there is one pair and no standard error");
+    }
+    if spec.suites.is_empty() {
+        bail!("give at least one --suite");
+    }
+    std::fs::create_dir_all(&spec.out).with_context(|| format!("cannot create {}", spec.out.display()))?;
+    let lock = DirLock::acquire(&lock_path(&spec.out, None)).map_err(|e| {
+        if e.is::<Locked>() {
+            e.context(format!("{} is being written by another shiftbench command", spec.out.display()))
+        } else {
+            e
+        }
+    })?;
+    if let Some(why) = &lock.took_over {
+        eprintln!("note: taking over the lock {}: {why}", lock.path().display());
+    }
+    let mut info = RunInfo::start("similarity");
+    (info.threads, info.batch, info.model_threads) =
+        (Some(spec.eval.threads), Some(spec.eval.batch), Some(spec.model_threads));
+    let mut suites = Vec::new();
+    for p in &spec.suites {
+        let suite = Suite::load(p)?;
+        for n in &suite.notes {
+            eprintln!("{n}");
+        }
+        if suite.samples.is_empty() {
+            bail!("suite {} ({}) has no samples: nothing to embed", suite.name, p.display());
+        }
+        if suites.iter().any(|s: &Suite| s.name == suite.name) {
+            bail!("two suites are named {:?}: their embeddings logs would collide; rename one", suite.name);
+        }
+        info.suites.push(SuiteInfo::of(&suite));
+        suites.push(suite);
+    }
+    let model_ref = ModelRef::resolve(&spec.model).with_context(|| format!("model {}", spec.model))?;
+    let run_spec = RunSpec {
+        eval: spec.eval.clone(),
+        model_threads: spec.model_threads,
+        replicas: spec.replicas,
+        isolation: spec.isolation.clone(),
+        ..RunSpec::default()
+    };
+    let (mut copies, threads) = open_model(&model_ref, &run_spec)?;
+    for c in copies.iter_mut() {
+        c.set_output(Output::Embedding)?;
+    }
+    let (name, embedding_len) = (copies[0].card().name.to_string(), copies[0].embedding_len());
+    {
+        let m = &copies[0];
+        let batch = m.batch_size(requested_batch(spec.eval.batch, copies.len()));
+        let mut mi = ModelInfo::new(&model_ref, m.plugin_name(), m.card(), m.labels(), batch);
+        (mi.replicas, mi.threads) = (Some(copies.len()), Some(threads));
+        info.models.push(mi);
+    }
+
+    let mut parts = Vec::new();
+    let mut rows: Vec<Vec<ClassSimilarity>> = Vec::new();
+    for suite in &suites {
+        let chosen = select(suite, spec.per_class, spec.seed);
+        let log = embeddings_log_path(&spec.out, &name, &suite.name);
+        embed_suite(&mut copies, suite, &chosen, spec, &name, embedding_len, &log)?;
+        let (part, suite_rows) = suite_stats(suite, chosen.len(), &log, spec.min_per_class)?;
+        parts.push(part);
+        rows.push(suite_rows);
+    }
+    close_all(vec![copies]);
+
+    let mut comparisons = Vec::new();
+    for (i, suite) in suites.iter().enumerate().skip(1) {
+        comparisons.push(compare(&suites[0].name, &rows[0], &suite.name, &rows[i]));
+    }
+    let recall = match &spec.result {
+        Some(path) => recall_changes(path, &name, &comparisons)?,
+        None => Vec::new(),
+    };
+    info.finish();
+    drop(lock);
+    Ok(SimilarityReport {
+        shiftbench_similarity: 1,
+        model: name,
+        embedding_len,
+        per_class: spec.per_class,
+        seed: spec.seed,
+        min_per_class: spec.min_per_class,
+        suites: parts,
+        classes: rows.into_iter().flatten().collect(),
+        comparisons,
+        recall,
+        run: info,
+    })
+}
+
+/// Embeds the samples of `suite` chosen (`chosen`) that its log does not hold yet.
+fn embed_suite(
+    copies: &mut [Box<dyn Scorer + Send>],
+    suite: &Suite,
+    chosen: &[Sample],
+    spec: &SimilaritySpec,
+    model: &str,
+    embedding_len: usize,
+    log: &Path,
+) -> Result<()> {
+    // The log is this model's embeddings of exactly this choice: a different model, K, seed or
+    // suite content is refused (or replaced with --fresh), never mixed in.
+    let ids: Vec<String> = chosen.iter().map(|s| format!("{}\t{}", s.id, s.wnid)).collect();
+    let header = LogHeader {
+        shiftbench_log: LOG_VERSION,
+        model: model.to_string(),
+        suite: suite.name.clone(),
+        suite_digest: sha256_hex(
+            format!("{}\nper_class {} seed {}\n{}", suite.digest, spec.per_class, spec.seed, ids.join("\n")).as_bytes(),
+        ),
+        labels_digest: sha256_hex(format!("embedding {embedding_len}").as_bytes()),
+        shard: None,
+    };
+    let (mut writer, done) = LogWriter::open(log, &header, spec.fresh)?;
+    if !done.is_empty() && spec.eval.progress {
+        eprintln!("resuming {}: {} of {} chosen samples already in the log", log.display(), done.len(), chosen.len());
+    }
+    let sub = Suite { samples: chosen.to_vec(), ..suite.clone() };
+    let (first, rest) = copies.split_first_mut().expect("at least one copy");
+    let extra = rest.iter_mut().map(|m| &mut **m as &mut (dyn Scorer + Send)).collect();
+    let mut jobs = [pipeline::Job { model: &mut **first, extra, log: &mut writer, done: &done }];
+    let stats =
+        pipeline::evaluate_many(&mut jobs, &sub, &spec.eval).with_context(|| format!("suite {}", suite.name))?;
+    if let Some(why) = &stats.stopped[0] {
+        bail!(
+            "the model stopped on suite {}: {why}; the embeddings so far are kept in {}: run the same command again to resume",
+            suite.name,
+            log.display()
+        );
+    }
+    Ok(())
+}
+
+/// Reads a suite's embeddings log back, class by class, into its statistics.
+fn suite_stats(
+    suite: &Suite,
+    chosen: usize,
+    log: &Path,
+    min_per_class: usize,
+) -> Result<(SuiteSimilarity, Vec<ClassSimilarity>)> {
+    let (_, records) = read_log(log)?;
+    let mut by_class: BTreeMap<String, Vec<Vec<f64>>> = BTreeMap::new();
+    let (mut embedded, mut failed) = (0, 0);
+    for r in records {
+        if r.status == Status::Ok && !r.embedding.is_empty() {
+            embedded += 1;
+            by_class.entry(r.wnid).or_default().push(normalise(&r.embedding));
+        } else {
+            failed += 1;
+            by_class.entry(r.wnid).or_default();
+        }
+    }
+    let mut rows = Vec::new();
+    let mut skipped = Vec::new();
+    for (wnid, unit) in by_class {
+        match pair_stats(&unit).filter(|s| s.n >= min_per_class) {
+            Some(stats) => rows.push(ClassSimilarity { suite: suite.name.clone(), wnid, stats }),
+            None => skipped.push(SkippedClass { wnid, n: unit.len() }),
+        }
+    }
+    let mean = if rows.is_empty() {
+        f64::NAN
+    } else {
+        rows.iter().map(|r| r.stats.mean_cosine).sum::<f64>() / rows.len() as f64
+    };
+    let part = SuiteSimilarity {
+        suite: suite.name.clone(),
+        samples: suite.samples.len(),
+        chosen,
+        embedded,
+        failed,
+        classes: rows.len(),
+        mean_of_class_means: mean,
+        skipped,
+        log: log.display().to_string(),
+    };
+    Ok((part, rows))
+}
+
+/// Per comparison and class present in both: recall change (from `result`, the model's results
+/// on both suites) against similarity change.
+fn recall_changes(result: &Path, model: &str, comparisons: &[SuiteComparison]) -> Result<Vec<RecallChange>> {
+    let run = RunResult::read(result)?;
+    let models: Vec<&str> = {
+        let mut m: Vec<&str> = run.results.iter().map(|r| r.model.as_str()).collect();
+        m.dedup();
+        m
+    };
+    // The result's model of the same name; else its only model.
+    let pick = if models.contains(&model) {
+        model.to_string()
+    } else if let [only] = models.as_slice() {
+        eprintln!("note: {} holds model {only:?}, not {model:?}: its recall is used", result.display());
+        only.to_string()
+    } else {
+        bail!("{} has no results of model {model:?} (it has {})", result.display(), models.join(", "));
+    };
+    let recall_of = |suite: &str| -> Result<HashMap<&str, f64>> {
+        let r = run
+            .results
+            .iter()
+            .find(|r| r.model == pick && r.suite == suite)
+            .ok_or_else(|| anyhow!("{} has no result of model {pick:?} on suite {suite:?}", result.display()))?;
+        Ok(r.per_class.iter().filter_map(|(w, c)| c.recall_top1.map(|v| (w.as_str(), v))).collect())
+    };
+    let mut out = Vec::new();
+    for c in comparisons {
+        let (ra, rb) = (recall_of(&c.a)?, recall_of(&c.b)?);
+        for d in &c.classes {
+            if let (Some(a), Some(b)) = (ra.get(d.wnid.as_str()), rb.get(d.wnid.as_str())) {
+                out.push(RecallChange {
+                    a: c.a.clone(),
+                    b: c.b.clone(),
+                    wnid: d.wnid.clone(),
+                    similarity_diff: d.diff,
+                    recall_diff: 100.0 * (b - a),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn suite(samples: &[(&str, &str)]) -> Suite {
+        let dir = std::env::temp_dir();
+        Suite {
+            name: "s".into(),
+            path: dir.clone(),
+            samples: samples.iter().map(|&(id, w)| Sample::file(id, dir.join(id), w)).collect(),
+            weights: Default::default(),
+            classes: None,
+            digest: String::new(),
+            checksums: Default::default(),
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn the_choice_is_seeded_stable_and_capped_per_class() {
+        let mut v: Vec<(String, String)> = Vec::new();
+        for i in 0..30 {
+            v.push((format!("a{i:02}"), "n00000001".into()));
+            if i < 3 {
+                v.push((format!("b{i:02}"), "n00000002".into()));
+            }
+        }
+        let pairs: Vec<(&str, &str)> = v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let s = suite(&pairs);
+        let ids = |k, seed| select(&s, k, seed).into_iter().map(|x| x.id).collect::<Vec<_>>();
+        let a = ids(10, 7);
+        assert_eq!(a.iter().filter(|i| i.starts_with('a')).count(), 10);
+        assert_eq!(a.iter().filter(|i| i.starts_with('b')).count(), 3, "a small class keeps all it has");
+        assert_eq!(a, ids(10, 7), "the same seed chooses the same");
+        assert_ne!(a, ids(10, 8), "another seed chooses otherwise");
+        // In suite order, whatever order the suite lists its samples in.
+        let mut rev = pairs.clone();
+        rev.reverse();
+        let mut b: Vec<String> = select(&suite(&rev), 10, 7).into_iter().map(|x| x.id).collect();
+        b.reverse();
+        assert_eq!(a, b);
+        // A larger K keeps the images already chosen.
+        let big = ids(20, 7);
+        assert!(a.iter().all(|i| big.contains(i)));
+        // The key is FNV-1a 64 over the seed's 8 little-endian bytes and the id (fixed values, so
+        // a change of hash, which would change every choice, is seen).
+        assert_eq!(pick_key(0, ""), 0xa8c7_f832_281a_39c5);
+    }
+}
