@@ -151,6 +151,44 @@ fn report_comparison(c: &Comparison, report: &Report, page: &str) -> Result<bool
     Ok(c.regressions() > 0)
 }
 
+/// The demo's second point: the intra-class similarity of the model's embeddings on the two
+/// suites, and each class's recall change against its similarity change.
+fn demo_similarity(run: &RunSpec, perf: &args::Perf, isolate: &shiftbench::host::IsolationArgs) -> Result<()> {
+    use shiftbench::run::similarity::{similarity, SimilaritySpec, DEFAULT_MIN_PER_CLASS, DEFAULT_PER_CLASS};
+    let out = run.out.join("similarity");
+    let spec = SimilaritySpec {
+        suites: run.suites.clone(),
+        model: run.models[0].clone(),
+        out: out.clone(),
+        per_class: DEFAULT_PER_CLASS,
+        seed: 0,
+        min_per_class: DEFAULT_MIN_PER_CLASS,
+        eval: eval_options(perf),
+        model_threads: run.model_threads,
+        replicas: run.replicas,
+        fresh: true,
+        isolation: isolate.isolation()?,
+        result: Some(result_path(&run.out, None)),
+    };
+    let r = match similarity(&spec) {
+        Ok(r) => r,
+        Err(e) if format!("{e:#}").contains("has no embedding") => {
+            println!("\nno intra-class similarity: {e:#}");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    println!();
+    println!("Why: how alike the model finds the images within each class (mean cosine similarity of its");
+    println!("embeddings over all pairs of images of a class, the paper's diagnosis). The paper finds the in-the-wild");
+    println!("suite less alike within classes, and that the classes whose similarity falls most lose most recall");
+    println!("(a positive r below):");
+    print!("{}", shiftbench::report::similarity::render_text(&r));
+    shiftbench::report::similarity::write_all(&r, &out)?;
+    println!("similarity.csv, differences.csv and the plots are in {}", out.display());
+    Ok(())
+}
+
 fn main_inner() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.cmd {
@@ -178,6 +216,7 @@ fn main_inner() -> Result<ExitCode> {
             print_results(&run);
             println!("suites, predictions logs and result.json are in {}", out.display());
             check_model_errors(&run)?;
+            demo_similarity(&spec, &perf, &isolate)?;
         }
         Cmd::Run {
             plan,
