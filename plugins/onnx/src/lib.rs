@@ -7,6 +7,11 @@
 //! `[N, classes, 1, 1]`, flattened per image). A YAML that contradicts the model is refused with
 //! both values named.
 //!
+//! `embedding: <tensor>` names any tensor of the graph (an inner one included) as the model's
+//! embedding: [`embedding`] adds it as a graph output of an in-memory copy of the model (with
+//! [`graph`], a small protobuf reader and writer), and every run asks the session only for the
+//! output it needs, so the scores are unchanged.
+//!
 //! ONNX Runtime itself is loaded at run time (see [`runtime`]); `scripts/setup-onnxruntime.sh`
 //! installs it where the plugin looks by default.
 //!
@@ -23,11 +28,13 @@
 use std::path::Path;
 
 use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
-use ort::session::Session;
+use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session, SessionOutputs};
 use ort::value::{TensorElementType, TensorRef, ValueType};
 use shiftbench_model_config::{looks_like_probabilities, ModelConfig};
 use shiftbench_plugin::{export_plugin, Classifier, LoadRequest, ModelCard, ScoreKind};
 
+pub mod embedding;
+pub mod graph;
 pub mod plan;
 pub mod runtime;
 
@@ -143,20 +150,57 @@ fn tensor_info(name: &str, ty: &ValueType) -> TensorInfo {
     }
 }
 
+/// Which graph output a run reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Scores,
+    Embedding,
+}
+
+/// The embedding (`embedding:` in the YAML) as the session has it.
+struct EmbeddingOutput {
+    /// The tensor named, and how the model was changed to expose it.
+    exposure: embedding::Exposure,
+    /// The element type and shape of the graph output read (after any dequantization).
+    elem: TensorElementType,
+    dims: Vec<i64>,
+    /// Values per image.
+    len: usize,
+    /// Run options that ask the session for the scores only, and for the embedding only.
+    scores_only: RunOptions<HasSelectedOutputs>,
+    embedding_only: RunOptions<HasSelectedOutputs>,
+}
+
 /// A loaded ONNX classifier.
 pub struct OnnxClassifier {
     session: Session,
     card: ModelCard,
     plan: Plan,
     device: Device,
-    /// The model's inputs and outputs as ONNX Runtime reports them.
+    /// The model's inputs and outputs as ONNX Runtime reports them (an output the plugin added
+    /// for the embedding left out).
     inputs: Vec<TensorInfo>,
     outputs: Vec<TensorInfo>,
+    /// The embedding, when the YAML names one.
+    embedding: Option<EmbeddingOutput>,
     /// Reused f16 input buffer.
     f16_buf: Vec<half::f16>,
     /// Reused padding buffer for fixed-batch models called with fewer images.
     pad_buf: Vec<f32>,
 }
+
+/// Where ONNX Runtime reads the model from.
+enum Source<'a> {
+    /// The file, as it is.
+    File(&'a Path),
+    /// A changed copy in memory (an output added); `folder` is the model file's folder, where
+    /// external data files are looked for.
+    Memory { bytes: &'a [u8], folder: &'a Path },
+}
+
+/// ONNX Runtime's session option for the folder of external data files when a model is loaded
+/// from memory (`kOrtSessionOptionsModelExternalInitializersFileFolderPath`).
+const EXTERNAL_DATA_FOLDER: &str = "session.model_external_initializers_file_folder_path";
 
 impl OnnxClassifier {
     /// Loads a model from its YAML file.
@@ -171,6 +215,19 @@ impl OnnxClassifier {
         let model_path = cfg.require_model_file().map_err(|e| e.to_string())?;
         // `a/../../shared/x.onnx` reads badly in messages.
         let model_path = std::fs::canonicalize(model_path).unwrap_or_else(|_| model_path.to_path_buf());
+        let yaml = cfg.path.display().to_string();
+        let model = model_path.display().to_string();
+
+        // The embedding is checked against the graph before ONNX Runtime is even loaded.
+        let mut exposure = match &cfg.embedding {
+            None => None,
+            Some(name) => {
+                let bytes = std::fs::read(&model_path).map_err(|e| format!("cannot read the model {model}: {e}"))?;
+                let g = graph::Graph::parse(&bytes)
+                    .map_err(|e| format!("{yaml}: embedding: cannot read the model {model} as ONNX: {e}"))?;
+                Some(embedding::expose(&g, &bytes, name, embedding::Files { yaml: &yaml, model: &model })?)
+            }
+        };
 
         let choice = runtime::choose_library(
             settings.ort_library.as_deref(),
@@ -180,12 +237,27 @@ impl OnnxClassifier {
         )?;
         let env = runtime::environment(&choice)?;
 
-        let (session, device) = build_session(&env, &settings, &model_path, &cfg.path)?;
+        // The changed copy of the model, when the embedding had to be made a graph output.
+        let changed: Option<Vec<u8>> = exposure.as_mut().and_then(|x| x.model.take());
+        let folder = model_path.parent().unwrap_or(Path::new("."));
+        let source = match changed.as_deref() {
+            Some(bytes) => Source::Memory { bytes, folder },
+            None => Source::File(&model_path),
+        };
+        let (session, device) = build_session(&env, &settings, &source, &model_path, &cfg.path)?;
+        // An output the plugin added is not one of the model's.
+        let added = match (&changed, &exposure) {
+            (Some(_), Some(x)) => Some(x.output.as_str()),
+            _ => None,
+        };
 
         let inputs: Vec<TensorInfo> = session.inputs().iter().map(|o| tensor_info(o.name(), o.dtype())).collect();
-        let outputs: Vec<TensorInfo> = session.outputs().iter().map(|o| tensor_info(o.name(), o.dtype())).collect();
-        let yaml = cfg.path.display().to_string();
-        let model = model_path.display().to_string();
+        let outputs: Vec<TensorInfo> = session
+            .outputs()
+            .iter()
+            .filter(|o| Some(o.name()) != added)
+            .map(|o| tensor_info(o.name(), o.dtype()))
+            .collect();
         let mut wanted = plan::Wanted {
             yaml: &yaml,
             model: &model,
@@ -207,6 +279,12 @@ impl OnnxClassifier {
         wanted.preprocess = &preprocess;
         wanted.labels = labels.len();
         let plan = plan::plan(&wanted, &inputs, &outputs)?;
+        // ONNX Runtime keeps its own copy of the model.
+        drop(changed);
+        let embedding = match exposure {
+            Some(x) => Some(embedding_output(&session, x, &plan, &yaml, &model)?),
+            None => None,
+        };
 
         let card = ModelCard {
             name: cfg.name.as_str().into(),
@@ -215,10 +293,22 @@ impl OnnxClassifier {
             max_batch: plan.max_batch,
             scores: cfg.scores,
         };
-        let mut model =
-            OnnxClassifier { session, card, plan, device, inputs, outputs, f16_buf: Vec::new(), pad_buf: Vec::new() };
+        let mut model = OnnxClassifier {
+            session,
+            card,
+            plan,
+            device,
+            inputs,
+            outputs,
+            embedding,
+            f16_buf: Vec::new(),
+            pad_buf: Vec::new(),
+        };
         if cfg.assumed {
             model.card.scores = model.probe_scores()?;
+        }
+        if model.embedding.as_ref().is_some_and(|e| e.len == 0) {
+            model.probe_embedding_len().map_err(|e| format!("{yaml}: embedding: {e}"))?;
         }
         Ok(model)
     }
@@ -237,6 +327,23 @@ impl OnnxClassifier {
         })
     }
 
+    /// The embedding's length when its shape leaves it open: one run on the mean image.
+    fn probe_embedding_len(&mut self) -> Result<(), String> {
+        let n = self.card.preprocess.image_len();
+        let run_batch = self.plan.fixed_batch.unwrap_or(1);
+        let (shape, values) = self.run(&vec![0.0; n * run_batch], run_batch, Target::Embedding)?;
+        let e = self.embedding.as_mut().expect("an embedding");
+        if shape.first().copied() != Some(run_batch as i64) || values.is_empty() || values.len() % run_batch != 0 {
+            return Err(format!(
+                "`{}` has shape {} for a batch of {run_batch}; an embedding needs one row of values per image",
+                e.exposure.tensor,
+                plan::fmt_dims(&shape)
+            ));
+        }
+        e.len = values.len() / run_batch;
+        Ok(())
+    }
+
     /// How the model is fed and read (for diagnostics and tests).
     pub fn plan(&self) -> &Plan {
         &self.plan
@@ -247,54 +354,226 @@ impl OnnxClassifier {
         self.device
     }
 
-    fn run(&mut self, input: &[f32], run_batch: usize) -> Result<Vec<f32>, String> {
+    /// The graph output read for the embedding (the tensor `embedding:` names, or its
+    /// dequantized copy), if the YAML names one.
+    pub fn embedding_output(&self) -> Option<&str> {
+        self.embedding.as_ref().map(|e| e.exposure.output.as_str())
+    }
+
+    /// One session run on `run_batch` images: the shape and values (as f32) of the output
+    /// `target` reads.
+    fn run(&mut self, input: &[f32], run_batch: usize, target: Target) -> Result<(Vec<i64>, Vec<f32>), String> {
         let [a, b, c] = self.plan.image_dims;
         let shape = [run_batch, a, b, c];
         let name = self.plan.input.as_str();
-        let outputs = match self.plan.input_elem {
+        // With an embedding the session has an extra output: ask only for the one wanted.
+        let options = self.embedding.as_ref().map(|e| match target {
+            Target::Scores => &e.scores_only,
+            Target::Embedding => &e.embedding_only,
+        });
+        let session = &mut self.session;
+        macro_rules! run_with {
+            ($t:expr) => {
+                match options {
+                    Some(o) => session.run_with_options(ort::inputs![name => $t], o),
+                    None => session.run(ort::inputs![name => $t]),
+                }
+            };
+        }
+        let outputs: SessionOutputs<'_> = match self.plan.input_elem {
             Elem::F16 => {
                 // Whole-slice conversion: F16C vector instructions where the CPU has them.
                 use half::slice::HalfFloatSliceExt;
                 self.f16_buf.resize(input.len(), half::f16::ZERO);
                 self.f16_buf.convert_from_f32_slice(input);
                 let t = TensorRef::from_array_view((shape, self.f16_buf.as_slice())).map_err(|e| e.to_string())?;
-                self.session.run(ort::inputs![name => t])
+                run_with!(t)
             }
             _ => {
                 let t = TensorRef::from_array_view((shape, input)).map_err(|e| e.to_string())?;
-                self.session.run(ort::inputs![name => t])
+                run_with!(t)
             }
         }
         .map_err(|e| format!("ONNX Runtime failed to run {}: {e}", self.card.name))?;
-        let out = outputs
-            .get(&self.plan.output)
-            .ok_or_else(|| format!("ONNX Runtime returned no output `{}`", self.plan.output))?;
-        let (shape, scores): (Vec<i64>, Vec<f32>) = match self.plan.output_elem {
-            Elem::F16 => {
-                let (s, v) = out.try_extract_tensor::<half::f16>().map_err(|e| e.to_string())?;
-                (s.to_vec(), v.iter().map(|x| x.to_f32()).collect())
-            }
-            _ => {
-                let (s, v) = out.try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
-                (s.to_vec(), v.to_vec())
-            }
+        let (name, elem) = match (target, &self.embedding) {
+            (Target::Embedding, Some(e)) => (e.exposure.output.as_str(), e.elem),
+            (Target::Embedding, None) => return Err("this model has no embedding".into()),
+            (Target::Scores, _) => (
+                self.plan.output.as_str(),
+                match self.plan.output_elem {
+                    Elem::F16 => TensorElementType::Float16,
+                    _ => TensorElementType::Float32,
+                },
+            ),
         };
-        let want = run_batch * self.plan.classes;
-        if shape.first().copied() != Some(run_batch as i64) || scores.len() != want {
+        let out = outputs.get(name).ok_or_else(|| format!("ONNX Runtime returned no output `{name}`"))?;
+        extract(out, elem)
+    }
+
+    /// The scores (or embeddings) of `batch` images, after the checks every call gets; fixed
+    /// batches larger than the call are padded with zero images whose rows are dropped.
+    fn call(&mut self, what: &str, input: &[f32], batch: usize, target: Target) -> Result<Vec<f32>, String> {
+        if batch == 0 {
+            return Ok(Vec::new());
+        }
+        let per_image = self.card.preprocess.image_len();
+        if input.len() != batch * per_image {
             return Err(format!(
-                "the model's output `{}` has shape {} for a batch of {run_batch}; expected {run_batch} x {} scores",
-                self.plan.output,
-                plan::fmt_dims(&shape),
-                self.plan.classes
+                "{what} got {} values for {batch} images; expected {} ({per_image} per image)",
+                input.len(),
+                batch * per_image
             ));
         }
-        Ok(scores)
+        let max = self.card.max_batch as usize;
+        if max > 0 && batch > max {
+            return Err(format!("{what} got {batch} images but {} takes at most {max} per call", self.card.name));
+        }
+        let row = match (target, &self.embedding) {
+            (Target::Embedding, Some(e)) => e.len,
+            _ => self.plan.classes,
+        };
+        match self.plan.fixed_batch {
+            Some(fixed) if batch < fixed => {
+                // A fixed batch larger than this call: pad with zero images, drop their rows.
+                let mut buf = std::mem::take(&mut self.pad_buf);
+                buf.clear();
+                buf.extend_from_slice(input);
+                buf.resize(fixed * per_image, 0.0);
+                let r = self.run(&buf, fixed, target);
+                self.pad_buf = buf;
+                let (shape, values) = r?;
+                let mut values = self.check_rows(target, fixed, &shape, values)?;
+                values.truncate(batch * row);
+                Ok(values)
+            }
+            _ => {
+                let (shape, values) = self.run(input, batch, target)?;
+                self.check_rows(target, batch, &shape, values)
+            }
+        }
     }
+
+    /// Checks that a run on `run_batch` images gave one row per image.
+    fn check_rows(
+        &self,
+        target: Target,
+        run_batch: usize,
+        shape: &[i64],
+        values: Vec<f32>,
+    ) -> Result<Vec<f32>, String> {
+        let (name, row, unit) = match (target, &self.embedding) {
+            (Target::Embedding, Some(e)) => (e.exposure.tensor.as_str(), e.len, "embedding values"),
+            _ => (self.plan.output.as_str(), self.plan.classes, "scores"),
+        };
+        if shape.first().copied() != Some(run_batch as i64) || values.len() != run_batch * row {
+            let what = if target == Target::Embedding { "embedding" } else { "output" };
+            return Err(format!(
+                "the model's {what} `{name}` has shape {} for a batch of {run_batch}; expected {run_batch} x {row} {unit}",
+                plan::fmt_dims(shape)
+            ));
+        }
+        Ok(values)
+    }
+}
+
+/// The tensor `out` (of element type `elem`) as its shape and f32 values.
+fn extract(out: &ort::value::DynValue, elem: TensorElementType) -> Result<(Vec<i64>, Vec<f32>), String> {
+    let e = |e: ort::Error| e.to_string();
+    Ok(match elem {
+        TensorElementType::Float16 => {
+            let (s, v) = out.try_extract_tensor::<half::f16>().map_err(e)?;
+            (s.to_vec(), v.iter().map(|x| x.to_f32()).collect())
+        }
+        TensorElementType::Bfloat16 => {
+            let (s, v) = out.try_extract_tensor::<half::bf16>().map_err(e)?;
+            (s.to_vec(), v.iter().map(|x| x.to_f32()).collect())
+        }
+        TensorElementType::Float64 => {
+            let (s, v) = out.try_extract_tensor::<f64>().map_err(e)?;
+            (s.to_vec(), v.iter().map(|&x| x as f32).collect())
+        }
+        _ => {
+            let (s, v) = out.try_extract_tensor::<f32>().map_err(e)?;
+            (s.to_vec(), v.to_vec())
+        }
+    })
+}
+
+/// Checks the embedding output the session reports and works out its length (0 = left to a
+/// probe run: a dimension after the batch axis is dynamic).
+fn embedding_output(
+    session: &Session,
+    exposure: embedding::Exposure,
+    plan: &Plan,
+    yaml: &str,
+    model: &str,
+) -> Result<EmbeddingOutput, String> {
+    let tensor = exposure.tensor.as_str();
+    let out = session.outputs().iter().find(|o| o.name() == exposure.output).ok_or_else(|| {
+        format!(
+            "{yaml}: embedding `{tensor}`: ONNX Runtime does not list `{}` among the outputs of {model}",
+            exposure.output
+        )
+    })?;
+    let (elem, dims) = match out.dtype() {
+        ValueType::Tensor { ty, shape, .. } => (*ty, shape.to_vec()),
+        other => return Err(format!("{yaml}: embedding `{tensor}` of the model {model} is not a tensor ({other:?})")),
+    };
+    if !matches!(
+        elem,
+        TensorElementType::Float32
+            | TensorElementType::Float16
+            | TensorElementType::Bfloat16
+            | TensorElementType::Float64
+    ) {
+        return Err(format!(
+            "{yaml}: embedding `{tensor}` of the model {model} has element type {elem}{}; name a floating-point tensor (or a quantized one the graph gives a scale and zero point for)",
+            if exposure.dequantize.is_some() { " after dequantization" } else { "" }
+        ));
+    }
+    let shown = || format!("{elem} {}", plan::fmt_dims(&dims));
+    let Some(&first) = dims.first() else {
+        return Err(format!(
+            "{yaml}: embedding `{tensor}` of the model {model} is a scalar ({}); an embedding needs one row of values per image",
+            shown()
+        ));
+    };
+    match plan.fixed_batch {
+        Some(b) if first > 0 && first as usize != b => {
+            return Err(format!(
+                "{yaml}: embedding `{tensor}` of the model {model} is {} but the model's batch is {b}; an embedding needs one row of values per image",
+                shown()
+            ))
+        }
+        None if first > 0 => {
+            return Err(format!(
+                "{yaml}: embedding `{tensor}` of the model {model} is {}, a fixed first axis, but the model's batch is dynamic; an embedding needs one row of values per image",
+                shown()
+            ))
+        }
+        _ => {}
+    }
+    let rest = &dims[1..];
+    let len = if rest.iter().all(|&d| d > 0) { rest.iter().product::<i64>() as usize } else { 0 };
+    let select = |name: &str| {
+        RunOptions::new()
+            .map(|o| o.with_outputs(OutputSelector::no_default().with(name)))
+            .map_err(|e| format!("cannot create ONNX Runtime run options: {e}"))
+    };
+    Ok(EmbeddingOutput {
+        scores_only: select(&plan.output)?,
+        embedding_only: select(&exposure.output)?,
+        exposure,
+        elem,
+        dims,
+        len,
+    })
 }
 
 fn build_session(
     env: &ort::environment::Environment,
     settings: &Settings,
+    source: &Source<'_>,
     model: &Path,
     yaml: &Path,
 ) -> Result<(Session, Device), String> {
@@ -309,11 +588,21 @@ fn build_session(
     if let Some(spin) = settings.spinning {
         builder = builder.with_intra_op_spinning(spin).map_err(opt)?;
     }
+    if let Source::Memory { folder, .. } = source {
+        // External data files are found beside the model file, as when it is loaded from there.
+        let folder = folder.to_str().ok_or_else(|| {
+            format!(
+                "the folder of the model {} is not valid UTF-8, which ONNX Runtime needs to find external data in it",
+                model.display()
+            )
+        })?;
+        builder = builder.with_config_entry(EXTERNAL_DATA_FOLDER, folder).map_err(opt)?;
+    }
     let load_err = |e: ort::Error| format!("ONNX Runtime cannot load the model {}: {e}", model.display());
 
     #[cfg(feature = "cuda")]
     if let Device::Cuda(id) = settings.device {
-        match cuda::session(&builder, id, model) {
+        match cuda::session(&builder, id, source) {
             Ok(s) => return Ok((s, Device::Cuda(id))),
             Err(why) => eprintln!(
                 "warning: shiftbench ONNX plugin: CUDA is unavailable for {} ({why}); running on the CPU",
@@ -321,20 +610,27 @@ fn build_session(
             ),
         }
     }
-    let session = builder.commit_from_file(model).map_err(load_err)?;
+    let session = commit(&mut builder, source).map_err(load_err)?;
     Ok((session, Device::Cpu))
+}
+
+fn commit(builder: &mut SessionBuilder, source: &Source<'_>) -> ort::Result<Session> {
+    match source {
+        Source::File(path) => builder.commit_from_file(path),
+        Source::Memory { bytes, .. } => builder.commit_from_memory(bytes),
+    }
 }
 
 #[cfg(feature = "cuda")]
 mod cuda {
-    use std::path::Path;
-
     use ort::ep::{ExecutionProvider, CUDA};
     use ort::session::builder::SessionBuilder;
     use ort::session::Session;
 
+    use super::Source;
+
     /// A session on CUDA device `id`, or why not.
-    pub fn session(builder: &SessionBuilder, id: i32, model: &Path) -> Result<Session, String> {
+    pub fn session(builder: &SessionBuilder, id: i32, source: &Source<'_>) -> Result<Session, String> {
         match <CUDA as ExecutionProvider>::is_available() {
             Ok(true) => {}
             Ok(false) => {
@@ -349,7 +645,7 @@ mod cuda {
         let ep = CUDA::default().with_device_id(id);
         ep.register(&mut b).map_err(|e| e.to_string())?;
         // Nodes CUDA cannot run stay on the CPU, as ONNX Runtime does by default.
-        b.commit_from_file(model).map_err(|e| e.to_string())
+        super::commit(&mut b, source).map_err(|e| e.to_string())
     }
 }
 
@@ -376,7 +672,7 @@ impl Classifier for OnnxClassifier {
             Some(b) => format!("fixed at {b} (smaller calls are padded)"),
             None => "dynamic".into(),
         };
-        format!(
+        let mut s = format!(
             "ONNX model on {}: inputs {}; outputs {}\nfeeds `{}` as {} {:?} per image, batch {batch}; reads `{}` ({}), {} scores per image",
             self.device,
             list(&self.inputs),
@@ -387,40 +683,56 @@ impl Classifier for OnnxClassifier {
             p.output,
             p.output_elem,
             p.classes
-        )
+        );
+        if let Some(e) = &self.embedding {
+            let x = &e.exposure;
+            let how = match &x.dequantize {
+                Some(q) => format!(
+                    ", dequantized with `{}`{}",
+                    q.scale,
+                    q.zero_point.as_ref().map(|z| format!(" and `{z}`")).unwrap_or_default()
+                ),
+                None => String::new(),
+            };
+            s.push_str(&format!(
+                "\nembedding `{}` (the output of {}{how}): {} {}, {} values per image",
+                x.tensor,
+                x.producer,
+                e.elem,
+                plan::fmt_dims(&e.dims),
+                e.len
+            ));
+        }
+        s
     }
 
     fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>, String> {
-        if batch == 0 {
-            return Ok(Vec::new());
-        }
-        let per_image = self.card.preprocess.image_len();
-        if input.len() != batch * per_image {
+        self.call("infer", input, batch, Target::Scores)
+    }
+
+    fn embedding_len(&self) -> usize {
+        self.embedding.as_ref().map_or(0, |e| e.len)
+    }
+
+    fn embed(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>, String> {
+        let Some(e) = &self.embedding else {
             return Err(format!(
-                "infer got {} values for {batch} images; expected {} ({per_image} per image)",
-                input.len(),
-                batch * per_image
+                "{} has no embedding; name a tensor of the model with `embedding:` in its YAML",
+                self.card.name
+            ));
+        };
+        let (len, tensor) = (e.len, e.exposure.tensor.clone());
+        let values = self.call("embed", input, batch, Target::Embedding)?;
+        if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
+            let image = bad / len.max(1);
+            return Err(format!(
+                "the embedding `{tensor}` of image {} of {batch} has a non-finite value ({} at position {})",
+                image + 1,
+                values[bad],
+                bad % len.max(1)
             ));
         }
-        let max = self.card.max_batch as usize;
-        if max > 0 && batch > max {
-            return Err(format!("infer got {batch} images but {} takes at most {max} per call", self.card.name));
-        }
-        match self.plan.fixed_batch {
-            Some(fixed) if batch < fixed => {
-                // A fixed batch larger than this call: pad with zero images, drop their scores.
-                let mut buf = std::mem::take(&mut self.pad_buf);
-                buf.clear();
-                buf.extend_from_slice(input);
-                buf.resize(fixed * per_image, 0.0);
-                let r = self.run(&buf, fixed);
-                self.pad_buf = buf;
-                let mut scores = r?;
-                scores.truncate(batch * self.plan.classes);
-                Ok(scores)
-            }
-            _ => self.run(input, batch),
-        }
+        Ok(values)
     }
 }
 
