@@ -30,8 +30,10 @@ use crate::results::result::{EvalResult, RunResult};
 use crate::results::robustness::{fit_logit, Fit, MIN_MODELS};
 
 mod classes;
+mod similarity;
 
 use classes::{gap_histogram, per_class};
+pub use similarity::{recall_vs_similarity, similarity_histogram};
 
 /// Which plots and which suites.
 #[derive(Debug, Clone, Default)]
