@@ -395,7 +395,7 @@ mod tests {
             name: "s".into(),
             path: dir.clone(),
             samples: samples.iter().map(|&(id, w)| Sample::file(id, dir.join(id), w)).collect(),
-            weights: Default::default(),
+            weights: crate::data::weights::Weights::Equal,
             classes: None,
             digest: String::new(),
             checksums: Default::default(),
