@@ -521,7 +521,11 @@ impl<C: Classifier> Adapter<C> {
         self.call("embed", |model| model.embed(input, batch as usize))
     }
 
-    fn call(&mut self, what: &str, f: impl FnOnce(&mut C) -> Result<Vec<f32>, String>) -> Result<Vec<f32>, PluginError> {
+    fn call(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut C) -> Result<Vec<f32>, String>,
+    ) -> Result<Vec<f32>, PluginError> {
         let Some(model) = self.inner.as_mut() else {
             return Err(PluginError { kind: ErrorKind::Fatal, message: POISONED.into() });
         };
