@@ -202,3 +202,50 @@ fn bad_input_gets_one_clear_sentence() {
     let e = failed(&o);
     assert!(e.contains("--min-per-class must be at least 3"), "{e}");
 }
+
+/// A model YAML for the misbehave fixture.
+fn misbehave(dir: &Path, behave: &str) -> std::path::PathBuf {
+    let y = dir.join(format!("{behave}.yaml"));
+    let lib = common::plugin_lib("shiftbench_misbehave");
+    std::fs::write(
+        &y,
+        format!(
+            "plugin: {}\nname: bad-{behave}\npreprocess: {{resize: 32, crop: 32}}\noptions: {{behave: {behave}}}\n",
+            lib.display()
+        ),
+    )
+    .unwrap();
+    y
+}
+
+#[test]
+fn bad_embeddings_are_caught_at_the_boundary() {
+    let d = tempfile::tempdir().unwrap();
+    let a = common::synthetic_suite(d.path(), "a", 8);
+    let similarity = |model: &Path, out: &str| {
+        Command::new(common::shiftbench_bin())
+            .args(["similarity", "--batch", "2", "--suite"])
+            .arg(&a)
+            .arg("--model")
+            .arg(model)
+            .arg("--out")
+            .arg(d.path().join(out))
+            .output()
+            .unwrap()
+    };
+    // NaN in every other image's embedding: those images fail (with the reason in the log), the
+    // others are measured.
+    let o = similarity(&misbehave(d.path(), "nan"), "nan");
+    ok(&o);
+    let j: Value = serde_json::from_str(&read(&d.path().join("nan/similarity.json"))).unwrap();
+    assert_eq!((j["suites"][0]["embedded"].as_u64(), j["suites"][0]["failed"].as_u64()), (Some(40), Some(40)), "{j}");
+    let log = read(&d.path().join("nan/embeddings/bad-nan__a.jsonl"));
+    assert!(log.contains("returned a non-finite embedding"), "{log}");
+
+    // Too many values: the model broke the interface and is stopped, with one sentence that says
+    // how to resume.
+    let o = similarity(&misbehave(d.path(), "wrong-length"), "long");
+    let e = failed(&o);
+    assert!(e.contains("returned 9 embedding values for 2 images x 4 values per embedding, expected 8"), "{e}");
+    assert!(e.contains("run the same command again to resume"), "{e}");
+}

@@ -25,7 +25,7 @@ use crate::host::model::ModelRef;
 use crate::host::scorer::{Output, Scorer};
 use crate::host::worker::Isolation;
 use crate::results::paths::{lock_path, slug};
-use crate::results::predlog::{read_log, LogHeader, LogWriter, Status, LOG_VERSION};
+use crate::results::predlog::{LogHeader, LogWriter, Record, Status, LOG_VERSION};
 use crate::results::provenance::{ModelInfo, RunInfo, SuiteInfo};
 use crate::results::result::RunResult;
 use crate::results::similarity::{compare, normalise, pair_stats, ClassSimilarity, SuiteComparison};
@@ -302,21 +302,18 @@ fn suite_stats(
     log: &Path,
     min_per_class: usize,
 ) -> Result<(SuiteSimilarity, Vec<ClassSimilarity>)> {
-    let (_, records) = read_log(log)?;
-    let mut by_class: BTreeMap<String, Vec<Vec<f64>>> = BTreeMap::new();
-    let (mut embedded, mut failed) = (0, 0);
-    for r in records {
-        if r.status == Status::Ok && !r.embedding.is_empty() {
-            embedded += 1;
-            by_class.entry(r.wnid).or_default().push(normalise(&r.embedding));
-        } else {
-            failed += 1;
-            by_class.entry(r.wnid).or_default();
-        }
-    }
+    // Where each class's embeddings are in the log; then one class at a time in memory.
+    let (offsets, failed) = index_log(log)?;
+    let mut file = std::fs::File::open(log).with_context(|| format!("cannot read {}", log.display()))?;
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
-    for (wnid, unit) in by_class {
+    let mut embedded = 0;
+    for (wnid, at) in offsets {
+        let mut unit = Vec::with_capacity(at.len());
+        for off in at {
+            unit.push(normalise(&read_record_at(&mut file, off, log)?.embedding));
+        }
+        embedded += unit.len();
         match pair_stats(&unit).filter(|s| s.n >= min_per_class) {
             Some(stats) => rows.push(ClassSimilarity { suite: suite.name.clone(), wnid, stats }),
             None => skipped.push(SkippedClass { wnid, n: unit.len() }),
@@ -339,6 +336,56 @@ fn suite_stats(
         log: log.display().to_string(),
     };
     Ok((part, rows))
+}
+
+/// The byte offset of every embedding in an embeddings log, by class (a class whose chosen
+/// samples all failed has none), and how many records hold no embedding.
+fn index_log(log: &Path) -> Result<(BTreeMap<String, Vec<u64>>, usize)> {
+    use std::io::BufRead;
+    /// A record without its values (they are skipped, not parsed).
+    #[derive(Deserialize)]
+    struct Entry {
+        wnid: String,
+        status: Status,
+        #[serde(default)]
+        embedding: Option<serde::de::IgnoredAny>,
+    }
+    let f = std::fs::File::open(log).with_context(|| format!("cannot read {}", log.display()))?;
+    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+    let mut line = Vec::new();
+    let (mut offsets, mut failed): (BTreeMap<String, Vec<u64>>, usize) = (BTreeMap::new(), 0);
+    let mut at = r.read_until(b'\n', &mut line)? as u64; // the header, checked when the log was opened
+    let mut n = 1;
+    loop {
+        line.clear();
+        let len = r.read_until(b'\n', &mut line)?;
+        if len == 0 {
+            break;
+        }
+        n += 1;
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            let e: Entry = serde_json::from_slice(&line)
+                .map_err(|e| anyhow!("{}:{n}: not an embeddings record: {e}", log.display()))?;
+            match (e.status, e.embedding.is_some()) {
+                (Status::Ok, true) => offsets.entry(e.wnid).or_default().push(at),
+                _ => {
+                    failed += 1;
+                    offsets.entry(e.wnid).or_default();
+                }
+            }
+        }
+        at += len as u64;
+    }
+    Ok((offsets, failed))
+}
+
+/// The record that starts at byte `off` of the log.
+fn read_record_at(file: &mut std::fs::File, off: u64, log: &Path) -> Result<Record> {
+    use std::io::{BufRead, Seek, SeekFrom};
+    file.seek(SeekFrom::Start(off))?;
+    let mut line = Vec::new();
+    std::io::BufReader::new(&mut *file).read_until(b'\n', &mut line)?;
+    serde_json::from_slice(&line).map_err(|e| anyhow!("{} at byte {off}: not an embeddings record: {e}", log.display()))
 }
 
 /// Per comparison and class present in both: recall change (from `result`, the model's results

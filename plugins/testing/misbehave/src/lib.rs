@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Behaving well, it scores the 10 classes of the example plugin from the mean colour of the
-//! image, so its results are deterministic.
+//! image, so its results are deterministic. It has a 4-value embedding (also from the mean), and
+//! `embed` misbehaves as `infer` does (batches counted together).
 
 use std::time::Duration;
 
@@ -154,17 +155,43 @@ impl Classifier for Misbehave {
     }
 
     fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>, String> {
-        self.batches += 1;
-        let misbehave = self.batches > self.after;
         let per = self.preprocess.image_len();
-        let mut out: Vec<f32> = input
+        let out: Vec<f32> = input
             .chunks_exact(per)
             .flat_map(|img| {
                 let mean = img.iter().sum::<f32>() / per as f32;
                 (0..LABELS.len()).map(move |i| -(mean - i as f32 / 10.0).powi(2))
             })
             .collect();
-        if !misbehave {
+        self.answer(out, batch, LABELS.len())
+    }
+
+    /// Four values per image from its mean, misbehaving as `infer` does.
+    fn embedding_len(&self) -> usize {
+        EMBEDDING_LEN
+    }
+
+    fn embed(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>, String> {
+        let per = self.preprocess.image_len();
+        let out: Vec<f32> = input
+            .chunks_exact(per)
+            .flat_map(|img| {
+                let mean = img.iter().sum::<f32>() / per as f32;
+                [mean, 1.0 - mean, 0.5, (10.0 * mean).sin()]
+            })
+            .collect();
+        self.answer(out, batch, EMBEDDING_LEN)
+    }
+}
+
+/// Values in the fixture's embedding.
+const EMBEDDING_LEN: usize = 4;
+
+impl Misbehave {
+    /// `out` (`row` values per image) after this batch's misbehaviour, if it is one.
+    fn answer(&mut self, mut out: Vec<f32>, batch: usize, row: usize) -> Result<Vec<f32>, String> {
+        self.batches += 1;
+        if self.batches <= self.after {
             return Ok(out);
         }
         match self.behave {
@@ -173,11 +200,11 @@ impl Classifier for Misbehave {
             Behave::Hang => hang(),
             Behave::Panic => panic!("misbehave: panicking in infer as asked"),
             Behave::WrongLength => out.push(0.5),
-            Behave::WrongBatch => out.extend_from_within(..LABELS.len()),
+            Behave::WrongBatch => out.extend_from_within(..row),
             Behave::Nan | Behave::Inf => {
                 let v = if self.behave == Behave::Nan { f32::NAN } else { f32::INFINITY };
                 for img in (0..batch).step_by(2) {
-                    out[img * LABELS.len() + 3] = v;
+                    out[img * row + 3] = v;
                 }
             }
             Behave::Slow => std::thread::sleep(self.sleep),
