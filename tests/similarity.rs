@@ -150,8 +150,13 @@ fn a_run_resumes_and_threads_or_batches_change_nothing() {
 fn bad_input_gets_one_clear_sentence() {
     let d = tempfile::tempdir().unwrap();
     let a = common::synthetic_suite(d.path(), "a", 8);
-    // A model without an embedding (a plugin built against interface 0.1.1).
+    // `model show` says whether a model has an embedding.
     let lib = common::plugin_lib("shiftbench_v0_1_1");
+    let shown = ok(&shiftbench(&["model", "show", "example"], &[]));
+    assert!(shown.contains("embedding: 7 values per image"), "{shown}");
+    let shown = ok(&shiftbench(&["model", "show"], &[&lib]));
+    assert!(shown.contains("embedding: none (shiftbench similarity needs one"), "{shown}");
+    // A model without an embedding (a plugin built against interface 0.1.1).
     let o = Command::new(common::shiftbench_bin())
         .args(["similarity", "--suite"])
         .arg(&a)

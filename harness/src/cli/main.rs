@@ -465,6 +465,10 @@ fn model_command(cmd: ModelCmd) -> Result<()> {
                 "as its plugin states it"
             };
             println!("card, {how}:\n  name {}: {}", m.card().name, card_summary(m.card(), m.labels()));
+            match m.embedding_len() {
+                0 => println!("embedding: none (shiftbench similarity needs one: `embedding:` in the model YAML)"),
+                n => println!("embedding: {n} values per image (for shiftbench similarity)"),
+            }
             if r.assumed() {
                 println!("pin it in a model YAML to adjust: shiftbench model init {file} --out {}.yaml", m.card().name);
             }
