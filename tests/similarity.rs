@@ -254,3 +254,63 @@ fn bad_embeddings_are_caught_at_the_boundary() {
     assert!(e.contains("returned 9 embedding values for 2 images x 4 values per embedding, expected 8"), "{e}");
     assert!(e.contains("run the same command again to resume"), "{e}");
 }
+
+#[test]
+fn ctrl_c_stops_after_the_batch_and_the_same_command_resumes() {
+    use shiftbench::results::predlog::{read_log, read_log_lenient};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let d = tempfile::tempdir().unwrap();
+    let suite = common::synthetic_suite(d.path(), "shapes", 4);
+    // Two images per batch, 150 ms each: about three seconds for the suite.
+    let slow = d.path().join("slow.yaml");
+    let lib = common::plugin_lib("shiftbench_misbehave");
+    std::fs::write(
+        &slow,
+        format!(
+            "plugin: {}\nname: slow\npreprocess: {{resize: 32, crop: 32}}\noptions: {{behave: slow, sleep_ms: 150}}\n",
+            lib.display()
+        ),
+    )
+    .unwrap();
+    let cmd = |model: &Path, out: &Path| {
+        let mut c = Command::new(common::shiftbench_bin());
+        c.args(["similarity", "--batch", "2", "--threads", "1", "--min-per-class", "3", "--suite"])
+            .arg(&suite)
+            .arg("--model")
+            .arg(model)
+            .arg("--out")
+            .arg(out);
+        c
+    };
+    let out = d.path().join("out");
+    let log = out.join("embeddings/slow__shapes.jsonl");
+    let mut child = cmd(&slow, &out).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let start = Instant::now();
+    while read_log_lenient(&log).map(|(_, r, _)| r.len()).unwrap_or(0) < 2 {
+        assert!(start.elapsed() < Duration::from_secs(120), "nothing was embedded");
+        assert!(child.try_wait().unwrap().is_none(), "it ended before it could be interrupted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted: ") && err.contains("run the same command again (without --fresh) to resume"),
+        "{err}"
+    );
+    assert!(!out.join("similarity.csv").exists(), "an interrupted run writes no statistics");
+    let (_, kept) = read_log(&log).unwrap();
+    assert!(kept.len() >= 2 && kept.len() < 40, "{} records", kept.len());
+
+    // The same command embeds only the rest, and the numbers are an uninterrupted run's.
+    ok(&cmd(&slow, &out).output().unwrap());
+    let (_, all) = read_log(&log).unwrap();
+    assert_eq!(all.len(), 40);
+    assert_eq!(&all[..kept.len()], &kept[..], "nothing was embedded twice");
+    let good = misbehave(d.path(), "good");
+    let whole = d.path().join("whole");
+    ok(&cmd(&good, &whole).output().unwrap());
+    assert_eq!(read(&out.join("similarity.csv")), read(&whole.join("similarity.csv")));
+}

@@ -283,8 +283,14 @@ fn embed_suite(
     let (first, rest) = copies.split_first_mut().expect("at least one copy");
     let extra = rest.iter_mut().map(|m| &mut **m as &mut (dyn Scorer + Send)).collect();
     let mut jobs = [pipeline::Job { model: &mut **first, extra, log: &mut writer, done: &done }];
-    let stats =
-        pipeline::evaluate_many(&mut jobs, &sub, &spec.eval).with_context(|| format!("suite {}", suite.name))?;
+    let stats = pipeline::evaluate_many(&mut jobs, &sub, &spec.eval).map_err(|e| {
+        // A stop asked for with Ctrl-C says itself how to resume.
+        if e.is::<crate::util::interrupt::Interrupted>() {
+            e
+        } else {
+            e.context(format!("suite {}", suite.name))
+        }
+    })?;
     if let Some(why) = &stats.stopped[0] {
         bail!(
             "the model stopped on suite {}: {why}; the embeddings so far are kept in {}: run the same command again to resume",
