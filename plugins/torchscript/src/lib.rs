@@ -90,24 +90,9 @@ impl Classifier for TorchScriptModel {
     }
 
     fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>, String> {
-        let per_image = self.card.preprocess.image_len();
-        if input.len() != batch * per_image {
-            return Err(format!(
-                "{}: infer got {} values for {batch} images; expected {batch} x {per_image} (3 x {c} x {c})",
-                self.card.name,
-                input.len(),
-                c = self.card.preprocess.crop
-            ));
-        }
+        self.check_call("infer", input, batch)?;
         if batch == 0 {
             return Ok(Vec::new());
-        }
-        let max = self.card.max_batch as usize;
-        if max > 0 && batch > max {
-            return Err(format!(
-                "{}: infer got a batch of {batch} images, but this model takes at most {max} per call",
-                self.card.name
-            ));
         }
         self.run(input, batch).map_err(|e| format!("{}: {e}", self.card.name))
     }
@@ -121,22 +106,9 @@ impl Classifier for TorchScriptModel {
         let Some(embedding) = &self.embedding else {
             return Err(format!("{name}: this model has no embedding (set `embedding:` in {})", self.yaml.display()));
         };
-        let per_image = self.card.preprocess.image_len();
-        if input.len() != batch * per_image {
-            return Err(format!(
-                "{name}: embed got {} values for {batch} images; expected {batch} x {per_image} (3 x {c} x {c})",
-                input.len(),
-                c = self.card.preprocess.crop
-            ));
-        }
+        self.check_call("embed", input, batch)?;
         if batch == 0 {
             return Ok(Vec::new());
-        }
-        let max = self.card.max_batch as usize;
-        if max > 0 && batch > max {
-            return Err(format!(
-                "{name}: embed got a batch of {batch} images, but this model takes at most {max} per call"
-            ));
         }
         let (values, dims) = self.run_embedding(&embedding.method, input, batch).map_err(|e| format!("{name}: {e}"))?;
         if values.len() != batch * embedding.len {
@@ -155,6 +127,27 @@ impl Classifier for TorchScriptModel {
 export_plugin!(TorchScriptModel);
 
 impl TorchScriptModel {
+    /// Checks the input of one `what` call (`infer`, `embed`): `batch` images of the card's size,
+    /// no more than the card's batch limit.
+    fn check_call(&self, what: &str, input: &[f32], batch: usize) -> Result<(), String> {
+        let name = &self.card.name;
+        let per_image = self.card.preprocess.image_len();
+        if input.len() != batch * per_image {
+            return Err(format!(
+                "{name}: {what} got {} values for {batch} images; expected {batch} x {per_image} (3 x {c} x {c})",
+                input.len(),
+                c = self.card.preprocess.crop
+            ));
+        }
+        let max = self.card.max_batch as usize;
+        if max > 0 && batch > max {
+            return Err(format!(
+                "{name}: {what} got a batch of {batch} images, but this model takes at most {max} per call"
+            ));
+        }
+        Ok(())
+    }
+
     /// Loads the module a parsed model YAML describes. `threads` is [`LoadRequest::threads`].
     pub fn from_config(config: &ModelConfig, threads: u32) -> Result<Self, String> {
         let yaml = config.path.clone();

@@ -1,6 +1,8 @@
 //! The TorchScript plugin on the real models in `../shared/data` (relative to the repository
 //! root). Tests that need them print SKIP and pass when that folder is absent.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use shiftbench_plugin::{ChannelOrder, Classifier, LoadRequest, ScoreKind};
@@ -272,36 +274,17 @@ fn the_exported_plugin_works_through_the_ffi_adapter() {
 /// `pool10_1`): `embed` returns it (before the softmax), `embed_scores` the softmax of it (what
 /// forward returns, as a negative control).
 fn with_embed_methods(src: &Path, dst: &Path) {
-    use std::io::{Read, Write};
-    let mut zin = zip::ZipArchive::new(std::fs::File::open(src).unwrap()).unwrap();
-    let mut zout = zip::ZipWriter::new(std::fs::File::create(dst).unwrap());
-    let opts = zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    let mut rewritten = false;
-    for i in 0..zin.len() {
-        let mut entry = zin.by_index(i).unwrap();
-        let name = entry.name().to_string();
-        if name.ends_with(".debug_pkl") {
-            continue; // source ranges of the original code
-        }
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).unwrap();
-        if name.ends_with("code/__torch__/torch/fx/graph_module.py") {
-            let code = String::from_utf8(bytes).unwrap();
-            // The steps this test relies on: the pool, then softmax(flatten(pool)) reshaped.
-            assert!(code.contains("    _36 = (GlobalAveragePool).forward(_35, )\n"), "{code}");
-            assert!(code.contains("    _38 = (Softmax).forward((Flatten).forward(_36, ), )\n"), "{code}");
-            let forward = &code[code.find("  def forward(").unwrap()..];
-            let steps = &forward[..forward.find("    _37 = ").unwrap()];
-            let embed = steps.replacen("def forward(", "def embed(", 1) + "    return _36\n";
-            let scores = steps.replacen("def forward(", "def embed_scores(", 1)
-                + "    return (Softmax).forward((Flatten).forward(_36, ), )\n";
-            bytes = format!("{code}{embed}{scores}").into_bytes();
-            rewritten = true;
-        }
-        zout.start_file(name, opts).unwrap();
-        zout.write_all(&bytes).unwrap();
-    }
-    zout.finish().unwrap();
+    let rewritten = common::rewrite_archive(src, dst, "code/__torch__/torch/fx/graph_module.py", |code| {
+        // The steps this test relies on: the pool, then softmax(flatten(pool)) reshaped.
+        assert!(code.contains("    _36 = (GlobalAveragePool).forward(_35, )\n"), "{code}");
+        assert!(code.contains("    _38 = (Softmax).forward((Flatten).forward(_36, ), )\n"), "{code}");
+        let forward = &code[code.find("  def forward(").unwrap()..];
+        let steps = &forward[..forward.find("    _37 = ").unwrap()];
+        let embed = steps.replacen("def forward(", "def embed(", 1) + "    return _36\n";
+        let scores = steps.replacen("def forward(", "def embed_scores(", 1)
+            + "    return (Softmax).forward((Flatten).forward(_36, ), )\n";
+        format!("{code}{embed}{scores}")
+    });
     assert!(rewritten, "{} has no code/__torch__/torch/fx/graph_module.py", src.display());
 }
 

@@ -2,6 +2,8 @@
 //! data needed): the batch probe, layouts, outputs and the label check, against scores computed
 //! here by hand.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use shiftbench_plugin::{Classifier, LoadRequest};
@@ -167,31 +169,13 @@ fn with_forward(src: &Path, dst: &Path, ret: &str, body: &str) {
 
 /// [`with_forward`], then `methods` (TorchScript code: more methods of the module, indented by 2).
 fn with_code(src: &Path, dst: &Path, ret: &str, body: &str, methods: &str) {
-    use std::io::{Read, Write};
-    let mut zin = zip::ZipArchive::new(std::fs::File::open(src).unwrap()).unwrap();
-    let mut zout = zip::ZipWriter::new(std::fs::File::create(dst).unwrap());
-    let opts = zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    for i in 0..zin.len() {
-        let mut entry = zin.by_index(i).unwrap();
-        let name = entry.name().to_string();
-        if name.ends_with(".debug_pkl") {
-            continue; // source ranges of the original code
-        }
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).unwrap();
-        if name.ends_with("code/__torch__.py") {
-            let code = String::from_utf8(bytes).unwrap();
-            let head = &code[..code.find("    argument_1: Tensor) -> Tensor:").expect("traced forward")];
-            bytes = format!(
-                "{head}    argument_1: Tensor) -> {ret}:\n    _0 = torch.mean(argument_1, [2, 3], False, dtype=6)\n    \
-                 _1 = torch.matmul(_0, CONSTANTS.c0)\n{body}{methods}"
-            )
-            .into_bytes();
-        }
-        zout.start_file(name, opts).unwrap();
-        zout.write_all(&bytes).unwrap();
-    }
-    zout.finish().unwrap();
+    common::rewrite_archive(src, dst, "code/__torch__.py", |code| {
+        let head = &code[..code.find("    argument_1: Tensor) -> Tensor:").expect("traced forward")];
+        format!(
+            "{head}    argument_1: Tensor) -> {ret}:\n    _0 = torch.mean(argument_1, [2, 3], False, dtype=6)\n    \
+             _1 = torch.matmul(_0, CONSTANTS.c0)\n{body}{methods}"
+        )
+    });
 }
 
 #[test]
