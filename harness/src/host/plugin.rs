@@ -18,7 +18,7 @@ use shiftbench_plugin::{
 };
 
 use crate::host::model::ModelRef;
-use crate::host::scorer::{no_embedding, ModelStopped, Output, Scorer};
+use crate::host::scorer::{ModelStopped, Output, Scorer};
 
 /// A model ready to score batches, with its validated card.
 pub struct LoadedModel {
@@ -251,9 +251,7 @@ impl Scorer for LoadedModel {
     }
 
     fn set_output(&mut self, output: Output) -> Result<()> {
-        if output == Output::Embedding && self.embedding_len == 0 {
-            return Err(no_embedding(&self.card.name, &self.plugin_name));
-        }
+        self.check_output(output)?;
         self.output = output;
         Ok(())
     }

@@ -57,10 +57,15 @@ pub trait Scorer {
 
     /// Makes [`Scorer::infer`] answer with `output`. Embeddings need a model with one.
     fn set_output(&mut self, output: Output) -> Result<()> {
-        match output {
-            Output::Scores => Ok(()),
-            Output::Embedding => Err(no_embedding(&self.card().name, self.plugin_name())),
+        self.check_output(output)
+    }
+
+    /// Whether this model can answer with `output`: embeddings need an embedding.
+    fn check_output(&self, output: Output) -> Result<()> {
+        if output == Output::Embedding && self.embedding_len() == 0 {
+            return Err(no_embedding(&self.card().name, self.plugin_name()));
         }
+        Ok(())
     }
 
     /// Values per image in [`Scorer::infer`]'s answers.

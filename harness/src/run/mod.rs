@@ -34,13 +34,13 @@ use crate::host::scorer::Scorer;
 use crate::host::worker::Isolation;
 use crate::results::paths::{lock_path, result_path, shard_log_path};
 use crate::results::predlog::{read_log, LogHeader, LogWriter};
-use crate::results::provenance::{ModelInfo, RunInfo, Speed, SuiteInfo};
+use crate::results::provenance::{RunInfo, Speed, SuiteInfo};
 use crate::results::result::{EvalResult, RunResult};
 use crate::results::shard::Shard;
 use crate::results::tally::Tally;
 use crate::util::lock::{DirLock, Locked};
 use crate::util::{interrupt, progress};
-use models::{close_all, open_model, Slot};
+use models::{close_all, model_info, open_model, Slot};
 pub use options::{Argmax, EvalOptions};
 
 /// What `shiftbench run` does.
@@ -182,11 +182,8 @@ fn open_slots(refs: Vec<ModelRef>, spec: &RunSpec, info: &mut RunInfo) -> Result
     for r in refs {
         let slot = match open_model(&r, spec) {
             Ok((copies, threads)) => {
+                info.models.push(model_info(&r, &copies, threads, &spec.eval));
                 let model = &copies[0];
-                let batch = model.batch_size(options::requested_batch(spec.eval.batch, copies.len()));
-                let mut mi = ModelInfo::new(&r, model.plugin_name(), model.card(), model.labels(), batch);
-                (mi.replicas, mi.threads) = (Some(copies.len()), Some(threads));
-                info.models.push(mi);
                 if r.assumed() {
                     eprintln!(
                         "{}: no model YAML, so the card was read from the model or assumed (torchvision's defaults): {}",

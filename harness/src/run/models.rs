@@ -7,6 +7,8 @@ use shiftbench_plugin::ModelCard;
 use crate::host::model::ModelRef;
 use crate::host::scorer::{Output, Scorer};
 use crate::host::worker::open_scorers;
+use crate::results::provenance::ModelInfo;
+use crate::run::options::{requested_batch, EvalOptions};
 use crate::run::RunSpec;
 
 /// A model under the name its model YAML gives it.
@@ -122,6 +124,15 @@ pub(crate) fn open_model(model: &ModelRef, spec: &RunSpec) -> Result<(Replicas, 
         });
     }
     Ok((models, threads))
+}
+
+/// What a result records of a model opened as `copies`, each with `threads`.
+pub(crate) fn model_info(model: &ModelRef, copies: &Replicas, threads: u32, eval: &EvalOptions) -> ModelInfo {
+    let first = &copies[0];
+    let batch = first.batch_size(requested_batch(eval.batch, copies.len()));
+    let mut mi = ModelInfo::new(model, first.plugin_name(), first.card(), first.labels(), batch);
+    (mi.replicas, mi.threads) = (Some(copies.len()), Some(threads));
+    mi
 }
 
 /// Closes every copy of every model at the same time: a worker takes tens of milliseconds to

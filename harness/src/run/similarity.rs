@@ -26,11 +26,11 @@ use crate::host::scorer::{Output, Scorer};
 use crate::host::worker::Isolation;
 use crate::results::paths::{lock_path, slug};
 use crate::results::predlog::{LogHeader, LogWriter, Record, Status, LOG_VERSION};
-use crate::results::provenance::{ModelInfo, RunInfo, SuiteInfo};
+use crate::results::provenance::{RunInfo, SuiteInfo};
 use crate::results::result::RunResult;
 use crate::results::similarity::{compare, normalise, pair_stats, ClassSimilarity, SuiteComparison};
-use crate::run::models::{close_all, open_model};
-use crate::run::options::{requested_batch, EvalOptions};
+use crate::run::models::{close_all, model_info, open_model};
+use crate::run::options::EvalOptions;
 use crate::run::{pipeline, RunSpec};
 use crate::util::digest::sha256_hex;
 use crate::util::lock::{DirLock, Locked};
@@ -207,21 +207,16 @@ pub fn similarity(spec: &SimilaritySpec) -> Result<SimilarityReport> {
         c.set_output(Output::Embedding)?;
     }
     let (name, embedding_len) = (copies[0].card().name.to_string(), copies[0].embedding_len());
-    {
-        let m = &copies[0];
-        let batch = m.batch_size(requested_batch(spec.eval.batch, copies.len()));
-        let mut mi = ModelInfo::new(&model_ref, m.plugin_name(), m.card(), m.labels(), batch);
-        (mi.replicas, mi.threads) = (Some(copies.len()), Some(threads));
-        info.models.push(mi);
-    }
+    info.models.push(model_info(&model_ref, &copies, threads, &spec.eval));
 
     let mut parts = Vec::new();
     let mut rows: Vec<Vec<ClassSimilarity>> = Vec::new();
     for suite in &suites {
         let chosen = select(suite, spec.per_class, spec.seed);
+        let n_chosen = chosen.len();
         let log = embeddings_log_path(&spec.out, &name, &suite.name);
-        embed_suite(&mut copies, suite, &chosen, spec, &name, embedding_len, &log)?;
-        let (part, suite_rows) = suite_stats(suite, chosen.len(), &log, spec.min_per_class)?;
+        embed_suite(&mut copies, suite, chosen, spec, &name, embedding_len, &log)?;
+        let (part, suite_rows) = suite_stats(suite, n_chosen, &log, spec.min_per_class)?;
         parts.push(part);
         rows.push(suite_rows);
     }
@@ -256,7 +251,7 @@ pub fn similarity(spec: &SimilaritySpec) -> Result<SimilarityReport> {
 fn embed_suite(
     copies: &mut [Box<dyn Scorer + Send>],
     suite: &Suite,
-    chosen: &[Sample],
+    chosen: Vec<Sample>,
     spec: &SimilaritySpec,
     model: &str,
     embedding_len: usize,
@@ -264,6 +259,7 @@ fn embed_suite(
 ) -> Result<()> {
     // The log is this model's embeddings of exactly this choice: a different model, K, seed or
     // suite content is refused (or replaced with --fresh), never mixed in.
+    let n_chosen = chosen.len();
     let ids: Vec<String> = chosen.iter().map(|s| format!("{}\t{}", s.id, s.wnid)).collect();
     let header = LogHeader {
         shiftbench_log: LOG_VERSION,
@@ -277,9 +273,19 @@ fn embed_suite(
     };
     let (mut writer, done) = LogWriter::open(log, &header, spec.fresh)?;
     if !done.is_empty() && spec.eval.progress {
-        eprintln!("resuming {}: {} of {} chosen samples already in the log", log.display(), done.len(), chosen.len());
+        eprintln!("resuming {}: {} of {} chosen samples already in the log", log.display(), done.len(), n_chosen);
     }
-    let sub = Suite { samples: chosen.to_vec(), ..suite.clone() };
+    // The suite cut to the chosen samples (its other samples are not copied).
+    let sub = Suite {
+        name: suite.name.clone(),
+        path: suite.path.clone(),
+        samples: chosen,
+        weights: suite.weights.clone(),
+        classes: suite.classes.clone(),
+        digest: suite.digest.clone(),
+        checksums: suite.checksums.clone(),
+        notes: Vec::new(),
+    };
     let (first, rest) = copies.split_first_mut().expect("at least one copy");
     let extra = rest.iter_mut().map(|m| &mut **m as &mut (dyn Scorer + Send)).collect();
     let mut jobs = [pipeline::Job { model: &mut **first, extra, log: &mut writer, done: &done }];

@@ -18,7 +18,7 @@ use super::shm::SharedOut;
 use super::watchdog::{forward_stderr, StderrTail, Watchdog};
 use super::{WorkerOptions, WORKER_COMMAND};
 use crate::host::plugin::validate_card;
-use crate::host::scorer::{filled, no_embedding, ModelStopped, Output, Scorer};
+use crate::host::scorer::{filled, ModelStopped, Output, Scorer};
 
 /// How long a worker may take to exit after its stdin closes before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -332,9 +332,7 @@ impl Scorer for WorkerModel {
     }
 
     fn set_output(&mut self, output: Output) -> Result<()> {
-        if output == Output::Embedding && self.embedding_len == 0 {
-            return Err(no_embedding(&self.card.name, &self.plugin_name));
-        }
+        self.check_output(output)?;
         if let Some(why) = &self.stopped {
             return Err(ModelStopped(why.clone()).into());
         }
