@@ -264,6 +264,7 @@ fn header() -> LogHeader {
         suite_digest: "abc".into(),
         labels_digest: "def".into(),
         shard: None,
+        identity: None,
     }
 }
 
@@ -277,6 +278,7 @@ fn record() -> impl Strategy<Value = Record> {
             scores: scores.clone(),
             error: (st != 0).then(|| "cannot decode: ünïcödé".to_string()),
             embedding: vec![],
+            image: None,
         }
     })
 }
@@ -341,6 +343,7 @@ fn a_corrupt_line_in_the_middle_is_refused_not_cut() {
             top: vec![],
             scores: vec![],
             embedding: vec![],
+            image: None,
             error: None,
         })
         .collect();

@@ -110,6 +110,7 @@ fn write_log(dir: &Path, model: &str, suite: &str, right: impl Fn(usize) -> bool
         suite_digest: "abc123".into(),
         labels_digest: "def456".into(),
         shard: None,
+        identity: None,
     };
     let (mut w, _) = LogWriter::open(&shiftbench::log_path(dir, model, suite), &header, true).unwrap();
     let mut records = Vec::new();
@@ -125,6 +126,7 @@ fn write_log(dir: &Path, model: &str, suite: &str, right: impl Fn(usize) -> bool
             scores: vec![0.9, 0.1],
             error: None,
             embedding: vec![],
+            image: None,
         };
         w.write(&r).unwrap();
         records.push(r);

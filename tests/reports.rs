@@ -141,6 +141,7 @@ fn paired_comparison_snapshots() {
             suite_digest: "abc123".into(),
             labels_digest: "def456".into(),
             shard: None,
+            identity: None,
         };
         let log = shiftbench::log_path(&dir, "resnet-50", "imagenet-val");
         let (mut w, _) = LogWriter::open(&log, &header, true).unwrap();
@@ -157,6 +158,7 @@ fn paired_comparison_snapshots() {
                 scores: vec![0.9, 0.1],
                 error: None,
                 embedding: vec![],
+                image: None,
             };
             w.write(&r).unwrap();
             records.push(r);

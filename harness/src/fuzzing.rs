@@ -136,6 +136,7 @@ fn probe_record() -> Record {
         scores: vec![0.5],
         error: None,
         embedding: vec![],
+        image: None,
     }
 }
 

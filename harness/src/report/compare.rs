@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::results::identity::Identity;
 use crate::results::metrics::{Estimate, Headline};
 use crate::results::paired::{paired, Paired};
 use crate::results::paths::slug;
@@ -267,7 +268,15 @@ fn notes(b: &EvalResult, n: &EvalResult, base: &RunResult, new: &RunResult) -> V
             out.push(format!("plugin library changed ({} -> {})", mb.plugin, mn.plugin));
         }
         if mb.card != mn.card {
-            out.push("model card changed".into());
+            // Name what changed (`channel_order rgb -> bgr`), not only that something did.
+            let mut what = Identity::of_card(&mn.card).changes_from(&Identity::of_card(&mb.card));
+            if mb.card.max_batch != mn.card.max_batch {
+                what.push(format!("max_batch {} -> {}", mb.card.max_batch, mn.card.max_batch));
+            }
+            if mb.card.name != mn.card.name {
+                what.push(format!("name {} -> {}", mb.card.name, mn.card.name));
+            }
+            out.push(format!("model card changed: {}", what.join(", ")));
         }
     }
     out

@@ -272,6 +272,7 @@ mod tests {
             scores: vec![1.0],
             error: None,
             embedding: vec![],
+            image: None,
         }
     }
 

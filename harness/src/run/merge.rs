@@ -105,13 +105,16 @@ pub fn merge(
         let (h, recs) = read_log(l)?;
         let g = groups.entry((h.model.clone(), h.suite.clone())).or_default();
         if let Some(prev) = &g.header {
-            if prev.suite_digest != h.suite_digest || prev.labels_digest != h.labels_digest {
+            let changes = LogHeader { shard: None, ..h.clone() }.changes_from(prev);
+            if !changes.is_empty() {
                 bail!(
-                    "{} and {} are logs of {} on {} but of different suite contents or label lists; they cannot be merged",
+                    "{} and {} are logs of {} on {} made by different models, cards, settings or suite contents ({}); \
+                     they cannot be merged: run the shards again with one model YAML, or merge only the shards of one",
                     g.logs[0].display(),
                     l.display(),
                     h.model,
-                    h.suite
+                    h.suite,
+                    changes.join(", ")
                 );
             }
         } else {

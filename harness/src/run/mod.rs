@@ -32,8 +32,9 @@ use crate::host::card::card_summary;
 use crate::host::model::ModelRef;
 use crate::host::scorer::Scorer;
 use crate::host::worker::Isolation;
+use crate::results::identity::Identity;
 use crate::results::paths::{lock_path, result_path, shard_log_path};
-use crate::results::predlog::{read_log, LogHeader, LogWriter};
+use crate::results::predlog::{read_log, LogHeader, LogWriter, Record};
 use crate::results::provenance::{RunInfo, Speed, SuiteInfo};
 use crate::results::result::{EvalResult, RunResult};
 use crate::results::shard::Shard;
@@ -42,6 +43,7 @@ use crate::util::lock::{DirLock, Locked};
 use crate::util::{interrupt, progress};
 use models::{close_all, model_info, open_model, Slot};
 pub use options::{Argmax, EvalOptions};
+use pipeline::prepare::changed_images;
 
 /// What `shiftbench run` does.
 #[derive(Debug, Clone, Default)]
@@ -98,12 +100,13 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
     let mut info = RunInfo::start("run");
     (info.threads, info.batch, info.model_threads, info.shard) =
         (Some(spec.eval.threads), Some(spec.eval.batch), Some(spec.model_threads), spec.shard);
-    let suites = load_suites(spec, &mut info)?;
-    // A misspelt --model fails now, not after hours of evaluating the others.
+    // A misspelt --model fails now, not after hours of evaluating the others (and before the
+    // suites are listed, so that it is the first thing said).
     let mut refs = Vec::with_capacity(spec.models.len());
     for m in &spec.models {
         refs.push(ModelRef::resolve(m).with_context(|| format!("model {m}"))?);
     }
+    let suites = load_suites(spec, &mut info)?;
     let mut slots = open_slots(refs, spec, &mut info)?;
     let mut per_model: Vec<Vec<EvalResult>> = slots.iter().map(|_| Vec::new()).collect();
     let mut timings = vec![Timing::default(); slots.len()];
@@ -182,7 +185,9 @@ fn open_slots(refs: Vec<ModelRef>, spec: &RunSpec, info: &mut RunInfo) -> Result
     for r in refs {
         let slot = match open_model(&r, spec) {
             Ok((copies, threads)) => {
-                info.models.push(model_info(&r, &copies, threads, &spec.eval));
+                let mi = model_info(&r, &copies, threads, &spec.eval);
+                let identity = Identity::of_model(&mi, &r).with("argmax", spec.eval.argmax.as_str());
+                info.models.push(mi);
                 let model = &copies[0];
                 if r.assumed() {
                     eprintln!(
@@ -197,11 +202,11 @@ fn open_slots(refs: Vec<ModelRef>, spec: &RunSpec, info: &mut RunInfo) -> Result
                     );
                 }
                 let name = model.card().name.to_string();
-                Slot { model: r, name, copies: Some(copies), load_error: None }
+                Slot { model: r, name, identity, copies: Some(copies), load_error: None }
             }
             Err(e) => {
                 let load_error = Some(format!("model {} could not be loaded: {e:#}", r.arg));
-                Slot { name: r.display_name(), model: r, copies: None, load_error }
+                Slot { name: r.display_name(), model: r, identity: Identity::default(), copies: None, load_error }
             }
         };
         if let Some(other) = slots.iter().find(|o| o.name == slot.name) {
@@ -234,16 +239,17 @@ fn run_suite(slots: &mut [Slot], suite: &Suite, spec: &RunSpec, timings: &mut [T
     for (i, slot) in slots.iter().enumerate() {
         let Some(model) = slot.copies.as_ref().map(|m| &*m[0]) else { continue };
         let log = shard_log_path(&spec.out, &slot.name, &suite.name, spec.shard);
-        let header = LogHeader { shard: spec.shard, ..topk::log_header_opts(model, suite, &spec.eval) };
-        let (writer, done) = LogWriter::open(&log, &header, spec.fresh)?;
-        if !done.is_empty() && spec.eval.progress {
-            eprintln!(
-                "resuming {}: {} of {} samples already in the log",
-                log.display(),
-                done.len(),
-                suite.samples.len()
-            );
+        let header = LogHeader {
+            shard: spec.shard,
+            identity: Some(slot.identity.clone()),
+            ..topk::log_header_opts(model, suite, &spec.eval)
+        };
+        let changed = |records: &[Record]| changed_images(suite, records, spec.eval.threads);
+        let (writer, resumed) = LogWriter::resume(&log, &header, spec.fresh, &changed)?;
+        if let Some(line) = resumed.describe(&log, suite.samples.len()) {
+            eprintln!("{line}");
         }
+        let done = resumed.done;
         running.push(i);
         writers.push(writer);
         dones.push(done);

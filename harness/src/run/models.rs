@@ -7,6 +7,7 @@ use shiftbench_plugin::ModelCard;
 use crate::host::model::ModelRef;
 use crate::host::scorer::{Output, Scorer};
 use crate::host::worker::open_scorers;
+use crate::results::identity::Identity;
 use crate::results::provenance::ModelInfo;
 use crate::run::options::{requested_batch, EvalOptions};
 use crate::run::RunSpec;
@@ -149,6 +150,8 @@ pub(crate) fn close_all(models: Vec<Replicas>) {
 pub(crate) struct Slot {
     pub(crate) model: ModelRef,
     pub(crate) name: String,
+    /// What decides its predictions (written into its logs' headers; empty when it did not load).
+    pub(crate) identity: Identity,
     /// Its copies; None once it failed to load or stopped on a suite (the next suite gets fresh
     /// workers).
     pub(crate) copies: Option<Replicas>,

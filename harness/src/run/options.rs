@@ -17,6 +17,17 @@ pub enum Argmax {
     All,
 }
 
+impl Argmax {
+    /// Its name, as `--argmax` takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Argmax::Auto => "auto",
+            Argmax::Suite => "suite",
+            Argmax::All => "all",
+        }
+    }
+}
+
 impl std::str::FromStr for Argmax {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

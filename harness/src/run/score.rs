@@ -23,7 +23,8 @@ use crate::data::classes::load_class_subset;
 use crate::data::suite::Suite;
 use crate::data::table::{column_names, for_each_row};
 use crate::data::weights::{read_weight_table, Weights};
-use crate::results::predlog::{read_log, Record, Status};
+use crate::results::identity::identity_changes;
+use crate::results::predlog::{read_log, LogHeader, Record, Status};
 use crate::results::provenance::{FileInfo, RunInfo, SuiteInfo};
 use crate::results::result::{EvalResult, RunResult};
 use crate::results::tally::{Outcome, Tally};
@@ -188,8 +189,12 @@ pub type LogsByModel = BTreeMap<String, (BTreeSet<String>, Vec<PathBuf>, Vec<Rec
 /// Reads predictions logs, grouped by model.
 pub fn read_logs_by_model(logs: &[PathBuf]) -> Result<LogsByModel> {
     let mut by_model: LogsByModel = BTreeMap::new();
+    let mut first: BTreeMap<String, (PathBuf, LogHeader)> = BTreeMap::new();
     for l in logs {
         let (h, recs) = read_log(l)?;
+        // One model's logs of several suites: the same model file, card and settings.
+        let changes = |a: &LogHeader, b: &LogHeader| identity_changes(a.identity.as_ref(), b.identity.as_ref());
+        same_model(&mut first, h.model.clone(), l, &h, changes)?;
         let e = by_model.entry(h.model).or_default();
         e.0.insert(h.suite);
         e.1.push(l.clone());
@@ -201,11 +206,48 @@ pub fn read_logs_by_model(logs: &[PathBuf]) -> Result<LogsByModel> {
 /// Reads predictions logs, grouped by model and suite.
 fn read_logs_by_model_and_suite(logs: &[PathBuf]) -> Result<BTreeMap<(String, String), Vec<Record>>> {
     let mut groups: BTreeMap<(String, String), Vec<Record>> = BTreeMap::new();
+    let mut first: BTreeMap<String, (PathBuf, LogHeader)> = BTreeMap::new();
     for l in logs {
         let (h, recs) = read_log(l)?;
+        // Shards of one model on one suite: the same header but for the shard.
+        let changes = |a: &LogHeader, b: &LogHeader| {
+            LogHeader { shard: None, ..b.clone() }.changes_from(&LogHeader { shard: None, ..a.clone() })
+        };
+        same_model(&mut first, format!("{}\n{}", h.model, h.suite), l, &h, changes)?;
         groups.entry((h.model, h.suite)).or_default().extend(recs);
     }
     Ok(groups)
+}
+
+/// Refuses to read `log` (header `h`) together with the first log read under the same `key`
+/// (`first` remembers it) when `changes` finds they differ: the records of two models, cards or
+/// settings are never scored as one.
+fn same_model(
+    first: &mut BTreeMap<String, (PathBuf, LogHeader)>,
+    key: String,
+    log: &Path,
+    h: &LogHeader,
+    changes: impl Fn(&LogHeader, &LogHeader) -> Vec<String>,
+) -> Result<()> {
+    match first.get(&key) {
+        None => {
+            first.insert(key, (log.to_path_buf(), h.clone()));
+        }
+        Some((l0, h0)) => {
+            let c = changes(h0, h);
+            if !c.is_empty() {
+                bail!(
+                    "{} and {} are both logs of model {} but were made by different models, cards or settings ({}): \
+                     they cannot be scored as one; give the logs of one run",
+                    l0.display(),
+                    log.display(),
+                    h.model,
+                    c.join(", ")
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A log's records by sample id; the last record of an id wins, as [`Tally::from_records`]
@@ -240,30 +282,14 @@ pub fn rescore(
         let found = by_id.get(s.id.as_str());
         done.from_log += found.is_some() as usize;
         let record = match (suite.label_problem(&s.wnid), found) {
-            (Some(why), _) => Record {
-                id: s.id.clone(),
-                wnid: s.wnid.clone(),
-                status: Status::Failed,
-                top: vec![],
-                scores: vec![],
-                error: Some(why),
-                embedding: vec![],
-            },
+            (Some(why), _) => Record::failed(&s.id, &s.wnid, Status::Failed, why),
             (None, Some(r)) => {
                 done.relabelled += (r.wnid != s.wnid) as usize;
                 Record { wnid: s.wnid.clone(), ..(*r).clone() }
             }
             (None, None) => {
                 done.not_in_log += 1;
-                Record {
-                    id: s.id.clone(),
-                    wnid: s.wnid.clone(),
-                    status: Status::Missing,
-                    top: vec![],
-                    scores: vec![],
-                    error: Some(not_in_log.to_string()),
-                    embedding: vec![],
-                }
+                Record::failed(&s.id, &s.wnid, Status::Missing, not_in_log.to_string())
             }
         };
         if classes.is_none_or(|c| c.contains(&record.wnid)) {

@@ -24,6 +24,7 @@ use crate::data::suite::Suite;
 use crate::host::model::ModelRef;
 use crate::host::scorer::{Output, Scorer};
 use crate::host::worker::Isolation;
+use crate::results::identity::Identity;
 use crate::results::paths::{lock_path, slug};
 use crate::results::predlog::{LogHeader, LogWriter, Record, Status, LOG_VERSION};
 use crate::results::provenance::{RunInfo, SuiteInfo};
@@ -31,6 +32,7 @@ use crate::results::result::RunResult;
 use crate::results::similarity::{compare, normalise, pair_stats, ClassSimilarity, SuiteComparison};
 use crate::run::models::{close_all, model_info, open_model};
 use crate::run::options::EvalOptions;
+use crate::run::pipeline::prepare::changed_images;
 use crate::run::{pipeline, RunSpec};
 use crate::util::digest::sha256_hex;
 use crate::util::lock::{DirLock, Locked};
@@ -207,7 +209,12 @@ pub fn similarity(spec: &SimilaritySpec) -> Result<SimilarityReport> {
         c.set_output(Output::Embedding)?;
     }
     let (name, embedding_len) = (copies[0].card().name.to_string(), copies[0].embedding_len());
-    info.models.push(model_info(&model_ref, &copies, threads, &spec.eval));
+    let mi = model_info(&model_ref, &copies, threads, &spec.eval);
+    // The embedding a log holds is part of what decides it: another tensor or method is another log.
+    let embedding =
+        model_ref.config.as_ref().and_then(|c| c.embedding.clone()).unwrap_or_else(|| "(the plugin's)".into());
+    let identity = Identity::of_model(&mi, &model_ref).with("embedding", &embedding);
+    info.models.push(mi);
 
     let mut parts = Vec::new();
     let mut rows: Vec<Vec<ClassSimilarity>> = Vec::new();
@@ -215,7 +222,7 @@ pub fn similarity(spec: &SimilaritySpec) -> Result<SimilarityReport> {
         let chosen = select(suite, spec.per_class, spec.seed);
         let n_chosen = chosen.len();
         let log = embeddings_log_path(&spec.out, &name, &suite.name);
-        embed_suite(&mut copies, suite, chosen, spec, &name, embedding_len, &log)?;
+        embed_suite(&mut copies, suite, chosen, spec, (&name, &identity), embedding_len, &log)?;
         let (part, suite_rows) = suite_stats(suite, n_chosen, &log, spec.min_per_class)?;
         parts.push(part);
         rows.push(suite_rows);
@@ -253,7 +260,7 @@ fn embed_suite(
     suite: &Suite,
     chosen: Vec<Sample>,
     spec: &SimilaritySpec,
-    model: &str,
+    (model, identity): (&str, &Identity),
     embedding_len: usize,
     log: &Path,
 ) -> Result<()> {
@@ -270,11 +277,14 @@ fn embed_suite(
         ),
         labels_digest: sha256_hex(format!("embedding {embedding_len}").as_bytes()),
         shard: None,
+        identity: Some(identity.clone()),
     };
-    let (mut writer, done) = LogWriter::open(log, &header, spec.fresh)?;
-    if !done.is_empty() && spec.eval.progress {
-        eprintln!("resuming {}: {} of {} chosen samples already in the log", log.display(), done.len(), n_chosen);
+    let changed = |records: &[Record]| changed_images(suite, records, spec.eval.threads);
+    let (mut writer, resumed) = LogWriter::resume(log, &header, spec.fresh, &changed)?;
+    if let Some(line) = resumed.describe(log, n_chosen) {
+        eprintln!("{line}");
     }
+    let done = resumed.done;
     // The suite cut to the chosen samples (its other samples are not copied).
     let sub = Suite {
         name: suite.name.clone(),

@@ -43,6 +43,7 @@ pub fn log_header_for(model: &dyn Scorer, suite: &Suite, allowed: Option<&[usize
         suite_digest: suite.digest.clone(),
         labels_digest: lines_digest(labels.iter().map(String::as_str)),
         shard: None,
+        identity: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! sha256 in the three shapes shiftbench records: of bytes, of a file (streamed), and of a list
 //! of lines (a label list, a suite's samples), so that a result and a predictions log name what
-//! they were made from the same way.
+//! they were made from the same way; and the cheap [`fingerprint`] of an image's bytes that a
+//! record keeps.
 
 use std::io::Read;
 use std::path::Path;
@@ -10,6 +11,14 @@ use sha2::{Digest, Sha256};
 /// Lower-case hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
+}
+
+/// A cheap fingerprint of an image's bytes, `<length>:<xxh3-64 hex>`: taken on the bytes a
+/// sample was scored on, and again when a run resumes, so that a resumed log never keeps the
+/// predictions of an image that was replaced under the same name. xxh3 hashes at memory speed
+/// (it is not a cryptographic digest: it guards against accidents, not against an adversary).
+pub fn fingerprint(bytes: &[u8]) -> String {
+    format!("{}:{:016x}", bytes.len(), twox_hash::XxHash3_64::oneshot(bytes))
 }
 
 /// `(size, hex sha256)` of a file, read in 1 MiB pieces (fine for model files of gigabytes).

@@ -16,7 +16,7 @@ use shiftbench_imaging::to_tensor;
 use crate::host::scorer::{ModelStopped, Output, Scorer};
 use crate::results::predlog::{Record, Status};
 use crate::run::pipeline::plan::PassPlan;
-use crate::run::pipeline::prepare::{crop_of, failed, Prepared};
+use crate::run::pipeline::prepare::{crop_of, Outcome, Prepared};
 use crate::run::pipeline::Job;
 use crate::run::topk::{top_k_among, TOP_K};
 use crate::util::interrupt;
@@ -52,14 +52,19 @@ pub fn score_chunk(
     let sp = plan.spec_of[j];
     let mut records: Vec<Option<Record>> = vec![None; samples.len()];
     let mut ready: Vec<usize> = Vec::new();
+    // The record of sample `i`, with the fingerprint of its image; one without a prediction.
+    let record = |i: usize, status: Status| Record {
+        image: prepared[i].image.clone(),
+        ..Record::of(&samples[i].id, &samples[i].wnid, status)
+    };
+    let failed = |i: usize, status: Status, error: String| Record { error: Some(error), ..record(i, status) };
     for i in (0..samples.len()).filter(|&i| plan.needs(first + i, j)) {
-        let s = samples[i];
-        match &prepared[i] {
-            Prepared::Failed(e) => records[i] = Some(failed(s, Status::Failed, e.clone())),
-            Prepared::Missing(e) => records[i] = Some(failed(s, Status::Missing, e.clone())),
-            Prepared::Crops(t) => match &t[sp] {
+        match &prepared[i].outcome {
+            Outcome::Failed(e) => records[i] = Some(failed(i, Status::Failed, e.clone())),
+            Outcome::Missing(e) => records[i] = Some(failed(i, Status::Missing, e.clone())),
+            Outcome::Crops(t) => match &t[sp] {
                 Some(Ok(_)) => ready.push(i),
-                Some(Err(e)) => records[i] = Some(failed(s, Status::Failed, e.clone())),
+                Some(Err(e)) => records[i] = Some(failed(i, Status::Failed, e.clone())),
                 None => unreachable!("a needed sample of a running model is prepared for its spec"),
             },
         }
@@ -81,30 +86,17 @@ pub fn score_chunk(
             Ok(scores) => {
                 for (n, &i) in group.iter().enumerate() {
                     let row = &scores[n * per..(n + 1) * per];
-                    let s = samples[i];
                     records[i] = Some(if row.iter().any(|v| !v.is_finite()) {
                         let what = if embedding { "a non-finite embedding" } else { "non-finite scores" };
-                        failed(s, Status::Failed, format!("plugin {plugin} returned {what}"))
+                        failed(i, Status::Failed, format!("plugin {plugin} returned {what}"))
                     } else if embedding {
-                        Record {
-                            id: s.id.clone(),
-                            wnid: s.wnid.clone(),
-                            status: Status::Ok,
-                            top: vec![],
-                            scores: vec![],
-                            error: None,
-                            embedding: row.to_vec(),
-                        }
+                        Record { embedding: row.to_vec(), ..record(i, Status::Ok) }
                     } else {
                         let top = top_k_among(row, allowed, k);
                         Record {
-                            id: s.id.clone(),
-                            wnid: s.wnid.clone(),
-                            status: Status::Ok,
                             top: top.iter().map(|&t| labels[t].clone()).collect(),
                             scores: top.iter().map(|&t| row[t]).collect(),
-                            error: None,
-                            embedding: vec![],
+                            ..record(i, Status::Ok)
                         }
                     });
                 }
@@ -112,7 +104,7 @@ pub fn score_chunk(
             }
             Err(e) => {
                 for &i in group {
-                    records[i] = Some(failed(samples[i], Status::Failed, format!("{e:#}")));
+                    records[i] = Some(failed(i, Status::Failed, format!("{e:#}")));
                 }
                 match e.downcast_ref::<ModelStopped>() {
                     Some(stop) => {
