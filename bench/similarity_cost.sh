@@ -17,41 +17,17 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-2}
 PER=${PER:-20}
 model=${1:-plugins/onnx/examples/squeezenet1.1-fp32-embedding.yaml}
-photos=../shared/data/imagenet-samples
-[ -d "$photos" ] || { echo "similarity_cost: $photos is missing (see ../shared/data/README.md)" >&2; exit 77; }
 cargo build --release --locked -p shiftbench -p shiftbench-onnx-plugin >&2
 bin=target/release/shiftbench
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+suite=$(bench/large_suite.sh "$work" "$PER")
+n=1000
+echo "model: $model" >&2
 
-mapfile -t files < <(ls "$photos" | sort)
-n=${#files[@]}
-for ((i = 0; i < n; i++)); do
-    wnid=${files[i]%%_*}
-    mkdir -p "$work/suite/$wnid"
-    for ((j = 0; j < PER; j++)); do
-        f=${files[(i + j) % n]}
-        ln -s "$(realpath "$photos/$f")" "$work/suite/$wnid/$j-$f"
-    done
-done
-printf 'name: large\nsource:\n  image_folder: suite\n' > "$work/large.yaml"
-echo "suite: $((n * PER)) images in $n classes; model: $model" >&2
-
-# "wall cpu" seconds of one command.
-one() {
-    local status=0 t
-    local TIMEFORMAT='%R %U %S'
-    t=$({ time "$@" > "$work/stdout" 2> "$work/stderr" || status=$?; } 2>&1)
-    if [ "$status" != 0 ]; then
-        echo "failed: $*" >&2
-        cat "$work/stdout" "$work/stderr" >&2
-        exit 1
-    fi
-    read -r wall user sys <<< "$t"
-    echo "$wall $(echo "$user + $sys" | bc)"
-}
-run_cmd=("$bin" run --suite "$work/large.yaml" --model "$model" --out "$work/run" --fresh)
-sim_cmd=("$bin" similarity --suite "$work/large.yaml" --model "$model" --out "$work/sim" --fresh)
+source bench/timing.sh
+run_cmd=("$bin" run --suite "$suite" --model "$model" --out "$work/run" --fresh)
+sim_cmd=("$bin" similarity --suite "$suite" --model "$model" --out "$work/sim" --fresh)
 
 runs=() sims=()
 for ((r = 0; r < ROUNDS; r++)); do
@@ -63,7 +39,6 @@ for ((r = 0; r < ROUNDS; r++)); do
     echo "round $((r + 1)): run wall/cpu $a s, similarity wall/cpu $b s" >&2
     runs+=("$a") sims+=("$b")
 done
-median() { sort -n | awk '{v[NR]=$1} END {if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 rw=$(printf '%s\n' "${runs[@]}" | cut -d' ' -f1 | median)
 sw=$(printf '%s\n' "${sims[@]}" | cut -d' ' -f1 | median)
 rc=$(printf '%s\n' "${runs[@]}" | cut -d' ' -f2 | median)

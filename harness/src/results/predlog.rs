@@ -146,6 +146,8 @@ pub struct Resumed {
     pub changed_images: usize,
     /// An earlier log of another model, card or suite: where it was kept, and what changed.
     pub replaced: Option<Replaced>,
+    /// How long checking the earlier records' images took (None: nothing was checked).
+    pub check_time: Option<std::time::Duration>,
 }
 
 /// An earlier log set aside because it was not this run's.
@@ -171,7 +173,12 @@ impl Resumed {
         if self.kept == 0 && self.changed_images == 0 {
             return None;
         }
-        let mut line = format!("resumed {} of {total} from {} (same model, card and suite)", self.kept, log.display());
+        let checked = match self.check_time {
+            Some(t) => format!("; images checked in {:.2} s", t.as_secs_f64()),
+            None => String::new(),
+        };
+        let mut line =
+            format!("resumed {} of {total} from {} (same model, card and suite{checked})", self.kept, log.display());
         if self.changed_images > 0 {
             line.push_str(&format!(
                 "; {} image{} changed since {} scored: scoring {} again",
@@ -234,7 +241,9 @@ impl LogWriter {
                     resumed.replaced = Some(Replaced { kept_as, changes });
                     return Ok((LogWriter::create(path, header)?, resumed));
                 }
+                let started = std::time::Instant::now();
                 let stale = changed(&records);
+                resumed.check_time = (!records.is_empty()).then(|| started.elapsed());
                 if stale.is_empty() {
                     resumed.kept = records.len();
                     resumed.done.extend(records.into_iter().map(|r| r.id));
