@@ -18,7 +18,7 @@ fn run_demo(dir: &Path, threads: usize, batch: usize, isolation: Isolation) -> R
         suites: vec![suites.imagenet, suites.laionet],
         models: vec![lib.to_string_lossy().into_owned()],
         out: dir.join("out"),
-        eval: EvalOptions { batch, threads, progress: false, ..EvalOptions::default() },
+        eval: EvalOptions { batch, threads, ..EvalOptions::default() },
         model_threads: 0,
         replicas: None,
         fresh: true,

@@ -230,7 +230,7 @@ fn demo_run(dir: &Path) -> RunResult {
         suites: vec![suites.imagenet, suites.laionet],
         models: vec![lib.to_string_lossy().into_owned()],
         out: dir.join("out"),
-        eval: EvalOptions { batch: 16, threads: 2, progress: false, ..Default::default() },
+        eval: EvalOptions { batch: 16, threads: 2, ..Default::default() },
         fresh: true,
         ..RunSpec::default()
     })

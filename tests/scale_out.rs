@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use shiftbench::results::predlog::read_log;
 use shiftbench::results::shard::Shard;
+use shiftbench::run::events::Silent;
 use shiftbench::run::merge::merge;
 use shiftbench::run::EvalOptions;
 use shiftbench::RunResult;
@@ -21,7 +22,7 @@ fn spec(suites: &[PathBuf], out: &Path, shard: Option<Shard>) -> RunSpec {
         suites: suites.to_vec(),
         models: vec![common::plugin_lib("shiftbench_example").to_string_lossy().into_owned()],
         out: out.to_path_buf(),
-        eval: EvalOptions { batch: 16, threads: 2, progress: false, ..Default::default() },
+        eval: EvalOptions { batch: 16, threads: 2, ..Default::default() },
         shard,
         ..RunSpec::default()
     }
@@ -47,7 +48,7 @@ fn shards_merge_to_the_unsharded_result_bit_for_bit() {
             assert!(out.join(format!("result.shard-{i}-of-{n}.json")).is_file());
         }
         assert_eq!(expected, 429, "the shards of N = {n} partition the suite");
-        let merged = merge(std::slice::from_ref(&out), &BTreeMap::new(), false, false).unwrap();
+        let merged = merge(std::slice::from_ref(&out), &BTreeMap::new(), false, &Silent).unwrap();
         assert_eq!(merged.logs.len(), 2 * n as usize);
         // Every metric, standard error, per-class count and weight: identical.
         assert_eq!(merged.run.results, whole.results, "N = {n}");
@@ -76,7 +77,7 @@ fn shards_merge_to_the_unsharded_result_bit_for_bit() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("example-shape-colour on laionet-like: shard 1/3 is missing"), "{err}");
-    let partial = merge(std::slice::from_ref(&out), &BTreeMap::new(), true, false).unwrap();
+    let partial = merge(std::slice::from_ref(&out), &BTreeMap::new(), true, &Silent).unwrap();
     assert!(partial.run.results[1].totals.expected < 429);
 
     // Logs alone (no result files) with the suite named for its weights give the same result too.

@@ -24,7 +24,8 @@ use shiftbench::data::sources::matfile::write_synsets_mat;
 use shiftbench::data::suite::Suite;
 use shiftbench::host::Scorer;
 use shiftbench::results::predlog::{read_log, LogWriter, Record, Status};
-use shiftbench::run::pipeline::{evaluate, evaluate_many, Job};
+use shiftbench::run::events::Silent;
+use shiftbench::run::pipeline::{evaluate, evaluate_many, Job, JobOutcome};
 use shiftbench::run::topk::log_header;
 use shiftbench::run::{Argmax, EvalOptions};
 use shiftbench::RunResult;
@@ -728,18 +729,20 @@ fn many_models_share_one_decode_and_one_preprocess_per_spec() {
     let mut writers: Vec<LogWriter> =
         models.iter().zip(&logs).map(|(m, p)| LogWriter::open(p, &log_header(m, &suite), true).unwrap().0).collect();
     let none = HashSet::new();
+    let mut outcomes = vec![JobOutcome::default(); models.len()];
     let mut jobs: Vec<Job> = models
         .iter_mut()
         .zip(writers.iter_mut())
-        .map(|(m, log)| Job { model: m as &mut dyn Scorer, extra: Vec::new(), log, done: &none })
+        .zip(outcomes.iter_mut())
+        .map(|((m, log), outcome)| Job { model: m as &mut dyn Scorer, extra: Vec::new(), log, done: &none, outcome })
         .collect();
-    let stats = evaluate_many(&mut jobs, &suite, &opts).unwrap();
+    let stats = evaluate_many(&mut jobs, &suite, &opts, &Silent).unwrap();
     drop(jobs);
     drop(writers);
     assert_eq!(stats.decoded, 31); // every file read and decoded once
     assert_eq!(stats.specs, 3);
     assert_eq!(stats.preprocessed, 30 * 3); // once per decodable image and spec
-    assert_eq!(stats.evaluated, vec![31; 4]);
+    assert_eq!(outcomes.iter().map(|o| o.evaluated).collect::<Vec<_>>(), vec![31; 4]);
     assert_eq!(models.iter().map(|m| m.seen).collect::<Vec<_>>(), vec![30; 4]);
 
     // Each model's log is what it gets alone, with another batch size and thread count.
@@ -799,11 +802,12 @@ fn model_copies_share_a_pass_and_write_the_same_log() {
         let (mut w3, _) = LogWriter::open(&p3, &log_header(&copies[0], &suite), true).unwrap();
         let (first, rest) = copies.split_first_mut().unwrap();
         let extra: Vec<&mut (dyn Scorer + Send)> = rest.iter_mut().map(|m| m as &mut (dyn Scorer + Send)).collect();
-        let mut jobs = [Job { model: first, extra, log: &mut w3, done: &none }];
-        let stats = evaluate_many(&mut jobs, &suite, &opts).unwrap();
+        let mut outcome = JobOutcome::default();
+        let mut jobs = [Job { model: first, extra, log: &mut w3, done: &none, outcome: &mut outcome }];
+        evaluate_many(&mut jobs, &suite, &opts, &Silent).unwrap();
         drop(jobs);
         drop(w3);
-        assert_eq!(stats.evaluated, vec![31]);
+        assert_eq!(outcome.evaluated, 31);
         assert_eq!(copies.iter().map(|m| m.seen).sum::<usize>(), 30, "each decodable image scored once");
         assert_eq!(read_records(&p3), read_records(&p1), "batch {batch}");
         // All three copies were inside `infer` at the same time (each waited on its first
@@ -837,12 +841,12 @@ fn a_copy_that_stops_stops_its_model() {
     let (mut w, _) = LogWriter::open(&p, &log_header(&copies[0], &suite), true).unwrap();
     let (first, rest) = copies.split_first_mut().unwrap();
     let extra: Vec<&mut (dyn Scorer + Send)> = rest.iter_mut().map(|m| m as &mut (dyn Scorer + Send)).collect();
-    let mut jobs = [Job { model: first, extra, log: &mut w, done: &none }];
-    let stats =
-        evaluate_many(&mut jobs, &suite, &EvalOptions { batch: 2, threads: 1, ..EvalOptions::default() }).unwrap();
+    let mut outcome = JobOutcome::default();
+    let mut jobs = [Job { model: first, extra, log: &mut w, done: &none, outcome: &mut outcome }];
+    evaluate_many(&mut jobs, &suite, &EvalOptions { batch: 2, threads: 1, ..EvalOptions::default() }, &Silent).unwrap();
     drop(jobs);
     drop(w);
-    assert_eq!(stats.stopped[0].as_deref(), Some("mock copy crashed"));
+    assert_eq!(outcome.stopped.as_deref(), Some("mock copy crashed"));
     let recs = read_records(&p);
     let crashed: Vec<&Record> =
         recs.iter().filter(|r| r.error.as_deref().is_some_and(|e| e.contains("mock copy crashed"))).collect();
@@ -868,14 +872,17 @@ fn a_pass_decodes_only_what_some_model_still_needs() {
     let ids: Vec<String> = suite.samples.iter().map(|s| s.id.clone()).collect();
     let done_a: HashSet<String> = ids[5..].iter().cloned().collect();
     let done_b: HashSet<String> = ids[10..].iter().cloned().collect();
+    let (mut oa, mut ob) = (JobOutcome::default(), JobOutcome::default());
     let mut jobs = [
-        Job { model: &mut a, extra: Vec::new(), log: &mut wa, done: &done_a },
-        Job { model: &mut b, extra: Vec::new(), log: &mut wb, done: &done_b },
+        Job { model: &mut a, extra: Vec::new(), log: &mut wa, done: &done_a, outcome: &mut oa },
+        Job { model: &mut b, extra: Vec::new(), log: &mut wb, done: &done_b, outcome: &mut ob },
     ];
-    let stats = evaluate_many(&mut jobs, &suite, &EvalOptions { threads: 2, ..EvalOptions::default() }).unwrap();
+    let stats =
+        evaluate_many(&mut jobs, &suite, &EvalOptions { threads: 2, ..EvalOptions::default() }, &Silent).unwrap();
+    drop(jobs);
     assert_eq!(stats.decoded, 10);
     assert_eq!(stats.preprocessed, 15);
-    assert_eq!(stats.evaluated, vec![5, 10]);
+    assert_eq!((oa.evaluated, ob.evaluated), (5, 10));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -126,7 +126,8 @@ fn a_card_edited_between_runs_into_the_same_folder_is_not_resumed() {
     let (stdout, stderr) = text(&o);
     assert!(o.status.success() && stdout.contains("64.70"), "{stdout}{stderr}");
     assert!(
-        stderr.contains("resumed 1000 of 1000 from") && stderr.contains("(same model, card and suite; images checked in "),
+        stderr.contains("resumed 1000 of 1000 from")
+            && stderr.contains("(same model, card and suite; images checked in "),
         "{stderr}"
     );
 

@@ -15,7 +15,7 @@
 //! - [`results`]: the predictions log, tallies, metrics, the result model, provenance, shards;
 //! - [`run`]: orchestration (the run, the pipeline as stages, merge, score, plans);
 //! - [`report`]: terminal tables, compare, every report format, plots;
-//! - [`util`]: bounded reads, atomic writes, digests, Ctrl-C, progress bars;
+//! - [`util`]: bounded reads, atomic writes, digests, Ctrl-C, locks;
 //! - [`fuzzing`]: entry points that feed hostile bytes to every parser (fuzz targets, tests).
 //!
 //! The items most programs need are re-exported here.
@@ -35,4 +35,4 @@ pub use data::suite::Suite;
 pub use host::{Isolation, ModelRef, Scorer};
 pub use results::paths::{log_path, result_path, shard_log_path, slug};
 pub use results::result::{EvalResult, RunResult};
-pub use run::{run, EvalOptions, RunSpec};
+pub use run::{run, run_with, EvalOptions, RunSpec};

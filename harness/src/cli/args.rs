@@ -1,6 +1,5 @@
 //! The command line's grammar: every subcommand and flag (clap derive). `main.rs` acts on them.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
@@ -409,11 +408,7 @@ pub(crate) fn positive(s: &str) -> Result<usize, String> {
 }
 
 pub(crate) fn eval_options(p: &Perf) -> EvalOptions {
-    let mut o = EvalOptions {
-        batch: p.batch.unwrap_or(0),
-        progress: std::io::stderr().is_terminal(),
-        ..EvalOptions::default()
-    };
+    let mut o = EvalOptions { batch: p.batch.unwrap_or(0), ..EvalOptions::default() };
     if let Some(t) = p.threads {
         o.threads = t.max(1);
     }

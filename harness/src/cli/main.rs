@@ -1,9 +1,9 @@
 //! The `shiftbench` command line: parses ([`args`]), calls the library, prints.
 
 mod args;
+mod reporter;
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -18,11 +18,13 @@ use shiftbench::report::sinks::{render_comparison, render_run, write_comparison_
 use shiftbench::report::table::{ordered, precise_lines, problem_lines, sort_models_with, table};
 use shiftbench::run::merge::merge;
 use shiftbench::run::plan::Plan;
+use shiftbench::run::run_with;
 use shiftbench::run::score::score_noted;
 use shiftbench::util::interrupt::{self, Interrupted, EXIT_INTERRUPTED};
-use shiftbench::{demo, result_path, run, RunResult, RunSpec};
+use shiftbench::{demo, result_path, RunResult, RunSpec};
 
 use args::{eval_options, Cli, Cmd, ModelCmd, Report};
+use reporter::Terminal;
 use shiftbench::host::card::{card_summary, model_yaml};
 use shiftbench::host::model::plugin_for_model_file;
 use shiftbench::host::{LoadedModel, ModelRef, Scorer};
@@ -154,7 +156,7 @@ fn report_comparison(c: &Comparison, report: &Report, page: &str) -> Result<bool
 /// The demo's second point: the intra-class similarity of the model's embeddings on the two
 /// suites, and each class's recall change against its similarity change.
 fn demo_similarity(run: &RunSpec, perf: &args::Perf, isolate: &shiftbench::host::IsolationArgs) -> Result<()> {
-    use shiftbench::run::similarity::{similarity, SimilaritySpec, DEFAULT_MIN_PER_CLASS, DEFAULT_PER_CLASS};
+    use shiftbench::run::similarity::{similarity_with, SimilaritySpec, DEFAULT_MIN_PER_CLASS, DEFAULT_PER_CLASS};
     let out = run.out.join("similarity");
     let spec = SimilaritySpec {
         suites: run.suites.clone(),
@@ -170,7 +172,7 @@ fn demo_similarity(run: &RunSpec, perf: &args::Perf, isolate: &shiftbench::host:
         isolation: isolate.isolation()?,
         result: Some(result_path(&run.out, None)),
     };
-    let r = match similarity(&spec) {
+    let r = match similarity_with(&spec, &Terminal::new(true)) {
         Ok(r) => r,
         Err(e) if format!("{e:#}").contains("has no embedding") => {
             println!("\nno intra-class similarity: {e:#}");
@@ -207,7 +209,7 @@ fn main_inner() -> Result<ExitCode> {
                 isolation: isolate.isolation()?,
                 shard: None,
             };
-            let run = run(&spec)?;
+            let run = run_with(&spec, &Terminal::new(true))?;
             println!("shiftbench demo: the example plugin on a stereotypical (ImageNet-like) and an in-the-wild (LAIONet-like)");
             println!(
                 "version of the same 10 classes. Recall in percent, ± one standard error; LAION-wt weighs classes by"
@@ -262,7 +264,7 @@ fn main_inner() -> Result<ExitCode> {
                 isolation,
             };
             let sort = sort.or(plan.sort.clone());
-            let run = run(&spec)?;
+            let run = run_with(&spec, &Terminal::new(true))?;
             let path = result_path(Path::new(&out), shard);
             // With a baseline and a machine format, stdout holds the comparison alone.
             if report.format == Format::Table {
@@ -290,7 +292,7 @@ fn main_inner() -> Result<ExitCode> {
             }
         }
         Cmd::Similarity { suites, model, out, per_class, seed, min_per_class, result, fresh, perf, isolate } => {
-            use shiftbench::run::similarity::{similarity, SimilaritySpec};
+            use shiftbench::run::similarity::{similarity_with, SimilaritySpec};
             interrupt::install()?;
             let spec = SimilaritySpec {
                 suites,
@@ -306,7 +308,7 @@ fn main_inner() -> Result<ExitCode> {
                 isolation: isolate.isolation()?,
                 result,
             };
-            let r = similarity(&spec)?;
+            let r = similarity_with(&spec, &Terminal::new(true))?;
             print!("{}", shiftbench::report::similarity::render_text(&r));
             let (written, skipped) = shiftbench::report::similarity::write_all(&r, &out)?;
             for s in &skipped {
@@ -345,7 +347,7 @@ fn main_inner() -> Result<ExitCode> {
                 let s = Suite::load(p)?;
                 weights.insert(s.name.clone(), s.weights);
             }
-            let merged = merge(&inputs, &weights, allow_partial, std::io::stderr().is_terminal())?;
+            let merged = merge(&inputs, &weights, allow_partial, &Terminal::new(true))?;
             let path = out.join("result.json");
             merged.run.write(&path)?;
             report_run(&merged.run, &report, "run")?;
@@ -389,7 +391,16 @@ fn main_inner() -> Result<ExitCode> {
             }
         }
         Cmd::Worker { library, config, threads, shm_fd } => {
-            std::process::exit(shiftbench::host::worker::serve(&library, config.as_deref(), threads, shm_fd));
+            use shiftbench::host::worker::{serve, WorkerExit};
+            let code = match serve(&library, config.as_deref(), threads, shm_fd) {
+                Ok(()) => 0,
+                Err(WorkerExit::Quiet) => 2,
+                Err(e) => {
+                    eprintln!("{e}");
+                    2
+                }
+            };
+            std::process::exit(code);
         }
         Cmd::Model { cmd } => model_command(cmd)?,
         Cmd::History { runs, tol, report } => {

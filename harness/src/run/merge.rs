@@ -14,7 +14,7 @@ use crate::results::provenance::{RunInfo, Speed, SuiteInfo};
 use crate::results::result::{EvalResult, RunResult};
 use crate::results::shard::Shard;
 use crate::results::tally::Tally;
-use crate::util::progress;
+use crate::run::events::{Event, Reporter};
 
 /// Shards of one model on one suite found among the inputs of a merge.
 #[derive(Debug, Default)]
@@ -89,7 +89,7 @@ pub fn merge(
     inputs: &[PathBuf],
     weights_override: &BTreeMap<String, Weights>,
     allow_partial: bool,
-    progress: bool,
+    reporter: &dyn Reporter,
 ) -> Result<Merged> {
     let (logs, result_files) = collect_inputs(inputs)?;
     if logs.is_empty() {
@@ -98,10 +98,9 @@ pub fn merge(
             inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         );
     }
-    let bar = progress::bar(logs.len() as u64, "reading logs", progress);
+    reporter.report(Event::ReadingLogs { total: logs.len() });
     let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
     for l in &logs {
-        bar.set_message(l.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
         let (h, recs) = read_log(l)?;
         let g = groups.entry((h.model.clone(), h.suite.clone())).or_default();
         if let Some(prev) = &g.header {
@@ -123,9 +122,9 @@ pub fn merge(
         g.shards.insert(h.shard);
         g.logs.push(l.clone());
         g.records.extend(recs);
-        bar.inc(1);
+        reporter.report(Event::LogRead { log: l });
     }
-    bar.finish_and_clear();
+    reporter.report(Event::LogsRead);
 
     // Weights, weight kinds and provenance from the shards' result files.
     let mut weights: BTreeMap<(String, String), (String, BTreeMap<String, f64>)> = BTreeMap::new();

@@ -1,9 +1,12 @@
-//! The run layer: orchestration. [`run`] loads the suites, opens the models (each `--model`
-//! resolved once, run as its copies), makes one pass over each suite for all models
-//! ([`pipeline`]), scores each predictions log into a result and writes `result.json`. It holds
-//! the output folder's lock meanwhile ([`lock_path`], [`DirLock`]): one run per folder (per shard)
-//! at a time. Each model's speed in the run (from the pass's timings) goes into its [`ModelInfo`].
+//! The run layer: orchestration. Every command that runs models stands on a [`session`]: it
+//! holds the output folder's lock (one run per folder and shard at a time), loads the suites,
+//! resolves and opens the models and their logs, and drives passes, telling a
+//! [`Reporter`](events::Reporter) what happens ([`events`]: the seam to the CLI, which alone
+//! prints). [`run`] makes one pass over each suite for all models ([`pipeline`]), scores each
+//! predictions log into a result and writes `result.json`; each model's speed in the run (from its
+//! passes' timings) goes into its [`ModelInfo`](crate::results::provenance::ModelInfo).
 //!
+//! - [`session`]: the session; [`events`]: what it says;
 //! - [`options`]: batch, threads, [`Argmax`]; [`topk`]: from scores to predictions;
 //! - [`models`]: copies, threads and names of the models; [`pipeline`]: the pass, as stages;
 //! - [`merge`]: shard logs into the unsharded result; [`score`]: results from logs or stored
@@ -12,12 +15,14 @@
 //! - [`similarity`]: the intra-class similarity of a model's embeddings per suite and class
 //!   (`shiftbench similarity`), through the same pass.
 
+pub mod events;
 pub mod merge;
 pub mod models;
 pub mod options;
 pub mod pipeline;
 pub mod plan;
 pub mod score;
+pub mod session;
 pub mod similarity;
 pub mod sweep;
 pub mod topk;
@@ -25,25 +30,24 @@ pub mod topk;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::data::suite::Suite;
-use crate::host::card::card_summary;
 use crate::host::model::ModelRef;
 use crate::host::scorer::Scorer;
 use crate::host::worker::Isolation;
 use crate::results::identity::Identity;
-use crate::results::paths::{lock_path, result_path, shard_log_path};
-use crate::results::predlog::{read_log, LogHeader, LogWriter, Record};
-use crate::results::provenance::{RunInfo, Speed, SuiteInfo};
+use crate::results::paths::{result_path, shard_log_path};
+use crate::results::predlog::{read_log, LogHeader, LogWriter};
+use crate::results::provenance::Speed;
 use crate::results::result::{EvalResult, RunResult};
 use crate::results::shard::Shard;
 use crate::results::tally::Tally;
-use crate::util::lock::{DirLock, Locked};
-use crate::util::{interrupt, progress};
-use models::{close_all, model_info, open_model, Slot};
+use events::{Reporter, Silent};
+use models::{close_all, Replicas};
 pub use options::{Argmax, EvalOptions};
-use pipeline::prepare::changed_images;
+use pipeline::{Job, JobOutcome};
+use session::{ModelOptions, Session};
 
 /// What `shiftbench run` does.
 #[derive(Debug, Clone, Default)]
@@ -68,6 +72,13 @@ pub struct RunSpec {
     pub shard: Option<Shard>,
 }
 
+impl RunSpec {
+    /// How its models' copies are opened.
+    pub fn model_options(&self) -> ModelOptions {
+        ModelOptions { model_threads: self.model_threads, replicas: self.replicas, isolation: self.isolation.clone() }
+    }
+}
+
 /// Scores a suite's predictions log into a result.
 pub fn result_from_log(log: &Path, model: &str, suite: &Suite) -> Result<EvalResult> {
     let (_, records) = read_log(log)?;
@@ -79,8 +90,14 @@ fn stopped_result(model: &str, suite: &Suite, why: String) -> EvalResult {
     EvalResult::weighted(model, &suite.name, &suite.weights, &Tally::default()).with_error(why, suite.samples.len())
 }
 
-/// Evaluates every model on every suite (resuming logs that exist), writes
-/// `<out>/result.json` (see [`result_path`]) and returns the results, model by model.
+/// [`run_with`], telling nobody what happens.
+pub fn run(spec: &RunSpec) -> Result<RunResult> {
+    run_with(spec, &Silent)
+}
+
+/// Evaluates every model on every suite (resuming logs that are the same model's), writes
+/// `<out>/result.json` (see [`result_path`]) and returns the results, model by model; what happens
+/// goes to `reporter`.
 ///
 /// Each suite is one pass for all models ([`pipeline::evaluate_many`]): every image is read and
 /// decoded once, and preprocessed once per distinct preprocessing spec, however many models
@@ -90,60 +107,33 @@ fn stopped_result(model: &str, suite: &Suite, why: String) -> EvalResult {
 /// model that cannot be loaded, or that stops (its worker crashed or hung, it panicked, it broke
 /// the interface) gets a result with `error` set for that suite while the other models of the
 /// pass go on; on the next suite it gets a fresh worker. A stop asked for with Ctrl-C returns
-/// [`interrupt::Interrupted`] once the logs are flushed.
+/// [`interrupt::Interrupted`](crate::util::interrupt::Interrupted) once the logs are flushed.
 ///
-/// The run holds the lock of `spec.out` (of its shard) from start to end: while another run
-/// holds it, this one is refused with an error that names the other ([`Locked`]); a lock left by a
-/// killed run is taken over, with a note on stderr.
-pub fn run(spec: &RunSpec) -> Result<RunResult> {
-    let _lock = lock_output(spec)?;
-    let mut info = RunInfo::start("run");
-    (info.threads, info.batch, info.model_threads, info.shard) =
-        (Some(spec.eval.threads), Some(spec.eval.batch), Some(spec.model_threads), spec.shard);
-    // A misspelt --model fails now, not after hours of evaluating the others (and before the
-    // suites are listed, so that it is the first thing said).
-    let mut refs = Vec::with_capacity(spec.models.len());
-    for m in &spec.models {
-        refs.push(ModelRef::resolve(m).with_context(|| format!("model {m}"))?);
-    }
-    let suites = load_suites(spec, &mut info)?;
-    let mut slots = open_slots(refs, spec, &mut info)?;
-    let mut per_model: Vec<Vec<EvalResult>> = slots.iter().map(|_| Vec::new()).collect();
-    let mut timings = vec![Timing::default(); slots.len()];
+/// The run holds the lock of `spec.out` (of its shard) from start to end ([`Session::start`]).
+pub fn run_with(spec: &RunSpec, reporter: &dyn Reporter) -> Result<RunResult> {
+    // A misspelt --model fails now, before the folder is locked or a suite listed.
+    let refs = Session::resolve(&spec.models)?;
+    let mut session = Session::start("run", &spec.out, spec.shard, reporter)?;
+    let info = &mut session.info;
+    (info.threads, info.batch, info.model_threads) =
+        (Some(spec.eval.threads), Some(spec.eval.batch), Some(spec.model_threads));
+    let suites = session.load_suites(&spec.suites, spec.shard)?;
+    let mut models = open_models(&mut session, refs, spec)?;
     for suite in &suites {
-        for (i, result) in run_suite(&mut slots, suite, spec, &mut timings)?.into_iter().enumerate() {
-            per_model[i].push(result);
-        }
+        run_suite(&session, &mut models, suite, spec)?;
     }
-    for (slot, t) in slots.iter().zip(&timings) {
-        if let Some(mi) = info.models.iter_mut().find(|m| m.name == slot.name) {
+    for m in &models {
+        if let Some(mi) = session.info.models.iter_mut().find(|mi| mi.name == m.name) {
+            let t = &m.timing;
             mi.speed = Speed::new(t.images, t.wall.as_secs_f64(), t.model.as_secs_f64());
         }
     }
-    close_all(slots.into_iter().filter_map(|s| s.copies).collect());
-    info.finish();
-    let run = RunResult::new(per_model.into_iter().flatten().collect()).with_run(info).with_effective_robustness();
+    let info = session.finish();
+    close_all(models.iter_mut().filter_map(|m| m.copies.take()).collect());
+    let results = models.into_iter().flat_map(|m| m.results).collect();
+    let run = RunResult::new(results).with_run(info).with_effective_robustness();
     run.write(&result_path(&spec.out, spec.shard))?;
     Ok(run)
-}
-
-/// Takes the lock of `spec.out` for this run (its shard's, for a shard: the shards of one run
-/// share a folder), saying so when it takes over a stale one.
-fn lock_output(spec: &RunSpec) -> Result<DirLock> {
-    let lock = DirLock::acquire(&lock_path(&spec.out, spec.shard)).map_err(|e| {
-        if !e.is::<Locked>() {
-            return e;
-        }
-        let shard = spec.shard.map(|s| format!(" (shard {s})")).unwrap_or_default();
-        e.context(format!(
-            "{}{shard} is being written by another shiftbench run (one at a time: wait for it to finish, or give this run another --out)",
-            spec.out.display()
-        ))
-    })?;
-    if let Some(why) = &lock.took_over {
-        eprintln!("note: taking over the lock {}: {why}", lock.path().display());
-    }
-    Ok(lock)
 }
 
 /// What a model's passes took in this run, over every suite (for its [`Speed`]).
@@ -157,154 +147,137 @@ struct Timing {
     model: Duration,
 }
 
-/// Loads the run's suites (only this run's shard of each), printing what loading noticed, and
-/// records them in `info`.
-fn load_suites(spec: &RunSpec, info: &mut RunInfo) -> Result<Vec<Suite>> {
-    let loading = progress::spinner("listing suites", spec.eval.progress);
-    let mut suites: Vec<Suite> = spec.suites.iter().map(|p| Suite::load(p)).collect::<Result<_>>()?;
-    loading.finish_and_clear();
-    for n in suites.iter().flat_map(|s| &s.notes) {
-        eprintln!("{n}");
-    }
-    for suite in &mut suites {
-        let mut si = SuiteInfo::of(suite);
-        if let Some(sh) = spec.shard {
-            suite.samples.retain(|s| sh.contains(&s.id));
-            si.samples_in_shard = Some(suite.samples.len());
-        }
-        info.suites.push(si);
-    }
-    Ok(suites)
+/// One `--model` of a run, and what it has done so far.
+struct RunModel {
+    model: ModelRef,
+    name: String,
+    /// What decides its predictions (written into its logs' headers; empty when it did not load).
+    identity: Identity,
+    /// Its copies; None once it failed to load or stopped on a suite (the next suite gets fresh
+    /// copies).
+    copies: Option<Replicas>,
+    /// Why it could not be loaded: every suite gets an error row.
+    load_error: Option<String>,
+    /// Its results, suite by suite.
+    results: Vec<EvalResult>,
+    timing: Timing,
 }
 
-/// Opens every model (a model that cannot be loaded gets a slot with its error, so every suite
-/// gets an error row for it) and records the ones that opened in `info`. Two models under one
-/// name are refused: they would share predictions logs.
-fn open_slots(refs: Vec<ModelRef>, spec: &RunSpec, info: &mut RunInfo) -> Result<Vec<Slot>> {
-    let mut slots: Vec<Slot> = Vec::new();
+/// Opens every model (a model that cannot be loaded gets an error, so every suite gets an error
+/// row for it). Two models under one name are refused: they would share predictions logs.
+fn open_models(session: &mut Session<'_>, refs: Vec<ModelRef>, spec: &RunSpec) -> Result<Vec<RunModel>> {
+    let mut models: Vec<RunModel> = Vec::new();
     for r in refs {
-        let slot = match open_model(&r, spec) {
-            Ok((copies, threads)) => {
-                let mi = model_info(&r, &copies, threads, &spec.eval);
-                let identity = Identity::of_model(&mi, &r).with("argmax", spec.eval.argmax.as_str());
-                info.models.push(mi);
-                let model = &copies[0];
-                if r.assumed() {
-                    eprintln!(
-                        "{}: no model YAML, so the card was read from the model or assumed (torchvision's defaults): {}",
-                        r.arg,
-                        card_summary(model.card(), model.labels())
-                    );
-                    eprintln!(
-                        "  if the model was trained otherwise (BGR, 0-255, another size), pin its card: shiftbench model init {} --out {}.yaml, edit, and pass the YAML",
-                        r.arg,
-                        model.card().name
-                    );
-                }
-                let name = model.card().name.to_string();
-                Slot { model: r, name, identity, copies: Some(copies), load_error: None }
-            }
-            Err(e) => {
-                let load_error = Some(format!("model {} could not be loaded: {e:#}", r.arg));
-                Slot { name: r.display_name(), model: r, identity: Identity::default(), copies: None, load_error }
-            }
+        let (name, identity, copies, load_error) = match session.open_model(&r, &spec.model_options(), &spec.eval) {
+            Ok(m) => (m.name, m.identity.with("argmax", spec.eval.argmax.as_str()), Some(m.copies), None),
+            Err(e) => (
+                r.display_name(),
+                Identity::default(),
+                None,
+                Some(format!("model {} could not be loaded: {e:#}", r.arg)),
+            ),
         };
-        if let Some(other) = slots.iter().find(|o| o.name == slot.name) {
+        if let Some(other) = models.iter().find(|o| o.name == name) {
             anyhow::bail!(
                 "models {} and {} are both named {:?}: they would share predictions logs; give them distinct `name:` in their model YAMLs",
                 other.model.arg,
-                slot.model.arg,
-                slot.name
+                r.arg,
+                name
             );
         }
-        slots.push(slot);
+        models.push(RunModel {
+            model: r,
+            name,
+            identity,
+            copies,
+            load_error,
+            results: Vec::new(),
+            timing: Timing::default(),
+        });
     }
-    Ok(slots)
+    Ok(models)
 }
 
-/// One pass over `suite` for every model that runs, then each model's result on it (slot by
-/// slot): scored from its log, or an error row for a model that could not be loaded or stopped.
-/// Adds what each model's pass took to its `timings`.
-fn run_suite(slots: &mut [Slot], suite: &Suite, spec: &RunSpec, timings: &mut [Timing]) -> Result<Vec<EvalResult>> {
-    // A model stopped on the previous suite gets a fresh worker.
-    for slot in slots.iter_mut().filter(|s| s.copies.is_none() && s.load_error.is_none()) {
-        match open_model(&slot.model, spec) {
-            Ok((copies, _)) => slot.copies = Some(copies),
-            Err(e) => slot.load_error = Some(format!("model {} could not be loaded: {e:#}", slot.model.arg)),
+/// A model's part in one pass: its log, what the log already holds, and what the pass did.
+struct InPass {
+    log: LogWriter,
+    done: std::collections::HashSet<String>,
+    outcome: JobOutcome,
+}
+
+/// One pass over `suite` for every model that runs, then each model's result on it: scored from
+/// its log, or an error row for a model that could not be loaded or stopped. Adds what each
+/// model's pass took to its timing.
+fn run_suite(session: &Session<'_>, models: &mut [RunModel], suite: &Suite, spec: &RunSpec) -> Result<()> {
+    // A model stopped on the previous suite gets fresh copies.
+    for m in models.iter_mut().filter(|m| m.copies.is_none() && m.load_error.is_none()) {
+        match session.reopen(&m.model, &spec.model_options()) {
+            Ok(copies) => m.copies = Some(copies),
+            Err(e) => m.load_error = Some(format!("model {} could not be loaded: {e:#}", m.model.arg)),
         }
     }
-    let mut running: Vec<usize> = Vec::new();
-    let mut writers = Vec::new();
-    let mut dones = Vec::new();
-    for (i, slot) in slots.iter().enumerate() {
-        let Some(model) = slot.copies.as_ref().map(|m| &*m[0]) else { continue };
-        let log = shard_log_path(&spec.out, &slot.name, &suite.name, spec.shard);
+    // Each running model's log, opened (resumed when it is the same model's).
+    let mut parts: Vec<Option<InPass>> = Vec::with_capacity(models.len());
+    for m in models.iter() {
+        let Some(first) = m.copies.as_ref().map(|c| &*c[0]) else {
+            parts.push(None);
+            continue;
+        };
+        let path = shard_log_path(&spec.out, &m.name, &suite.name, spec.shard);
         let header = LogHeader {
             shard: spec.shard,
-            identity: Some(slot.identity.clone()),
-            ..topk::log_header_opts(model, suite, &spec.eval)
+            identity: Some(m.identity.clone()),
+            ..topk::log_header_opts(first, suite, &spec.eval)
         };
-        let changed = |records: &[Record]| changed_images(suite, records, spec.eval.threads);
-        let (writer, resumed) = LogWriter::resume(&log, &header, spec.fresh, &changed)?;
-        if let Some(line) = resumed.describe(&log, suite.samples.len()) {
-            eprintln!("{line}");
-        }
-        let done = resumed.done;
-        running.push(i);
-        writers.push(writer);
-        dones.push(done);
+        let (log, done) =
+            session.open_log(&path, &header, suite, suite.samples.len(), spec.fresh, spec.eval.threads)?;
+        parts.push(Some(InPass { log, done, outcome: JobOutcome::default() }));
     }
-    let stats = if running.is_empty() {
-        None
-    } else {
-        let mut jobs: Vec<pipeline::Job> = slots
+    let stats = {
+        let mut jobs: Vec<Job<'_>> = models
             .iter_mut()
-            .filter_map(|s| s.copies.as_mut())
-            .zip(writers.iter_mut())
-            .zip(dones.iter())
-            .map(|((copies, log), done)| {
+            .zip(parts.iter_mut())
+            .filter_map(|(m, part)| {
+                let (copies, part) = (m.copies.as_mut()?, part.as_mut()?);
                 let (first, rest) = copies.split_first_mut().expect("at least one copy");
-                let extra = rest.iter_mut().map(|m| &mut **m as &mut (dyn Scorer + Send)).collect();
-                pipeline::Job { model: &mut **first, extra, log, done }
+                let extra = rest.iter_mut().map(|c| &mut **c as &mut (dyn Scorer + Send)).collect();
+                Some(Job {
+                    model: &mut **first,
+                    extra,
+                    log: &mut part.log,
+                    done: &part.done,
+                    outcome: &mut part.outcome,
+                })
             })
             .collect();
-        let stats = pipeline::evaluate_many(&mut jobs, suite, &spec.eval);
-        drop(jobs);
-        match stats {
-            Ok(s) => {
-                for (j, &i) in running.iter().enumerate().filter(|&(j, _)| s.scored[j] > 0) {
-                    let t = &mut timings[i];
-                    (t.images, t.wall, t.model) =
-                        (t.images + s.scored[j] as u64, t.wall + s.wall, t.model + s.model_time[j]);
-                }
-                Some(s)
-            }
-            Err(e) if e.is::<interrupt::Interrupted>() => return Err(e),
-            Err(e) => return Err(e.context(format!("suite {}", suite.name))),
+        if jobs.is_empty() {
+            None
+        } else {
+            Some(session.pass(suite, &mut jobs, &spec.eval)?)
         }
     };
-    let mut logs: Vec<Option<PathBuf>> = slots.iter().map(|_| None).collect();
-    for (&i, writer) in running.iter().zip(writers) {
-        logs[i] = Some(writer.path.clone());
-        drop(writer);
-    }
-    let mut results = Vec::with_capacity(slots.len());
-    for (i, slot) in slots.iter_mut().enumerate() {
-        let result = match (&logs[i], &slot.load_error) {
-            (Some(log), _) => {
-                let r = result_from_log(log, &slot.name, suite)?;
-                let j = running.iter().position(|&x| x == i).expect("running");
-                match stats.as_ref().and_then(|s| s.stopped[j].clone()) {
+    for (m, part) in models.iter_mut().zip(parts) {
+        let result = match (part, &m.load_error) {
+            (Some(part), _) => {
+                let o = &part.outcome;
+                if let (Some(s), true) = (&stats, o.scored > 0) {
+                    let t = &mut m.timing;
+                    (t.images, t.wall, t.model) = (t.images + o.scored as u64, t.wall + s.wall, t.model + o.model_time);
+                }
+                let path = part.log.path.clone();
+                drop(part.log);
+                let r = result_from_log(&path, &m.name, suite)?;
+                match &o.stopped {
                     Some(why) => {
-                        slot.copies = None; // the next suite gets a fresh worker
-                        r.with_error(why, suite.samples.len())
+                        m.copies = None; // the next suite gets fresh copies
+                        r.with_error(why.clone(), suite.samples.len())
                     }
                     None => r,
                 }
             }
-            (None, why) => stopped_result(&slot.name, suite, why.clone().unwrap_or_default()),
+            (None, why) => stopped_result(&m.name, suite, why.clone().unwrap_or_default()),
         };
-        results.push(result);
+        m.results.push(result);
     }
-    Ok(results)
+    Ok(())
 }

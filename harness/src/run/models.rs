@@ -1,4 +1,4 @@
-//! The models of a run: each `--model` opened as its copies (worker processes or in this
+//! The models of a session: each `--model` opened as its copies (worker processes or in this
 //! process), under its YAML's name, and how many copies and threads each gets.
 
 use anyhow::{bail, Result};
@@ -7,10 +7,9 @@ use shiftbench_plugin::ModelCard;
 use crate::host::model::ModelRef;
 use crate::host::scorer::{Output, Scorer};
 use crate::host::worker::open_scorers;
-use crate::results::identity::Identity;
 use crate::results::provenance::ModelInfo;
 use crate::run::options::{requested_batch, EvalOptions};
-use crate::run::RunSpec;
+use crate::run::session::ModelOptions;
 
 /// A model under the name its model YAML gives it.
 struct Renamed {
@@ -85,10 +84,10 @@ pub fn auto_replicas(config: Option<&shiftbench_model_config::ModelConfig>, core
     r
 }
 
-/// Copies and threads per copy for a `--model`: `spec.replicas`, else the model YAML's
-/// `replicas:`, else [`auto_replicas`]; threads as `spec.model_threads` says, else each copy's
+/// Copies and threads per copy for a `--model`: `opts.replicas`, else the model YAML's
+/// `replicas:`, else [`auto_replicas`]; threads as `opts.model_threads` says, else each copy's
 /// share of the cores when there are several copies, else 0 (the plugin decides).
-pub fn replicas_and_threads(model: &ModelRef, spec: &RunSpec) -> (u32, u32) {
+pub fn replicas_and_threads(model: &ModelRef, spec: &ModelOptions) -> (u32, u32) {
     let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
     let config = model.config.as_ref();
     let replicas =
@@ -101,12 +100,12 @@ pub fn replicas_and_threads(model: &ModelRef, spec: &RunSpec) -> (u32, u32) {
 }
 
 /// A model's copies, all ready (the first is the one reported on).
-pub(crate) type Replicas = Vec<Box<dyn Scorer + Send>>;
+pub type Replicas = Vec<Box<dyn Scorer + Send>>;
 
 /// Opens `model` as `spec.isolation` says, under its model YAML's `name:` if it sets one, as
 /// many times as [`replicas_and_threads`] says (worker copies load in parallel). Returns the
 /// copies and the threads each was asked to use.
-pub(crate) fn open_model(model: &ModelRef, spec: &RunSpec) -> Result<(Replicas, u32)> {
+pub(crate) fn open_copies(model: &ModelRef, spec: &ModelOptions) -> Result<(Replicas, u32)> {
     let (replicas, threads) = replicas_and_threads(model, spec);
     let copies = open_scorers(model, threads, &spec.isolation, replicas as usize)?;
     let mut models: Replicas = Vec::with_capacity(copies.len());
@@ -146,19 +145,6 @@ pub(crate) fn close_all(models: Vec<Replicas>) {
     });
 }
 
-/// One `--model` of a run.
-pub(crate) struct Slot {
-    pub(crate) model: ModelRef,
-    pub(crate) name: String,
-    /// What decides its predictions (written into its logs' headers; empty when it did not load).
-    pub(crate) identity: Identity,
-    /// Its copies; None once it failed to load or stopped on a suite (the next suite gets fresh
-    /// workers).
-    pub(crate) copies: Option<Replicas>,
-    /// Why it could not be loaded: every suite gets an error row.
-    pub(crate) load_error: Option<String>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,11 +178,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let model = ModelRef::new("m.yaml", PathBuf::new(), Some(config(d.path(), "replicas: 3\n", 10)));
         let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
-        let spec = RunSpec::default();
+        let spec = ModelOptions::default();
         assert_eq!(replicas_and_threads(&model, &spec), (3, (cores / 3).max(1)));
-        let spec = RunSpec { replicas: Some(1), ..RunSpec::default() };
+        let spec = ModelOptions { replicas: Some(1), ..ModelOptions::default() };
         assert_eq!(replicas_and_threads(&model, &spec), (1, 0), "one copy: the plugin picks its threads");
-        let spec = RunSpec { replicas: Some(2), model_threads: 5, ..RunSpec::default() };
+        let spec = ModelOptions { replicas: Some(2), model_threads: 5, ..ModelOptions::default() };
         assert_eq!(replicas_and_threads(&model, &spec), (2, 5));
         // replicas: 0 in a model YAML is refused when the YAML is read.
         std::fs::write(d.path().join("z.yaml"), "plugin: onnx\nmodel: m.onnx\nreplicas: 0\n").unwrap();

@@ -1,4 +1,4 @@
-//! How a pass runs: images per model call, decode threads, progress, and which labels a model's
+//! How a pass runs: images per model call, decode threads, and which labels a model's
 //! predictions are taken over ([`Argmax`]).
 
 use serde::{Deserialize, Serialize};
@@ -64,8 +64,6 @@ pub struct EvalOptions {
     pub batch: usize,
     /// Decode/preprocess threads.
     pub threads: usize,
-    /// Show a progress bar (only drawn when stderr is a terminal).
-    pub progress: bool,
     /// Which labels predictions are taken over.
     pub argmax: Argmax,
 }
@@ -75,7 +73,6 @@ impl Default for EvalOptions {
         EvalOptions {
             batch: DEFAULT_BATCH,
             threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            progress: false,
             argmax: Argmax::Auto,
         }
     }

@@ -24,18 +24,17 @@ use crate::data::suite::Suite;
 use crate::host::model::ModelRef;
 use crate::host::scorer::{Output, Scorer};
 use crate::host::worker::Isolation;
-use crate::results::identity::Identity;
-use crate::results::paths::{lock_path, slug};
-use crate::results::predlog::{LogHeader, LogWriter, Record, Status, LOG_VERSION};
-use crate::results::provenance::{RunInfo, SuiteInfo};
+use crate::results::paths::slug;
+use crate::results::predlog::{LogHeader, Record, Status, LOG_VERSION};
+use crate::results::provenance::RunInfo;
 use crate::results::result::RunResult;
 use crate::results::similarity::{compare, normalise, pair_stats, ClassSimilarity, SuiteComparison};
-use crate::run::models::{close_all, model_info, open_model};
+use crate::run::events::{Event, Reporter, Silent};
+use crate::run::models::close_all;
 use crate::run::options::EvalOptions;
-use crate::run::pipeline::prepare::changed_images;
-use crate::run::{pipeline, RunSpec};
+use crate::run::pipeline::{Job, JobOutcome};
+use crate::run::session::{ModelOptions, OpenModel, Session};
 use crate::util::digest::sha256_hex;
-use crate::util::lock::{DirLock, Locked};
 
 /// The paper's number of images per class.
 pub const DEFAULT_PER_CLASS: usize = 100;
@@ -158,6 +157,11 @@ pub fn embeddings_log_path(out: &Path, model: &str, suite: &str) -> PathBuf {
 /// that exist), computes the statistics and returns them (the CLI writes them out). Holds the lock
 /// of `spec.out` meanwhile.
 pub fn similarity(spec: &SimilaritySpec) -> Result<SimilarityReport> {
+    similarity_with(spec, &Silent)
+}
+
+/// [`similarity`], telling `reporter` what happens.
+pub fn similarity_with(spec: &SimilaritySpec, reporter: &dyn Reporter) -> Result<SimilarityReport> {
     if spec.per_class < 2 {
         bail!("--per-class must be at least 2 (pairs of images are compared)");
     }
@@ -167,54 +171,31 @@ pub fn similarity(spec: &SimilaritySpec) -> Result<SimilarityReport> {
     if spec.suites.is_empty() {
         bail!("give at least one --suite");
     }
-    std::fs::create_dir_all(&spec.out).with_context(|| format!("cannot create {}", spec.out.display()))?;
-    let lock = DirLock::acquire(&lock_path(&spec.out, None)).map_err(|e| {
-        if e.is::<Locked>() {
-            e.context(format!("{} is being written by another shiftbench command", spec.out.display()))
-        } else {
-            e
-        }
-    })?;
-    if let Some(why) = &lock.took_over {
-        eprintln!("note: taking over the lock {}: {why}", lock.path().display());
-    }
-    let mut info = RunInfo::start("similarity");
+    let model_ref = ModelRef::resolve(&spec.model).with_context(|| format!("model {}", spec.model))?;
+    let mut session = Session::start("similarity", &spec.out, None, reporter)?;
+    let info = &mut session.info;
     (info.threads, info.batch, info.model_threads) =
         (Some(spec.eval.threads), Some(spec.eval.batch), Some(spec.model_threads));
-    let mut suites = Vec::new();
-    for p in &spec.suites {
-        let suite = Suite::load(p)?;
-        for n in &suite.notes {
-            eprintln!("{n}");
-        }
+    let suites = session.load_suites(&spec.suites, None)?;
+    for (i, (suite, p)) in suites.iter().zip(&spec.suites).enumerate() {
         if suite.samples.is_empty() {
             bail!("suite {} ({}) has no samples: nothing to embed", suite.name, p.display());
         }
-        if suites.iter().any(|s: &Suite| s.name == suite.name) {
+        if suites[..i].iter().any(|s| s.name == suite.name) {
             bail!("two suites are named {:?}: their embeddings logs would collide; rename one", suite.name);
         }
-        info.suites.push(SuiteInfo::of(&suite));
-        suites.push(suite);
     }
-    let model_ref = ModelRef::resolve(&spec.model).with_context(|| format!("model {}", spec.model))?;
-    let run_spec = RunSpec {
-        eval: spec.eval.clone(),
-        model_threads: spec.model_threads,
-        replicas: spec.replicas,
-        isolation: spec.isolation.clone(),
-        ..RunSpec::default()
-    };
-    let (mut copies, threads) = open_model(&model_ref, &run_spec)?;
-    for c in copies.iter_mut() {
+    let opts =
+        ModelOptions { model_threads: spec.model_threads, replicas: spec.replicas, isolation: spec.isolation.clone() };
+    let mut model = session.open_model(&model_ref, &opts, &spec.eval)?;
+    for c in model.copies.iter_mut() {
         c.set_output(Output::Embedding)?;
     }
-    let (name, embedding_len) = (copies[0].card().name.to_string(), copies[0].embedding_len());
-    let mi = model_info(&model_ref, &copies, threads, &spec.eval);
+    let (name, embedding_len) = (model.name.clone(), model.copies[0].embedding_len());
     // The embedding a log holds is part of what decides it: another tensor or method is another log.
     let embedding =
         model_ref.config.as_ref().and_then(|c| c.embedding.clone()).unwrap_or_else(|| "(the plugin's)".into());
-    let identity = Identity::of_model(&mi, &model_ref).with("embedding", &embedding);
-    info.models.push(mi);
+    model.identity.set("embedding", &embedding);
 
     let mut parts = Vec::new();
     let mut rows: Vec<Vec<ClassSimilarity>> = Vec::new();
@@ -222,23 +203,22 @@ pub fn similarity(spec: &SimilaritySpec) -> Result<SimilarityReport> {
         let chosen = select(suite, spec.per_class, spec.seed);
         let n_chosen = chosen.len();
         let log = embeddings_log_path(&spec.out, &name, &suite.name);
-        embed_suite(&mut copies, suite, chosen, spec, (&name, &identity), embedding_len, &log)?;
+        embed_suite(&session, &mut model, suite, chosen, spec, embedding_len, &log)?;
         let (part, suite_rows) = suite_stats(suite, n_chosen, &log, spec.min_per_class)?;
         parts.push(part);
         rows.push(suite_rows);
     }
-    close_all(vec![copies]);
+    close_all(vec![model.copies]);
 
     let mut comparisons = Vec::new();
     for (i, suite) in suites.iter().enumerate().skip(1) {
         comparisons.push(compare(&suites[0].name, &rows[0], &suite.name, &rows[i]));
     }
     let recall = match &spec.result {
-        Some(path) => recall_changes(path, &name, &comparisons)?,
+        Some(path) => recall_changes(path, &name, &comparisons, reporter)?,
         None => Vec::new(),
     };
-    info.finish();
-    drop(lock);
+    let info = session.finish();
     Ok(SimilarityReport {
         shiftbench_similarity: 1,
         model: name,
@@ -256,35 +236,29 @@ pub fn similarity(spec: &SimilaritySpec) -> Result<SimilarityReport> {
 
 /// Embeds the samples of `suite` chosen (`chosen`) that its log does not hold yet.
 fn embed_suite(
-    copies: &mut [Box<dyn Scorer + Send>],
+    session: &Session<'_>,
+    model: &mut OpenModel,
     suite: &Suite,
     chosen: Vec<Sample>,
     spec: &SimilaritySpec,
-    (model, identity): (&str, &Identity),
     embedding_len: usize,
     log: &Path,
 ) -> Result<()> {
-    // The log is this model's embeddings of exactly this choice: a different model, K, seed or
-    // suite content is refused (or replaced with --fresh), never mixed in.
+    // The log is this model's embeddings of exactly this choice: a different model, card,
+    // embedding, K, seed or suite content starts a new log (the old one kept aside), never mixed in.
     let n_chosen = chosen.len();
     let ids: Vec<String> = chosen.iter().map(|s| format!("{}\t{}", s.id, s.wnid)).collect();
     let header = LogHeader {
         shiftbench_log: LOG_VERSION,
-        model: model.to_string(),
+        model: model.name.clone(),
         suite: suite.name.clone(),
         suite_digest: sha256_hex(
             format!("{}\nper_class {} seed {}\n{}", suite.digest, spec.per_class, spec.seed, ids.join("\n")).as_bytes(),
         ),
         labels_digest: sha256_hex(format!("embedding {embedding_len}").as_bytes()),
         shard: None,
-        identity: Some(identity.clone()),
+        identity: Some(model.identity.clone()),
     };
-    let changed = |records: &[Record]| changed_images(suite, records, spec.eval.threads);
-    let (mut writer, resumed) = LogWriter::resume(log, &header, spec.fresh, &changed)?;
-    if let Some(line) = resumed.describe(log, n_chosen) {
-        eprintln!("{line}");
-    }
-    let done = resumed.done;
     // The suite cut to the chosen samples (its other samples are not copied).
     let sub = Suite {
         name: suite.name.clone(),
@@ -296,18 +270,13 @@ fn embed_suite(
         checksums: suite.checksums.clone(),
         notes: Vec::new(),
     };
-    let (first, rest) = copies.split_first_mut().expect("at least one copy");
+    let (mut writer, done) = session.open_log(log, &header, &sub, n_chosen, spec.fresh, spec.eval.threads)?;
+    let mut outcome = JobOutcome::default();
+    let (first, rest) = model.copies.split_first_mut().expect("at least one copy");
     let extra = rest.iter_mut().map(|m| &mut **m as &mut (dyn Scorer + Send)).collect();
-    let mut jobs = [pipeline::Job { model: &mut **first, extra, log: &mut writer, done: &done }];
-    let stats = pipeline::evaluate_many(&mut jobs, &sub, &spec.eval).map_err(|e| {
-        // A stop asked for with Ctrl-C says itself how to resume.
-        if e.is::<crate::util::interrupt::Interrupted>() {
-            e
-        } else {
-            e.context(format!("suite {}", suite.name))
-        }
-    })?;
-    if let Some(why) = &stats.stopped[0] {
+    let mut jobs = [Job { model: &mut **first, extra, log: &mut writer, done: &done, outcome: &mut outcome }];
+    session.pass(&sub, &mut jobs, &spec.eval)?;
+    if let Some(why) = &outcome.stopped {
         bail!(
             "the model stopped on suite {}: {why}; the embeddings so far are kept in {}: run the same command again to resume",
             suite.name,
@@ -412,7 +381,12 @@ fn read_record_at(file: &mut std::fs::File, off: u64, log: &Path) -> Result<Reco
 
 /// Per comparison and class present in both: recall change (from `result`, the model's results
 /// on both suites) against similarity change.
-fn recall_changes(result: &Path, model: &str, comparisons: &[SuiteComparison]) -> Result<Vec<RecallChange>> {
+fn recall_changes(
+    result: &Path,
+    model: &str,
+    comparisons: &[SuiteComparison],
+    reporter: &dyn Reporter,
+) -> Result<Vec<RecallChange>> {
     let run = RunResult::read(result)?;
     let models: Vec<&str> = {
         let mut m: Vec<&str> = run.results.iter().map(|r| r.model.as_str()).collect();
@@ -423,7 +397,8 @@ fn recall_changes(result: &Path, model: &str, comparisons: &[SuiteComparison]) -
     let pick = if models.contains(&model) {
         model.to_string()
     } else if let [only] = models.as_slice() {
-        eprintln!("note: {} holds model {only:?}, not {model:?}: its recall is used", result.display());
+        let note = format!("{} holds model {only:?}, not {model:?}: its recall is used", result.display());
+        reporter.report(Event::Note(&note));
         only.to_string()
     } else {
         bail!("{} has no results of model {model:?} (it has {})", result.display(), models.join(", "));

@@ -60,7 +60,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Result};
 
 pub use client::WorkerModel;
-pub use serve::serve;
+pub use serve::{serve, WorkerExit};
 
 use crate::host::model::ModelRef;
 use crate::host::plugin::LoadedModel;

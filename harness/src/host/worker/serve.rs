@@ -9,9 +9,22 @@ use super::shm::SharedIn;
 use crate::host::plugin::LoadedModel;
 use crate::host::scorer::{ModelStopped, Output, Scorer};
 
-/// Runs the worker: loads the model, then answers batches until stdin closes. Returns the
-/// process's exit status.
-pub fn serve(library: &Path, config: Option<&Path>, threads: u32, shm_fd: Option<i32>) -> i32 {
+/// Why a worker stopped before its harness was done with it (the harness sees a broken pipe and
+/// stops the model; the CLI's `worker` command prints the reason, if any, and exits with 2).
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerExit {
+    /// A request it cannot answer, said in a sentence.
+    #[error("shiftbench worker: {0}")]
+    Said(String),
+    /// Its pipes broke: nobody is listening.
+    #[error("shiftbench worker: its pipes broke")]
+    Quiet,
+}
+
+/// Runs the worker: loads the model, then answers batches until stdin closes (`Ok`); a load
+/// failure is sent to the harness, which reports it. Anything else that ends it is a
+/// [`WorkerExit`].
+pub fn serve(library: &Path, config: Option<&Path>, threads: u32, shm_fd: Option<i32>) -> Result<(), WorkerExit> {
     // The harness owns this process's lifetime (it closes stdin, or kills it): a SIGTERM or SIGINT
     // sent to every process of a job (Slurm's scancel, a time limit) is the harness's to handle,
     // finishing the batch in flight, not a crash of the model.
@@ -24,8 +37,7 @@ pub fn serve(library: &Path, config: Option<&Path>, threads: u32, shm_fd: Option
     let proto = match protocol_stdout() {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("shiftbench worker: cannot set up its output: {e}");
-            return 2;
+            return Err(WorkerExit::Said(format!("cannot set up its output: {e}")));
         }
     };
     let mut out = BufWriter::with_capacity(1 << 16, proto);
@@ -34,88 +46,80 @@ pub fn serve(library: &Path, config: Option<&Path>, threads: u32, shm_fd: Option
         Ok(m) => m,
         Err(e) => {
             let _ = write_frame(&mut out, b'L', &[format!("{e:#}").as_bytes()]);
-            return 0;
+            return Ok(());
         }
     };
     let card = serde_json::to_vec(&CardWire::new(&model.card, &model.plugin_name, model.embedding_len))
         .expect("card serialises");
     if write_frame(&mut out, b'C', &[&card]).is_err() {
-        return 2;
+        return Err(WorkerExit::Quiet);
     }
     let image_len = model.card.preprocess.image_len() as u64;
     let mut shm = shm_fd.map(SharedIn::new);
     loop {
         let (tag, len) = match read_head(&mut input) {
             Ok(Some(h)) => h,
-            Ok(None) => return 0, // the harness is done
+            Ok(None) => return Ok(()), // the harness is done
             Err(e) => {
-                eprintln!("shiftbench worker: broken request stream: {e}");
-                return 2;
+                return Err(WorkerExit::Said(format!("broken request stream: {e}")));
             }
         };
         if tag == b'O' && len == 1 {
             let mut b = [0u8; 1];
             if input.read_exact(&mut b).is_err() {
-                return 2;
+                return Err(WorkerExit::Quiet);
             }
             let output = match b[0] {
                 0 => Output::Scores,
                 1 => Output::Embedding,
                 other => {
-                    eprintln!("shiftbench worker: unknown output {other}");
-                    return 2;
+                    return Err(WorkerExit::Said(format!("unknown output {other}")));
                 }
             };
             // The harness asks only for what the card offers: a refusal is a broken protocol.
             if let Err(e) = model.set_output(output) {
-                eprintln!("shiftbench worker: {e:#}");
-                return 2;
+                return Err(WorkerExit::Said(format!("{e:#}")));
             }
             continue;
         }
         if tag == b'M' && len == 12 {
             let mut b = [0u8; 12];
             if input.read_exact(&mut b).is_err() {
-                return 2;
+                return Err(WorkerExit::Quiet);
             }
             let batch = u32::from_le_bytes(b[..4].try_into().expect("4 bytes")) as u64;
             let bytes = u64::from_le_bytes(b[4..].try_into().expect("8 bytes"));
             if bytes != batch * image_len * 4 || bytes > MAX_BATCH_FRAME {
-                eprintln!("shiftbench worker: a batch of {batch} images cannot be {bytes} bytes");
-                return 2;
+                return Err(WorkerExit::Said(format!("a batch of {batch} images cannot be {bytes} bytes")));
             }
             let Some(shm) = shm.as_mut() else {
-                eprintln!("shiftbench worker: a batch in shared memory, but no shared memory was given");
-                return 2;
+                return Err(WorkerExit::Said("a batch in shared memory, but no shared memory was given".into()));
             };
             let images = match shm.get(bytes as usize) {
                 Ok(v) => v,
                 Err(e) => {
-                    eprintln!("shiftbench worker: cannot read the batch from shared memory: {e}");
-                    return 2;
+                    return Err(WorkerExit::Said(format!("cannot read the batch from shared memory: {e}")));
                 }
             };
             if answer(&mut model, &mut out, images, batch as usize).is_err() {
-                return 2;
+                return Err(WorkerExit::Quiet);
             }
             continue;
         }
         if tag != b'I' || !(4..=MAX_BATCH_FRAME).contains(&len) {
-            eprintln!("shiftbench worker: unexpected request (tag {tag}, {len} bytes)");
-            return 2;
+            return Err(WorkerExit::Said(format!("unexpected request (tag {tag}, {len} bytes)")));
         }
         let mut b = [0u8; 4];
         if input.read_exact(&mut b).is_err() {
-            return 2;
+            return Err(WorkerExit::Quiet);
         }
         let batch = u32::from_le_bytes(b) as u64;
         if len - 4 != batch * image_len * 4 {
-            eprintln!("shiftbench worker: a batch of {batch} images cannot be {} bytes", len - 4);
-            return 2;
+            return Err(WorkerExit::Said(format!("a batch of {batch} images cannot be {} bytes", len - 4)));
         }
-        let Ok(images) = read_f32s(&mut input, (batch * image_len) as usize) else { return 2 };
+        let Ok(images) = read_f32s(&mut input, (batch * image_len) as usize) else { return Err(WorkerExit::Quiet) };
         if answer(&mut model, &mut out, &images, batch as usize).is_err() {
-            return 2;
+            return Err(WorkerExit::Quiet);
         }
     }
 }

@@ -36,17 +36,18 @@ use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::suite::Suite;
 use crate::host::scorer::{ModelStopped, Scorer};
 use crate::results::predlog::LogWriter;
+use crate::run::events::{Event, Reporter, Silent};
 use crate::run::options::EvalOptions;
 use crate::util::interrupt::{self, Interrupted};
 use plan::PassPlan;
 use prepare::{decode_chunks, Counters};
 
-/// One model's part in a pass: the model, its log and the sample ids its log already holds.
+/// One model's part in a pass: the model, its log, the sample ids its log already holds, and
+/// where the pass puts what it did for this model.
 pub struct Job<'a> {
     pub model: &'a mut dyn Scorer,
     /// More copies of the same model (same card and labels), each scoring other batches at the
@@ -54,9 +55,26 @@ pub struct Job<'a> {
     pub extra: Vec<&'a mut (dyn Scorer + Send)>,
     pub log: &'a mut LogWriter,
     pub done: &'a HashSet<String>,
+    pub outcome: &'a mut JobOutcome,
 }
 
-/// What a pass did.
+/// What a pass did for one job.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobOutcome {
+    /// Samples evaluated now (records written).
+    pub evaluated: usize,
+    /// Why its model stopped ([`ModelStopped`]) when it did; its remaining samples were not
+    /// evaluated.
+    pub stopped: Option<String>,
+    /// Images given to its model now (`evaluated` less the samples that failed before the
+    /// model: unreadable or undecodable images).
+    pub scored: usize,
+    /// Wall time inside its model's calls, summed over its copies (see
+    /// [`dispatch::ChunkDone::model_time`]).
+    pub model_time: Duration,
+}
+
+/// What a pass did as a whole (each job's part is in its [`JobOutcome`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PassStats {
     /// Samples read and decoded (each at most once).
@@ -65,17 +83,6 @@ pub struct PassStats {
     pub specs: usize,
     /// Tensors made (at most one per decoded sample and spec).
     pub preprocessed: usize,
-    /// Samples evaluated now, per job.
-    pub evaluated: Vec<usize>,
-    /// Per job, why its model stopped ([`ModelStopped`]) when it did; its remaining samples were
-    /// not evaluated.
-    pub stopped: Vec<Option<String>>,
-    /// Per job, images given to its model now (`evaluated` less the samples that failed before
-    /// the model: unreadable or undecodable images).
-    pub scored: Vec<usize>,
-    /// Per job, wall time inside its model's calls, summed over its copies (see
-    /// [`dispatch::ChunkDone::model_time`]).
-    pub model_time: Vec<Duration>,
     /// Wall time of the whole pass (reading, decoding, preprocessing, every model, the logs).
     pub wall: Duration,
 }
@@ -90,11 +97,12 @@ pub fn evaluate(
     done: &HashSet<String>,
     opts: &EvalOptions,
 ) -> Result<usize> {
-    let mut jobs = [Job { model, extra: Vec::new(), log, done }];
-    let mut stats = evaluate_many(&mut jobs, suite, opts)?;
-    match stats.stopped[0].take() {
+    let mut outcome = JobOutcome::default();
+    let mut jobs = [Job { model, extra: Vec::new(), log, done, outcome: &mut outcome }];
+    evaluate_many(&mut jobs, suite, opts, &Silent)?;
+    match outcome.stopped.take() {
         Some(why) => Err(ModelStopped(why).into()),
-        None => Ok(stats.evaluated[0]),
+        None => Ok(outcome.evaluated),
     }
 }
 
@@ -104,22 +112,29 @@ pub fn evaluate(
 /// every batch.
 ///
 /// A job whose model stops ([`ModelStopped`]) is left out of the rest of the pass (see
-/// [`PassStats::stopped`]); the others go on. When [`interrupt::requested`], the pass ends after
-/// the batch in flight with [`Interrupted`], every log flushed.
-pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) -> Result<PassStats> {
+/// [`JobOutcome::stopped`]); the others go on. When [`interrupt::requested`], the pass ends after
+/// the batch in flight with [`Interrupted`], every log flushed. What happens goes to `reporter`:
+/// the pass starting, each chunk scored, the pass finishing.
+pub fn evaluate_many(
+    jobs: &mut [Job<'_>],
+    suite: &Suite,
+    opts: &EvalOptions,
+    reporter: &dyn Reporter,
+) -> Result<PassStats> {
     let started = Instant::now();
     let plan = PassPlan::new(jobs, suite, opts);
     let n_jobs = jobs.len();
+    for job in jobs.iter_mut() {
+        *job.outcome = JobOutcome::default();
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.max(1))
         .thread_name(|i| format!("shiftbench-decode-{i}"))
         .build()
         .context("cannot start decode threads")?;
-    let bar = progress_bar(jobs, suite, plan.todo.len(), opts.progress);
+    let names: Vec<String> = jobs.iter().map(|j| j.model.card().name.to_string()).collect();
+    reporter.report(Event::PassStarted { suite: &suite.name, models: &names, samples: plan.todo.len() });
     let counters = Counters::default();
-    let mut evaluated = vec![0usize; n_jobs];
-    let mut stopped: Vec<Option<String>> = vec![None; n_jobs];
-    let (mut scored, mut model_time) = (vec![0usize; n_jobs], vec![Duration::ZERO; n_jobs]);
     // Jobs still going: the decoder prepares nothing for a stopped model.
     let alive: Vec<AtomicBool> = (0..n_jobs).map(|_| AtomicBool::new(true)).collect();
     let mut interrupted = false;
@@ -135,22 +150,22 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
         let mut scratch = Vec::new();
         for (first, prepared) in rx.into_iter() {
             for (j, job) in jobs.iter_mut().enumerate() {
-                if stopped[j].is_some() || !(first..first + prepared.len()).any(|t| plan.needs(t, j)) {
+                if job.outcome.stopped.is_some() || !(first..first + prepared.len()).any(|t| plan.needs(t, j)) {
                     continue;
                 }
                 let done = dispatch::score_chunk(job, j, &plan, first, &prepared, &mut scratch)?;
-                evaluated[j] += done.written;
-                scored[j] += done.scored;
-                model_time[j] += done.model_time;
+                let o = &mut *job.outcome;
+                (o.evaluated, o.scored, o.model_time) =
+                    (o.evaluated + done.written, o.scored + done.scored, o.model_time + done.model_time);
                 if let Some(why) = done.stopped {
-                    stopped[j] = Some(why);
+                    o.stopped = Some(why);
                     alive[j].store(false, Ordering::SeqCst);
                 } else if done.halted {
                     interrupted = true;
                     break;
                 }
             }
-            bar.inc(prepared.len() as u64);
+            reporter.report(Event::ChunkScored { samples: prepared.len() });
             let last = first + prepared.len() >= plan.todo.len();
             if interrupted || (!last && interrupt::requested()) {
                 interrupted = true;
@@ -159,45 +174,21 @@ pub fn evaluate_many(jobs: &mut [Job<'_>], suite: &Suite, opts: &EvalOptions) ->
         }
         Ok(())
     })?;
+    let complete = !interrupted && jobs.iter().all(|j| j.outcome.stopped.is_none());
+    reporter.report(Event::PassFinished { suite: &suite.name, complete });
     if interrupted {
-        bar.abandon();
-        let (j, job) = jobs.iter().enumerate().find(|(j, _)| stopped[*j].is_none()).unwrap_or((0, &jobs[0]));
+        let job = jobs.iter().find(|j| j.outcome.stopped.is_none()).unwrap_or(&jobs[0]);
         return Err(Interrupted {
             log: job.log.path.clone(),
-            done: job.done.len() + evaluated[j],
+            done: job.done.len() + job.outcome.evaluated,
             total: suite.samples.len(),
         }
         .into());
-    }
-    if stopped.iter().any(Option::is_some) {
-        bar.abandon();
-    } else {
-        bar.finish_and_clear();
     }
     Ok(PassStats {
         decoded: counters.decoded.load(Ordering::Relaxed),
         specs: plan.specs.len(),
         preprocessed: counters.preprocessed.load(Ordering::Relaxed),
-        evaluated,
-        stopped,
-        scored,
-        model_time,
         wall: started.elapsed(),
     })
-}
-
-/// The pass's progress bar (hidden unless `enabled`).
-fn progress_bar(jobs: &[Job<'_>], suite: &Suite, len: usize, enabled: bool) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let b = ProgressBar::new(len as u64);
-    b.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
-            .expect("template")
-            .progress_chars("=> "),
-    );
-    let who = if jobs.len() == 1 { jobs[0].model.card().name.to_string() } else { format!("{} models", jobs.len()) };
-    b.set_prefix(format!("{who} on {}", suite.name));
-    b
 }

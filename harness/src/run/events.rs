@@ -1,0 +1,93 @@
+//! The seam between running and presenting, as nextest's runner events: the session
+//! ([`crate::run::session`]) and the pipeline say what happens as typed [`Event`]s to a
+//! [`Reporter`], and decide nothing about how it is shown. The CLI's reporter draws progress bars
+//! and writes lines on stderr; a library caller may ignore events ([`Silent`]) or collect them
+//! ([`Collect`], what the tests use). Nothing below the CLI prints.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use crate::results::predlog::Resumed;
+
+/// Something that happened while running models.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A lock left behind by a killed process was taken over.
+    LockTakenOver { lock: &'a Path, why: &'a str },
+    /// The suites are being listed (big folders and tables take a while).
+    ListingSuites,
+    /// The suites are listed; `notes` is what loading them noticed (one line each).
+    SuitesListed { notes: &'a [String] },
+    /// A model given as a bare file runs with a card read from the model or assumed.
+    CardAssumed {
+        /// What `--model` said.
+        arg: &'a str,
+        /// The model's name.
+        name: &'a str,
+        /// The card, in one line.
+        card: &'a str,
+    },
+    /// A log of a model on a suite was opened: new, resumed, or an earlier one kept aside.
+    LogOpened {
+        log: &'a Path,
+        /// Samples the log is for.
+        total: usize,
+        resumed: &'a Resumed,
+    },
+    /// A pass over a suite starts, for `models` (their names), with `samples` to read.
+    PassStarted { suite: &'a str, models: &'a [String], samples: usize },
+    /// A chunk of `samples` was scored by every model that needed it.
+    ChunkScored { samples: usize },
+    /// A pass ended: `complete` unless a model stopped or a stop was asked for.
+    PassFinished { suite: &'a str, complete: bool },
+    /// Predictions logs are being read (`merge`): `total` of them.
+    ReadingLogs { total: usize },
+    /// One of them was read.
+    LogRead { log: &'a Path },
+    /// All of them were read.
+    LogsRead,
+    /// Something worth a line that changes no number (`note: ...`).
+    Note(&'a str),
+}
+
+/// Takes the events of a run. Called from the thread that drives the run (and, for a pass, the
+/// thread that collects the models' answers), so it must be `Sync`.
+pub trait Reporter: Sync {
+    fn report(&self, event: Event<'_>);
+}
+
+/// A reporter that ignores everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn report(&self, _event: Event<'_>) {}
+}
+
+/// A reporter that keeps a line per event (what a test asserts on).
+#[derive(Debug, Default)]
+pub struct Collect {
+    pub lines: Mutex<Vec<String>>,
+}
+
+impl Collect {
+    /// The lines so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+impl Reporter for Collect {
+    fn report(&self, event: Event<'_>) {
+        let line = match &event {
+            Event::LogOpened { log, total, resumed } => {
+                resumed.describe(log, *total).unwrap_or_else(|| format!("new log {}", log.display()))
+            }
+            Event::Note(n) => n.to_string(),
+            other => format!("{other:?}"),
+        };
+        if let Ok(mut l) = self.lines.lock() {
+            l.push(line);
+        }
+    }
+}
