@@ -1,6 +1,6 @@
 //! `shiftbench history`: a series of nightly runs, each judged against the one before it (paired
 //! through the logs), the first regression named, the newest run's verdict in the exit status,
-//! every format and the trend plots.
+//! runs named by the paths given, every format and the trend plots.
 
 mod common;
 
@@ -60,6 +60,12 @@ fn a_series_of_nightly_runs() {
     assert_eq!(code, Some(1), "{out}{err}");
     assert!(out.contains("REGRESSION (paired) <- first regression"), "{out}");
     assert!(out.contains("first regressed in") && out.contains("the newest run regressed in 1 series"), "{out}");
+    // Each run is named by the path it was given as (its start time beside it), and the first
+    // regression by night 2's.
+    for n in [&night0, &night1, &night2] {
+        assert!(out.contains(&format!("┆ {} ┆", n.display())), "{} not named in:\n{out}", n.display());
+    }
+    assert!(out.contains(&format!("first regressed in {}", night2.display())), "{out}");
     // Up to night 3: the regression is history, the newest run is ok against night 2.
     let (code, json, err) = history(&[&night0, &night1, &night2, &night3], &["--format", "json"]);
     assert_eq!(code, Some(0), "{json}{err}");
@@ -86,6 +92,11 @@ fn a_series_of_nightly_runs() {
     assert!(csv.lines().nth(3).unwrap().contains(",regression,paired,true"), "{csv}");
     for f in ["history.txt", "history.md", "history.csv", "history.json", "plots/history-laionet-like.svg"] {
         assert!(reports.join(f).is_file(), "{f} missing");
+    }
+    // The page names the runs by their paths too (escaped as the page escapes every string).
+    let page = std::fs::read_to_string(reports.join("report.html")).unwrap();
+    for n in [&night0, &night1, &night2, &night3] {
+        assert!(page.contains(&n.display().to_string().replace('/', "&#x2f;")), "{} not on the page", n.display());
     }
     let svg = std::fs::read_to_string(reports.join("plots/history-laionet-like.svg")).unwrap();
     assert!(svg.contains("example-shape-colour") && svg.contains("<circle"), "a line per model, the regression ringed");
