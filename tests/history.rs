@@ -1,6 +1,7 @@
 //! `shiftbench history`: a series of nightly runs, each judged against the one before it (paired
 //! through the logs), the first regression named, the newest run's verdict in the exit status,
-//! every format and the trend plots.
+//! runs named by the paths given, every format and the trend plots; and the README's nightly job,
+//! run as written for three nights from an empty folder.
 
 mod common;
 
@@ -60,6 +61,12 @@ fn a_series_of_nightly_runs() {
     assert_eq!(code, Some(1), "{out}{err}");
     assert!(out.contains("REGRESSION (paired) <- first regression"), "{out}");
     assert!(out.contains("first regressed in") && out.contains("the newest run regressed in 1 series"), "{out}");
+    // Each run is named by the path it was given as (its start time beside it), and the first
+    // regression by night 2's.
+    for n in [&night0, &night1, &night2] {
+        assert!(out.contains(&format!("┆ {} ┆", n.display())), "{} not named in:\n{out}", n.display());
+    }
+    assert!(out.contains(&format!("first regressed in {}", night2.display())), "{out}");
     // Up to night 3: the regression is history, the newest run is ok against night 2.
     let (code, json, err) = history(&[&night0, &night1, &night2, &night3], &["--format", "json"]);
     assert_eq!(code, Some(0), "{json}{err}");
@@ -87,10 +94,90 @@ fn a_series_of_nightly_runs() {
     for f in ["history.txt", "history.md", "history.csv", "history.json", "plots/history-laionet-like.svg"] {
         assert!(reports.join(f).is_file(), "{f} missing");
     }
+    // The page names the runs by their paths too (escaped as the page escapes every string).
+    let page = std::fs::read_to_string(reports.join("report.html")).unwrap();
+    for n in [&night0, &night1, &night2, &night3] {
+        assert!(page.contains(&n.display().to_string().replace('/', "&#x2f;")), "{} not on the page", n.display());
+    }
     let svg = std::fs::read_to_string(reports.join("plots/history-laionet-like.svg")).unwrap();
     assert!(svg.contains("example-shape-colour") && svg.contains("<circle"), "a line per model, the regression ringed");
     // A missing folder is an error naming it.
     let (code, _, err) = history(&[&night0, &d.path().join("night9")], &[]);
     assert_eq!(code, Some(2));
     assert!(err.contains("night9") && err.contains("does not exist"), "{err}");
+}
+
+/// The shell script between the README's `nightly-job` markers, as written there.
+fn readme_nightly_job() -> String {
+    let readme = std::fs::read_to_string(common::repo().join("README.md")).unwrap();
+    let begin = readme.find("<!-- nightly-job: begin").expect("README.md lost its nightly-job begin marker");
+    let end = begin + readme[begin..].find("<!-- nightly-job: end -->").expect("no nightly-job end marker");
+    let blocks = common::fenced_blocks(&readme[begin..end], "sh");
+    assert_eq!(blocks.len(), 1, "one sh block between the nightly-job markers");
+    blocks[0].clone()
+}
+
+/// `script` with `from` replaced by `to`; `from` must be there (so the README cannot drift).
+fn adapt(script: &str, from: &str, to: &str) -> String {
+    assert!(script.contains(from), "the README's nightly job no longer has {from:?}:\n{script}");
+    script.replace(from, to)
+}
+
+#[test]
+fn the_readme_nightly_job_works_from_the_first_night() {
+    // Both plugins are found by name next to the shiftbench binary.
+    common::plugin_lib("shiftbench_example");
+    common::plugin_lib("shiftbench_misbehave");
+    let d = tempfile::tempdir().unwrap();
+    let suites = shiftbench::demo::generate(&d.path().join("suites")).unwrap();
+    let (nights, model) = (d.path().join("nights"), d.path().join("model.yaml"));
+    let bin = d.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(common::shiftbench_bin(), bin.join("shiftbench")).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    // Only the paths, the suites and the model are swapped for the test's.
+    let job = adapt(&readme_nightly_job(), "NIGHTS=/srv/shiftbench/nights", &format!("NIGHTS={}", nights.display()));
+    let job = adapt(
+        &job,
+        "--suite suites/imagenet-val.yaml --suite suites/laionet.yaml",
+        &format!("--suite {} --suite {}", suites.imagenet.display(), suites.laionet.display()),
+    );
+    let job = adapt(
+        &job,
+        "--model models/resnet50.yaml --model models/vit-b16.yaml",
+        &format!("--model {}", model.display()),
+    );
+    // The model: the example plugin; on night 2 a worse model under the same name (the misbehave
+    // fixture behaving well, which guesses from the mean colour).
+    let good = "plugin: example\nname: nightly-model\n";
+    let worse = "plugin: misbehave\nname: nightly-model\npreprocess: {resize: 64, crop: 64}\noptions: {behave: good}\n";
+    let night = |n: usize| nights.join(format!("2030-01-0{n}"));
+    let history = nights.join("history");
+    for (n, want_code, want_last_good) in [(1, 0, 1), (2, 1, 1), (3, 0, 3)] {
+        std::fs::write(&model, if n == 2 { worse } else { good }).unwrap();
+        let script = d.path().join("nightly.sh");
+        std::fs::write(&script, adapt(&job, "$(date -u +%F)", &format!("2030-01-0{n}"))).unwrap();
+        let o = Command::new("bash").arg(&script).env("PATH", &path).current_dir(d.path()).output().unwrap();
+        let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert_eq!(o.status.code(), Some(want_code), "night {n}:\n{out}\n{err}");
+        assert_eq!(std::fs::read_link(nights.join("last-good")).unwrap(), night(want_last_good), "after night {n}");
+        assert!(night(n).join("report/report.html").is_file(), "night {n}: no report page");
+        assert_eq!(night(n).join("report/compare.html").is_file(), n > 1, "night {n}: compare.html");
+        let trend = std::fs::read_to_string(history.join("history.txt")).unwrap();
+        let named = format!("{}/result.json", night(n).display());
+        assert!(trend.contains(&named), "night {n} not named in the history:\n{trend}");
+        match n {
+            1 => assert!(trend.contains("1 run, 2 model/suite series; nothing to compare with yet"), "{trend}"),
+            2 => assert!(
+                trend.contains(&format!("first regressed in {named}"))
+                    && trend.contains("the newest run regressed in 2 series"),
+                "{trend}"
+            ),
+            _ => assert!(trend.contains("3 runs") && trend.contains("the newest run did not regress"), "{trend}"),
+        }
+    }
+    let page = std::fs::read_to_string(history.join("report.html")).unwrap();
+    for n in 1..=3 {
+        assert!(page.contains(&night(n).display().to_string().replace('/', "&#x2f;")), "night {n} not on the page");
+    }
 }

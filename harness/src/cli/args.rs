@@ -146,6 +146,8 @@ pub(crate) enum Cmd {
         /// Order models by a column of the summary table: a suite name (its top-1 equal-wt),
         /// SUITE:laion, drop, drop:laion, drop:SUITE, er (effective robustness), er:laion,
         /// er:SUITE, model, or a column header; append :asc or :desc to choose the direction.
+        /// Every report of the run follows this order: the terminal, each file of --report-dir
+        /// and report.html.
         #[arg(long)]
         sort: Option<String>,
         /// Which labels predictions are taken over: auto (the suite's classes for models whose

@@ -10,12 +10,11 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
 use shiftbench::data::suite::Suite;
-use shiftbench::report::analysis::summary_section;
 use shiftbench::report::compare::{compare, Comparison};
 use shiftbench::report::html::{comparison_page, read_plots, run_page};
 use shiftbench::report::plot::{plot_run, PlotOptions};
 use shiftbench::report::sinks::{render_comparison, render_run, write_comparison_reports, write_run_reports, Format};
-use shiftbench::report::table::{ordered, precise_lines, problem_lines, sort_models_with, table};
+use shiftbench::report::table::{precise_lines, sorted_run};
 use shiftbench::run::merge::merge;
 use shiftbench::run::plan::Plan;
 use shiftbench::run::run_with;
@@ -64,27 +63,6 @@ fn strict_check(run: &RunResult) -> Result<()> {
     bail!("--strict: {} samples failed or are missing: {}", names.len(), names.join("; "))
 }
 
-/// Prints the main table, the models x suites summary (two suites or more: ranks, drops,
-/// effective robustness, the largest per-class drops) and the problems, models ordered by
-/// `sort` if given.
-fn print_results_sorted(run: &RunResult, sort: Option<&str>) -> Result<()> {
-    let results = match sort {
-        Some(key) => ordered(
-            &run.results,
-            &sort_models_with(&run.results, &run.effective_robustness, key).map_err(|e| anyhow!(e))?,
-        ),
-        None => run.results.clone(),
-    };
-    println!("{}", table(&results));
-    if let Some(section) = summary_section(&results, &run.effective_robustness) {
-        print!("{section}");
-    }
-    for l in problem_lines(&results, 10) {
-        println!("{l}");
-    }
-    Ok(())
-}
-
 /// One line per model that scored images in the run: its speed, as recorded in `result.json`.
 fn speed_lines(run: &RunResult) -> Vec<String> {
     // Three significant digits or so: 352, 35.2, 3.52, 0.352.
@@ -109,17 +87,11 @@ fn speed_lines(run: &RunResult) -> Vec<String> {
         .collect()
 }
 
-fn print_results(run: &RunResult) {
-    print_results_sorted(run, None).expect("no sort key");
-}
-
-/// Prints `run` in `format` (the table with its problem lines, or a machine format).
+/// Prints `run` in `format`, as its report folder's `run.<ext>` holds it: for the table, the main
+/// table, the models x suites summary (two suites or more: ranks, drops, effective robustness,
+/// the largest per-class drops) and the problems.
 fn print_run(run: &RunResult, format: Format) -> Result<()> {
-    if format == Format::Table {
-        print_results(run);
-    } else {
-        print!("{}", render_run(run, format)?);
-    }
+    print!("{}", render_run(run, format)?);
     Ok(())
 }
 
@@ -215,7 +187,7 @@ fn main_inner() -> Result<ExitCode> {
                 "version of the same 10 classes. Recall in percent, ± one standard error; LAION-wt weighs classes by"
             );
             println!("their frequency in the LAIONet-like suite.");
-            print_results(&run);
+            print_run(&run, Format::Table)?;
             println!("suites, predictions logs and result.json are in {}", out.display());
             check_model_errors(&run)?;
             demo_similarity(&spec, &perf, &isolate)?;
@@ -265,10 +237,15 @@ fn main_inner() -> Result<ExitCode> {
             };
             let sort = sort.or(plan.sort.clone());
             let run = run_with(&spec, &Terminal::new(true))?;
+            // One order for every report of the run: the terminal, the report folder, the page.
+            let run = match sort.as_deref() {
+                Some(key) => sorted_run(run, key).map_err(|e| anyhow!(e))?,
+                None => run,
+            };
             let path = result_path(Path::new(&out), shard);
             // With a baseline and a machine format, stdout holds the comparison alone.
             if report.format == Format::Table {
-                print_results_sorted(&run, sort.as_deref())?;
+                print_run(&run, Format::Table)?;
                 for l in speed_lines(&run) {
                     println!("{l}");
                 }

@@ -2,7 +2,9 @@
 //! trend of top-1 recall (equal- and LAION-weighted, ± se) and each run's verdict against the run
 //! before it (paired where both runs' predictions logs allow: see [`crate::report::compare`]);
 //! the run where a model first regressed is named, and the newest run's regressions decide the
-//! exit status. Rendered as a table, Markdown, CSV or JSON, and drawn as SVG trend plots.
+//! exit status. A run is named by the folder or file it was given as (with its start time beside
+//! it); a single run is a one-point history, with nothing to compare it with yet. Rendered as a
+//! table, Markdown, CSV or JSON, and drawn as SVG trend plots.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -25,10 +27,14 @@ pub const HISTORY_VERSION: u32 = 1;
 /// One run of the series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunPoint {
-    /// The folder or file given.
+    /// The folder or file given, as given: what tables and the page name the run by.
     pub path: String,
-    /// A short name for tables: the run's start time, else the folder's name.
+    /// The run's start time, else the folder's name (kept for readers of older histories; two
+    /// runs can share a start time, so nothing is named by it alone).
     pub label: String,
+    /// When the run started, if its result recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,6 +92,30 @@ pub struct History {
     pub series: Vec<Series>,
 }
 
+impl RunPoint {
+    /// The path given with the run's start time when recorded
+    /// (`nights/2025-01-02 (2025-01-02T03:00:00Z)`).
+    pub fn name(&self) -> String {
+        match &self.started_at {
+            Some(t) => format!("{} ({t})", self.path),
+            None => self.path.clone(),
+        }
+    }
+
+    /// A short name for a plot's axis: the folder given (or, for a result file, the folder
+    /// holding it), as the user named it.
+    pub fn short_name(&self) -> String {
+        let p = Path::new(self.path.trim_end_matches(['/', '\\']));
+        let is_file = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let folder = if is_file { p.parent().filter(|d| !d.as_os_str().is_empty()) } else { Some(p) };
+        folder
+            .or(Some(p))
+            .and_then(Path::file_name)
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.path.clone())
+    }
+}
+
 impl History {
     /// The series whose newest point (in the newest run) regressed against the run before it.
     pub fn newest_regressions(&self) -> Vec<&Series> {
@@ -96,7 +126,8 @@ impl History {
             .collect()
     }
 
-    /// One line: how many series, which regressed first where, and the newest run's verdict.
+    /// One line: how many series, which regressed first where, and the newest run's verdict (or,
+    /// with one run, that there is nothing to compare it with yet).
     pub fn summary(&self) -> String {
         let newest = self.newest_regressions();
         let ever: Vec<String> = self
@@ -104,14 +135,21 @@ impl History {
             .iter()
             .filter_map(|s| {
                 s.first_regression
-                    .map(|i| format!("{} on {} first regressed in {}", s.model, s.suite, self.runs[i].label))
+                    .map(|i| format!("{} on {} first regressed in {}", s.model, s.suite, self.runs[i].path))
             })
             .collect();
-        let mut s = format!("{} runs, {} model/suite series", self.runs.len(), self.series.len());
+        let runs = match self.runs.len() {
+            1 => "1 run".to_string(),
+            n => format!("{n} runs"),
+        };
+        let mut s = format!("{runs}, {} model/suite series", self.series.len());
         if !ever.is_empty() {
             let _ = write!(s, "; {}", ever.join("; "));
         }
         match newest.len() {
+            _ if self.runs.len() == 1 => {
+                s.push_str("; nothing to compare with yet (each run is compared with the run before it)")
+            }
             0 => s.push_str("; the newest run did not regress"),
             n => {
                 let _ = write!(s, "; the newest run regressed in {n} series");
@@ -149,6 +187,7 @@ pub fn build(results: &[(String, RunResult)], tol: Tolerance) -> History {
             RunPoint {
                 path: path.clone(),
                 label,
+                started_at: r.run.as_ref().map(|i| i.started_at.clone()),
                 run_id: r.run.as_ref().map(|i| i.id.clone()),
                 git_revision: r.run.as_ref().and_then(|i| i.git_revision.clone()),
             }
@@ -227,10 +266,11 @@ fn change_cell(p: &Point) -> String {
     p.change.map(|d| format!("{:+.2} ± {:.2}", 100.0 * d.value, 100.0 * d.se)).unwrap_or_default()
 }
 
-const HEADER: [&str; 8] = [
+const HEADER: [&str; 9] = [
     "model",
     "suite",
     "run",
+    "started",
     "top-1 equal-wt",
     "top-1 LAION-wt",
     "change vs previous",
@@ -259,7 +299,8 @@ fn rows(h: &History) -> Vec<Vec<String>> {
             out.push(vec![
                 s.model.clone(),
                 s.suite.clone(),
-                h.runs[p.run].label.clone(),
+                h.runs[p.run].path.clone(),
+                h.runs[p.run].started_at.clone().unwrap_or_default(),
                 fmt_est(p.top1_equal),
                 fmt_est(p.top1_weighted),
                 change_cell(p),
@@ -280,7 +321,7 @@ pub fn render(h: &History, format: Format) -> Result<String> {
             t.set_header(HEADER.to_vec());
             for r in rows(h) {
                 t.add_row(r.into_iter().enumerate().map(|(i, v)| {
-                    if (3..6).contains(&i) || i == 7 {
+                    if (4..7).contains(&i) || i == 8 {
                         Cell::new(v).set_alignment(CellAlignment::Right)
                     } else {
                         Cell::new(v)
@@ -292,7 +333,7 @@ pub fn render(h: &History, format: Format) -> Result<String> {
         Format::Markdown => {
             let mut s = String::from("### shiftbench history\n\n");
             let _ = writeln!(s, "| {} |", HEADER.join(" | "));
-            let _ = writeln!(s, "|---|---|---|---:|---:|---:|---|---:|");
+            let _ = writeln!(s, "|---|---|---|---|---:|---:|---:|---|---:|");
             for r in rows(h) {
                 let cells: Vec<String> = r.iter().map(|c| c.replace('|', "\\|")).collect();
                 let _ = writeln!(s, "| {} |", cells.join(" | "));
@@ -318,6 +359,8 @@ pub fn render(h: &History, format: Format) -> Result<String> {
                 "first_regression",
                 "images_per_second",
                 "model_ms_per_image",
+                "path",
+                "started_at",
             ])?;
             let v = |e: Option<Estimate>| {
                 (
@@ -348,6 +391,8 @@ pub fn render(h: &History, format: Format) -> Result<String> {
                         (s.first_regression == Some(p.run)).to_string(),
                         p.images_per_second.map(|v| v.to_string()).unwrap_or_default(),
                         p.model_ms_per_image.map(|v| v.to_string()).unwrap_or_default(),
+                        h.runs[p.run].path.clone(),
+                        h.runs[p.run].started_at.clone().unwrap_or_default(),
                     ])?;
                 }
             }
@@ -393,7 +438,7 @@ fn trend_plot(h: &History, suite: &str, file: &Path) -> Result<()> {
     let n = h.runs.len().max(1);
     let root = SVGBackend::new(file, (860, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
-    let labels: Vec<String> = h.runs.iter().map(|r| r.label.clone()).collect();
+    let labels: Vec<String> = h.runs.iter().map(RunPoint::short_name).collect();
     let mut chart = ChartBuilder::on(&root)
         .caption(format!("top-1 equal-weighted recall on {suite}, run by run"), ("sans-serif", 18))
         .margin(16)

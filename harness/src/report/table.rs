@@ -1,11 +1,12 @@
 //! The terminal tables of a run: a row per model and suite (counts and the four recalls), the
-//! models x suites summary with drops, ordering models by a column (`--sort`), and the lines
-//! that list failed and missing samples.
+//! models x suites summary with drops, ordering models by a column (`--sort`: [`sorted_run`]
+//! reorders a run once, and every report of it follows), and the lines that list failed and
+//! missing samples.
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArrangement, Table};
 
 use crate::results::metrics::{Estimate, Headline};
-use crate::results::result::{EvalResult, Problem};
+use crate::results::result::{EvalResult, Problem, RunResult};
 use crate::results::robustness::{ranks, EffectiveRobustness, Metric, ModelRobustness};
 
 /// `80.42 ± 0.17` (percent).
@@ -280,6 +281,16 @@ pub fn ordered(results: &[EvalResult], order: &[String]) -> Vec<EvalResult> {
     }
     out.extend(results.iter().filter(|r| !order.contains(&r.model)).cloned());
     out
+}
+
+/// `run` with its results reordered model by model as `--sort key` says ([`sort_models_with`],
+/// effective robustness included): the one order every report of the run (terminal, text,
+/// Markdown, CSV, JSON, JUnit, plots, the page) then follows. Each model keeps its suites in their
+/// order (a run has every model on every suite, so the first suite stays the reference).
+pub fn sorted_run(mut run: RunResult, key: &str) -> Result<RunResult, String> {
+    let order = sort_models_with(&run.results, &run.effective_robustness, key)?;
+    run.results = ordered(&run.results, &order);
+    Ok(run)
 }
 
 /// The models x suites table: one row per model; for each suite its equal-weighted and

@@ -7,6 +7,8 @@ use super::*;
 struct HistoryPage {
     meta: Vec<(String, String)>,
     summary: String,
+    /// Whether any run had a run before it to be compared with.
+    compared: bool,
     tolerance_se: String,
     tolerance_points: String,
     newest: Option<Grid>,
@@ -28,7 +30,8 @@ fn point_class(p: &Point) -> Option<&'static str> {
 /// first, the trend of each model and suite across the runs, the trend plots (title, SVG text,
 /// as [`read_plots`] gives them), every point with its change and verdict, and the runs.
 pub fn history_page(h: &History, plots: &[(String, String)]) -> Result<String> {
-    let label = |i: usize| h.runs.get(i).map(|r| r.label.clone()).unwrap_or_default();
+    // A run is named by the path it was given as (two runs can share a start time).
+    let label = |i: usize| h.runs.get(i).map(|r| r.path.clone()).unwrap_or_default();
     let change = |p: &Point| match p.change {
         Some(d) => Cell::num(fmt_change(d), Some(d.value)),
         None => Cell::text(""),
@@ -71,7 +74,10 @@ pub fn history_page(h: &History, plots: &[(String, String)]) -> Result<String> {
     }
 
     let mut header: Vec<String> = vec!["model".into(), "suite".into()];
-    header.extend(h.runs.iter().map(|r| r.label.clone()));
+    header.extend(h.runs.iter().map(|r| match &r.started_at {
+        Some(t) => format!("{}\n{t}", r.path),
+        None => r.path.clone(),
+    }));
     header.push("first regressed in".into());
     let mut right = vec![false, false];
     right.extend(h.runs.iter().map(|_| true));
@@ -118,35 +124,40 @@ pub fn history_page(h: &History, plots: &[(String, String)]) -> Result<String> {
         }
     }
 
-    let mut runs =
-        Grid::new("runs-table", &["#", "run", "run id", "git revision", "result"], &[true, false, false, false, false]);
+    let mut runs = Grid::new(
+        "runs-table",
+        &["#", "run", "started", "run id", "git revision"],
+        &[true, false, false, false, false],
+    );
     for (i, r) in h.runs.iter().enumerate() {
         runs.push(
             None,
             vec![
                 Cell::count(i as u64 + 1),
-                Cell::name(&r.label),
+                Cell::name(&r.path),
+                Cell::text(r.started_at.clone().unwrap_or_default()),
                 Cell::text(r.run_id.clone().unwrap_or_default()).class("mono"),
                 Cell::text(r.git_revision.as_deref().map(|g| &g[..12.min(g.len())]).unwrap_or("")).class("mono"),
-                Cell::text(&r.path),
             ],
         );
     }
 
     let mut meta = vec![("runs".to_string(), h.runs.len().to_string())];
     if let (Some(a), Some(b)) = (h.runs.first(), h.runs.last()) {
-        meta.push(("from".into(), format!("{} ({})", a.label, a.path)));
-        meta.push(("to".into(), format!("{} ({})", b.label, b.path)));
+        meta.push(("from".into(), a.name()));
+        meta.push(("to".into(), b.name()));
     }
     meta.push(("series".into(), format!("{} model/suite pairs", h.series.len())));
     let n = h.newest_regressions().len();
     let title = match n {
+        _ if h.runs.len() == 1 => "shiftbench history: one run, nothing to compare with yet".to_string(),
         0 => "shiftbench history: the newest run did not regress".to_string(),
         n => format!("shiftbench history: the newest run regressed in {}", plural(n, "series", "series")),
     };
     let page = HistoryPage {
         meta,
         summary: h.summary(),
+        compared: h.runs.len() > 1,
         tolerance_se: fmt_num(h.tolerance.se),
         tolerance_points: format!("{:.2}", 100.0 * h.tolerance.min_drop),
         newest: (!newest.rows.is_empty()).then_some(newest),

@@ -2,7 +2,9 @@
 //! inline SVG plots, a few lines of inline script; nothing fetched) that a CI job can publish.
 //!
 //! - a run ([`run_page`]): what it is (run id, shiftbench version, git revision, time), the models x
-//!   suites summary, the full table, the problems, the plots, and per model and suite a
+//!   suites summary (ranks, drops and, with three models or more, effective robustness, with the
+//!   fits and the largest per-class drops under it, as the terminal shows them), the full table,
+//!   the problems, the plots, and per model and suite a
 //!   drill-down of its classes (recall ± se, counts, the worst classes first) with its per-class
 //!   plot and every failed or missing sample;
 //! - a comparison ([`comparison_page`]): both sides, the verdict summary with what moved beyond
@@ -37,7 +39,7 @@ use crate::report::compare::{fmt_num, metric, Comparison, MetricChange, PairChan
 use crate::report::history::{History, Point};
 use crate::report::sinks::fmt_change;
 use crate::report::sinks::text::{fmt_p, metric_row, COMPARE_HEADER, COMPARE_RIGHT};
-use crate::report::table::{fmt_est, models_in_order, problem_lines, suites_in_order, summary_cells};
+use crate::report::table::{fmt_est, models_in_order, problem_lines, suites_in_order, summary_cells_with};
 use crate::results::metrics::Estimate;
 use crate::results::paths::slug;
 use crate::results::provenance::git_revision;

@@ -1,7 +1,9 @@
 //! The page of a run (`run`, `score`, `merge`).
 
 use super::*;
+use crate::report::analysis::{class_gaps, drop_lines, robustness_lines};
 use crate::report::table::RESULTS_HEADER;
+use crate::results::robustness::EffectiveRobustness;
 
 #[derive(Debug, Serialize)]
 struct Drill {
@@ -31,6 +33,11 @@ struct RunPage {
     errors: Option<String>,
     summary: Option<Grid>,
     drops: bool,
+    /// Whether the summary has effective robustness columns.
+    robustness: bool,
+    /// The effective robustness fits (the models left out, and why), then each model's largest
+    /// per-class drops: the lines the terminal prints under the summary table.
+    fits: Vec<String>,
     results: Grid,
     problems: Vec<String>,
     problem_count: u64,
@@ -68,11 +75,11 @@ fn results_grid(results: &[EvalResult]) -> Grid {
     g
 }
 
-fn summary_grid(results: &[EvalResult]) -> Option<Grid> {
+fn summary_grid(results: &[EvalResult], er: &[EffectiveRobustness]) -> Option<Grid> {
     if results.is_empty() {
         return None;
     }
-    let (header, rows) = summary_cells(results);
+    let (header, rows) = summary_cells_with(results, er);
     let right: Vec<bool> = (0..header.len()).map(|i| i > 0).collect();
     let mut g = Grid::new("summary-table", &header, &right);
     for row in rows {
@@ -260,8 +267,13 @@ pub fn run_page(run: &RunResult, plots: &[(String, String)]) -> Result<String> {
         meta: run_meta(run),
         lead,
         errors,
-        summary: summary_grid(results),
+        summary: summary_grid(results, &run.effective_robustness),
         drops: suites.len() > 1,
+        robustness: !run.effective_robustness.is_empty(),
+        fits: robustness_lines(&run.effective_robustness)
+            .into_iter()
+            .chain(drop_lines(&class_gaps(results), 3))
+            .collect(),
         results: results_grid(results),
         problems: problem_lines(results, PROBLEM_LINES),
         problem_count: failed + missing + n_err as u64,
