@@ -72,7 +72,7 @@ fn the_demo_shows_the_laionet_like_suite_less_alike_and_the_falling_classes_losi
     assert_eq!(pts.len(), 10);
     let xs: Vec<f64> = pts.iter().map(|p| p["similarity_diff"].as_f64().unwrap()).collect();
     let ys: Vec<f64> = pts.iter().map(|p| p["recall_diff"].as_f64().unwrap()).collect();
-    assert!(shiftbench::results::similarity::pearson(&xs, &ys) > 0.3, "{xs:?} {ys:?}");
+    assert!(shiftbench::results::similarity::pearson(&xs, &ys).unwrap() > 0.3, "{xs:?} {ys:?}");
     let line = stdout.lines().find(|l| l.contains("recall change against similarity change")).unwrap();
     assert!(line.contains("Pearson r = +"), "{line}");
     let diffs = read(&sim.join("differences.csv"));

@@ -81,9 +81,10 @@ pub struct SuiteSimilarity {
     /// error, non-finite embedding).
     pub embedded: usize,
     pub failed: usize,
-    /// Classes with at least `min_per_class` embeddings, and their mean of `mean_cosine`.
+    /// Classes with at least `min_per_class` embeddings, and their mean of `mean_cosine` (None,
+    /// `null` in JSON, when there are none).
     pub classes: usize,
-    pub mean_of_class_means: f64,
+    pub mean_of_class_means: Option<f64>,
     /// Classes with fewer embeddings than `min_per_class`.
     pub skipped: Vec<SkippedClass>,
     /// The embeddings log.
@@ -331,11 +332,7 @@ fn suite_stats(
             None => skipped.push(SkippedClass { wnid, n: unit.len() }),
         }
     }
-    let mean = if rows.is_empty() {
-        f64::NAN
-    } else {
-        rows.iter().map(|r| r.stats.mean_cosine).sum::<f64>() / rows.len() as f64
-    };
+    let mean = (!rows.is_empty()).then(|| rows.iter().map(|r| r.stats.mean_cosine).sum::<f64>() / rows.len() as f64);
     let part = SuiteSimilarity {
         suite: suite.name.clone(),
         samples: suite.samples.len(),
