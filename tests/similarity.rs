@@ -502,3 +502,76 @@ fn the_result_is_checked_before_the_pass() {
     ));
     assert!(out.join("recall-vs-similarity.csv").is_file(), "{stdout}");
 }
+
+/// The shipped example of grouping a one-photo-per-class suite: the shared ImageNet sample photos
+/// are refused as they are (every class has one photo) and measured through
+/// suites/imagenet-samples-coarse.yaml, whose 7 coarse classes hold the photos of the ImageNet
+/// index ranges it documents, with SqueezeNet 1.1's pooled features.
+#[test]
+fn the_sample_photos_grouped_into_coarse_classes() {
+    let test = "the_sample_photos_grouped_into_coarse_classes";
+    let Some(data) = common::shared_data(test) else { return };
+    if common::plugin_lib_if_built("shiftbench_onnx", test).is_none() {
+        return;
+    }
+    let repo = common::repo();
+    let model = repo.join("plugins/onnx/examples/squeezenet1.1-fp32-embedding.yaml");
+    let d = tempfile::tempdir().unwrap();
+    let run = |suite: &str, out: &str| {
+        Command::new(common::shiftbench_bin())
+            .args(["similarity", "--per-class", "200", "--suite"])
+            .arg(repo.join(suite))
+            .arg("--model")
+            .arg(&model)
+            .arg("--out")
+            .arg(d.path().join(out))
+            .env_remove("SHIFTBENCH_SAMPLES")
+            .output()
+            .unwrap()
+    };
+    let e = failed(&run("suites/imagenet-samples.yaml", "flat"));
+    assert!(
+        e.contains("suite imagenet-samples has no class with --min-per-class 7 images (its largest class has 1)"),
+        "{e}"
+    );
+    assert!(e.contains("suites/imagenet-samples-coarse.yaml"), "{e}");
+    assert!(!d.path().join("flat").exists(), "nothing is written before the refusal");
+
+    // The groups as the YAML's comments give them: parent wnid and ImageNet-1k indices.
+    let vehicles =
+        [407, 436, 468, 511, 555, 569, 573, 575, 609, 627, 654, 656, 661, 675, 717, 734, 751, 779, 817, 864, 867, 874];
+    let groups: [(&str, Vec<usize>); 7] = [
+        ("n02512053", (0..=6).chain(389..=397).collect()),
+        ("n01503061", (7..=24).chain(80..=100).chain(127..=146).collect()),
+        ("n01627424", (25..=32).collect()),
+        ("n01661091", (33..=68).collect()),
+        ("n02084071", (151..=268).collect()),
+        ("n02159955", (300..=326).collect()),
+        ("n03100490", vehicles.to_vec()),
+    ];
+    let synsets = read(&data.join("classes/imagenet_synsets.txt"));
+    let synsets: Vec<&str> = synsets.split_whitespace().collect();
+    let photos: Vec<String> = std::fs::read_dir(data.join("imagenet-samples"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().split('_').next().unwrap().to_string())
+        .collect();
+    let o = run("suites/imagenet-samples-coarse.yaml", "coarse");
+    let stdout = ok(&o);
+    let csv = read(&d.path().join("coarse/similarity.csv"));
+    let rows = means(&csv);
+    assert_eq!(rows.len(), groups.len(), "{csv}");
+    for (parent, indices) in &groups {
+        let expected =
+            photos.iter().filter(|w| synsets.iter().position(|s| s == w).is_some_and(|i| indices.contains(&i))).count();
+        let line = csv
+            .lines()
+            .find(|l| l.starts_with(&format!("imagenet-samples-coarse,{parent},")))
+            .unwrap_or_else(|| panic!("{parent}: {csv}"));
+        assert_eq!(line.split(',').nth(2), Some(expected.to_string().as_str()), "{parent}: {line}");
+        assert!(expected >= 7, "{parent}: {expected}");
+    }
+    // Pooled ReLU features are non-negative: every class's mean cosine is a number in (0, 1).
+    assert!(rows.iter().all(|r| r.2 > 0.0 && r.2 < 1.0), "{csv}");
+    assert!(!stdout.contains(": skipped"), "{stdout}");
+    no_nan(&[("stdout", stdout), ("similarity.csv", csv)]);
+}
