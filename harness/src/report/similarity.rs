@@ -3,7 +3,10 @@
 //! run's provenance), and with two suites or more `differences.csv` (per class, the difference of
 //! mean similarity with its 95% interval and verdict), a histogram of the differences per
 //! comparison, and with `--result` `recall-vs-similarity.csv` and the paper's figure. The
-//! terminal gets a table per suite and the headline per comparison.
+//! terminal gets a table per suite and the headline per comparison. No line or file holds NaN:
+//! where there is nothing to average (a suite without a measured class, two suites without a class
+//! in common, a correlation without spread) the terminal gets a sentence or `-`, the JSON `null`
+//! and a CSV an empty cell.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +19,15 @@ use crate::results::similarity::pearson;
 use crate::run::similarity::SimilarityReport;
 use crate::util::files::write_atomic;
 
+/// A CSV cell of a number: empty when it is not finite (never `NaN`).
+fn cell(v: f64) -> String {
+    if v.is_finite() {
+        v.to_string()
+    } else {
+        String::new()
+    }
+}
+
 /// `similarity.csv`.
 pub fn similarity_csv(r: &SimilarityReport) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -27,9 +39,9 @@ pub fn similarity_csv(r: &SimilarityReport) -> Result<String> {
             c.wnid.clone(),
             s.n.to_string(),
             s.pairs.to_string(),
-            s.mean_cosine.to_string(),
-            s.std_cosine.to_string(),
-            s.se.to_string(),
+            cell(s.mean_cosine),
+            cell(s.std_cosine),
+            cell(s.se),
         ])?;
     }
     Ok(String::from_utf8(w.into_inner()?)?)
@@ -49,12 +61,12 @@ pub fn differences_csv(r: &SimilarityReport) -> Result<String> {
                 d.wnid.clone(),
                 d.n_a.to_string(),
                 d.n_b.to_string(),
-                d.mean_a.to_string(),
-                d.mean_b.to_string(),
-                d.diff.to_string(),
-                d.se.to_string(),
-                d.lo.to_string(),
-                d.hi.to_string(),
+                cell(d.mean_a),
+                cell(d.mean_b),
+                cell(d.diff),
+                cell(d.se),
+                cell(d.lo),
+                cell(d.hi),
                 d.verdict.as_str().to_string(),
             ])?;
         }
@@ -67,38 +79,46 @@ pub fn recall_csv(r: &SimilarityReport) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(["suite_a", "suite_b", "wnid", "similarity_diff", "recall_diff_pp"])?;
     for p in &r.recall {
-        w.write_record([&p.a, &p.b, &p.wnid, &p.similarity_diff.to_string(), &p.recall_diff.to_string()])?;
+        w.write_record([&p.a, &p.b, &p.wnid, &cell(p.similarity_diff), &cell(p.recall_diff)])?;
     }
     Ok(String::from_utf8(w.into_inner()?)?)
 }
 
-/// The headline of each comparison, one line each.
+/// The headline of each comparison, one line each (a sentence instead of numbers when the two
+/// suites have no class in common; never NaN).
 pub fn headline_lines(r: &SimilarityReport) -> Vec<String> {
     let mut out = Vec::new();
     for c in &r.comparisons {
         let k = c.classes.len();
+        let (Some(lower), Some(higher), Some(mean), Some(median)) =
+            (c.share_lower, c.share_higher, c.mean_diff, c.median_diff)
+        else {
+            out.push(format!(
+                "{} vs {}: no class has {} images or more in both suites, so none can be compared",
+                c.b, c.a, r.min_per_class
+            ));
+            continue;
+        };
         out.push(format!(
-            "{} vs {}: {} of {k} classes significantly less alike in {} ({:.1}%), {} more alike ({:.1}%); mean difference {:+.4}, median {:+.4}",
+            "{} vs {}: {} of {k} classes significantly less alike in {} ({:.1}%), {} more alike ({:.1}%); mean difference {mean:+.4}, median {median:+.4}",
             c.b,
             c.a,
             c.lower,
             c.b,
-            100.0 * c.share_lower,
+            100.0 * lower,
             c.higher,
-            100.0 * c.share_higher,
-            c.mean_diff,
-            c.median_diff
+            100.0 * higher,
         ));
         let pts: Vec<&crate::run::similarity::RecallChange> =
             r.recall.iter().filter(|p| p.a == c.a && p.b == c.b).collect();
         if pts.len() >= 3 {
             let x: Vec<f64> = pts.iter().map(|p| p.similarity_diff).collect();
             let y: Vec<f64> = pts.iter().map(|p| p.recall_diff).collect();
-            out.push(format!(
-                "  recall change against similarity change over {} classes: Pearson r = {:+.3}",
-                pts.len(),
-                pearson(&x, &y)
-            ));
+            let r = match pearson(&x, &y) {
+                Some(v) => format!("{v:+.3}"),
+                None => "undefined (one of the changes is the same in every class)".to_string(),
+            };
+            out.push(format!("  recall change against similarity change over {} classes: Pearson r = {r}", pts.len()));
         }
     }
     out
@@ -118,7 +138,7 @@ pub fn render_text(r: &SimilarityReport) -> String {
             right(s.embedded.to_string()),
             right(s.failed.to_string()),
             right(s.skipped.len().to_string()),
-            right(if s.mean_of_class_means.is_nan() { "-".into() } else { format!("{:.4}", s.mean_of_class_means) }),
+            right(s.mean_of_class_means.map_or_else(|| "-".into(), |m| format!("{m:.4}"))),
         ]);
     }
     let mut out = format!(
@@ -184,4 +204,101 @@ pub fn write_all(r: &SimilarityReport, dir: &Path) -> Result<(Vec<PathBuf>, Vec<
         }
     }
     Ok((written, skipped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::provenance::RunInfo;
+    use crate::results::similarity::{compare, ClassSimilarity, PairStats};
+    use crate::run::similarity::{RecallChange, SkippedClass, SuiteSimilarity};
+
+    fn row(suite: &str, wnid: &str, mean: f64, se: f64) -> ClassSimilarity {
+        ClassSimilarity {
+            suite: suite.into(),
+            wnid: wnid.into(),
+            stats: PairStats { n: 8, pairs: 28, mean_cosine: mean, std_cosine: 0.1, se },
+        }
+    }
+
+    fn part(suite: &str, classes: usize, mean: Option<f64>) -> SuiteSimilarity {
+        SuiteSimilarity {
+            suite: suite.into(),
+            samples: 10,
+            chosen: 10,
+            embedded: 10,
+            failed: 0,
+            classes,
+            mean_of_class_means: mean,
+            skipped: vec![SkippedClass { wnid: "n00000009".into(), n: 2 }],
+            log: format!("{suite}.jsonl"),
+        }
+    }
+
+    /// Every empty set at once: a suite with no measured class, a comparison with no class in
+    /// common, one whose recall changes are all equal (no correlation), and a class whose
+    /// standard error came out non-finite. Nothing printed or written says NaN.
+    #[test]
+    fn empty_sets_give_sentences_nulls_and_empty_cells_never_nan() {
+        let a = [row("alpha", "n00000001", 0.6, 0.02), row("alpha", "n00000002", 0.5, 0.02), {
+            let mut r = row("alpha", "n00000003", 0.4, 0.02);
+            r.stats.se = f64::NAN;
+            r
+        }];
+        let b = [
+            row("beta", "n00000001", 0.3, 0.02),
+            row("beta", "n00000002", 0.2, 0.02),
+            row("beta", "n00000003", 0.1, 0.02),
+        ];
+        let recall = ["n00000001", "n00000002", "n00000003"]
+            .iter()
+            .map(|w| RecallChange {
+                a: "alpha".into(),
+                b: "beta".into(),
+                wnid: w.to_string(),
+                similarity_diff: -0.3,
+                recall_diff: -10.0,
+            })
+            .collect();
+        let r = SimilarityReport {
+            shiftbench_similarity: 1,
+            model: "m".into(),
+            embedding_len: 4,
+            per_class: 10,
+            seed: 0,
+            min_per_class: 7,
+            suites: vec![part("alpha", 3, Some(0.5)), part("beta", 3, Some(0.2)), part("gamma", 0, None)],
+            classes: a.iter().chain(&b).cloned().collect(),
+            comparisons: vec![compare("alpha", &a, "beta", &b), compare("alpha", &a, "gamma", &[])],
+            recall,
+            run: RunInfo::start("similarity"),
+        };
+        let text = render_text(&r);
+        assert!(
+            text.contains("gamma vs alpha: no class has 7 images or more in both suites, so none can be compared"),
+            "{text}"
+        );
+        assert!(text.contains("Pearson r = undefined (one of the changes is the same in every class)"), "{text}");
+        assert!(text.contains("beta vs alpha: 2 of 3 classes significantly less alike"), "{text}");
+        // gamma's mean intra-class cosine is a dash.
+        let gamma = text.lines().find(|l| l.contains("gamma") && l.contains('┆')).unwrap();
+        assert!(gamma.trim_end_matches('│').trim_end().ends_with('-'), "{gamma}");
+        let json = serde_json::to_string_pretty(&r).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["suites"][2]["mean_of_class_means"], serde_json::Value::Null);
+        for key in ["share_lower", "share_higher", "mean_diff", "median_diff"] {
+            assert_eq!(v["comparisons"][1][key], serde_json::Value::Null, "{key}");
+            assert!(v["comparisons"][0][key].is_number(), "{key}");
+        }
+        let sim = similarity_csv(&r).unwrap();
+        assert!(sim.contains("alpha,n00000003,8,28,0.4,0.1,\n"), "{sim}");
+        let diffs = differences_csv(&r).unwrap();
+        // The class with no se has a difference but no interval.
+        assert!(diffs.contains("alpha,beta,n00000003,8,8,0.4,0.1,"), "{diffs}");
+        assert!(diffs.lines().any(|l| l.starts_with("alpha,beta,n00000003") && l.contains(",,,")), "{diffs}");
+        let all = [text, json, sim, diffs, recall_csv(&r).unwrap(), headline_lines(&r).join("\n")];
+        for t in &all {
+            assert!(!t.contains("NaN"), "{t}");
+        }
+    }
 }

@@ -125,11 +125,12 @@ pub struct SuiteComparison {
     pub classes: Vec<ClassDifference>,
     pub lower: usize,
     pub higher: usize,
-    pub share_lower: f64,
-    pub share_higher: f64,
-    /// Mean and median of `diff` over the classes.
-    pub mean_diff: f64,
-    pub median_diff: f64,
+    /// `lower` and `higher` over the classes in both; None (`null` in JSON) when there are none.
+    pub share_lower: Option<f64>,
+    pub share_higher: Option<f64>,
+    /// Mean and median of `diff` over the classes; None when there are none.
+    pub mean_diff: Option<f64>,
+    pub median_diff: Option<f64>,
 }
 
 /// Compares suite `b` with suite `a` over the classes both have (rows of one suite each).
@@ -168,13 +169,13 @@ pub fn compare(a_name: &str, a: &[ClassSimilarity], b_name: &str, b: &[ClassSimi
     let k = classes.len();
     let lower = classes.iter().filter(|c| c.verdict == Verdict::Lower).count();
     let higher = classes.iter().filter(|c| c.verdict == Verdict::Higher).count();
-    let share = |x: usize| if k == 0 { f64::NAN } else { x as f64 / k as f64 };
+    let share = |x: usize| (k > 0).then(|| x as f64 / k as f64);
     let mut diffs: Vec<f64> = classes.iter().map(|c| c.diff).collect();
     diffs.sort_by(f64::total_cmp);
     let median = match k {
-        0 => f64::NAN,
-        _ if k % 2 == 1 => diffs[k / 2],
-        _ => (diffs[k / 2 - 1] + diffs[k / 2]) / 2.0,
+        0 => None,
+        _ if k % 2 == 1 => Some(diffs[k / 2]),
+        _ => Some((diffs[k / 2 - 1] + diffs[k / 2]) / 2.0),
     };
     SuiteComparison {
         a: a_name.to_string(),
@@ -183,17 +184,18 @@ pub fn compare(a_name: &str, a: &[ClassSimilarity], b_name: &str, b: &[ClassSimi
         higher,
         share_lower: share(lower),
         share_higher: share(higher),
-        mean_diff: if k == 0 { f64::NAN } else { diffs.iter().sum::<f64>() / k as f64 },
+        mean_diff: (k > 0).then(|| diffs.iter().sum::<f64>() / k as f64),
         median_diff: median,
         classes,
     }
 }
 
-/// Pearson's correlation of two equally long series (NaN for fewer than 2 points or no spread).
-pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
+/// Pearson's correlation of two equally long series; None for fewer than 2 points or a series
+/// without spread (undefined).
+pub fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
     let n = x.len().min(y.len());
     if n < 2 {
-        return f64::NAN;
+        return None;
     }
     let (mx, my) = (x[..n].iter().sum::<f64>() / n as f64, y[..n].iter().sum::<f64>() / n as f64);
     let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
@@ -204,9 +206,9 @@ pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
         syy += dy * dy;
     }
     if sxx == 0.0 || syy == 0.0 {
-        return f64::NAN;
+        return None;
     }
-    sxy / (sxx * syy).sqrt()
+    Some(sxy / (sxx * syy).sqrt()).filter(|r| r.is_finite())
 }
 
 #[cfg(test)]
@@ -293,19 +295,20 @@ mod tests {
         assert!(close(c.classes[2].se, 0.1));
         assert_eq!(c.classes[2].verdict, Verdict::Higher);
         assert_eq!((c.lower, c.higher), (1, 1));
-        assert!(close(c.share_lower, 1.0 / 3.0) && close(c.share_higher, 1.0 / 3.0));
-        assert!(close(c.mean_diff, (-0.2 + 0.05 + 0.3) / 3.0) && close(c.median_diff, 0.05));
-        // No class in common: no shares.
+        assert!(close(c.share_lower.unwrap(), 1.0 / 3.0) && close(c.share_higher.unwrap(), 1.0 / 3.0));
+        assert!(close(c.mean_diff.unwrap(), (-0.2 + 0.05 + 0.3) / 3.0) && close(c.median_diff.unwrap(), 0.05));
+        // No class in common: no shares, no mean or median (null in JSON, never NaN).
         let none = compare("in", &a[3..], "laion", &b[..1]);
-        assert!(none.classes.is_empty() && none.share_lower.is_nan() && none.median_diff.is_nan());
+        assert!(none.classes.is_empty());
+        assert_eq!((none.share_lower, none.share_higher, none.mean_diff, none.median_diff), (None, None, None, None));
     }
 
     #[test]
     fn pearson_by_hand() {
-        assert!(close(pearson(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.0]), 1.0));
-        assert!(close(pearson(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]), -1.0));
+        assert!(close(pearson(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.0]).unwrap(), 1.0));
+        assert!(close(pearson(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]).unwrap(), -1.0));
         // x = 1,2,3,4; y = 1,3,2,4: sxy = 4, sxx = syy = 5: r = 0.8.
-        assert!(close(pearson(&[1.0, 2.0, 3.0, 4.0], &[1.0, 3.0, 2.0, 4.0]), 0.8));
-        assert!(pearson(&[1.0], &[1.0]).is_nan() && pearson(&[1.0, 1.0], &[1.0, 2.0]).is_nan());
+        assert!(close(pearson(&[1.0, 2.0, 3.0, 4.0], &[1.0, 3.0, 2.0, 4.0]).unwrap(), 0.8));
+        assert_eq!((pearson(&[1.0], &[1.0]), pearson(&[1.0, 1.0], &[1.0, 2.0])), (None, None));
     }
 }

@@ -109,15 +109,17 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
 /// pass go on; on the next suite it gets a fresh worker. A stop asked for with Ctrl-C returns
 /// [`interrupt::Interrupted`](crate::util::interrupt::Interrupted) once the logs are flushed.
 ///
-/// The run holds the lock of `spec.out` (of its shard) from start to end ([`Session::start`]).
+/// The run holds the lock of `spec.out` (of its shard) from the suites' loading to the end
+/// ([`Session::lock`]).
 pub fn run_with(spec: &RunSpec, reporter: &dyn Reporter) -> Result<RunResult> {
     // A misspelt --model fails now, before the folder is locked or a suite listed.
     let refs = Session::resolve(&spec.models)?;
-    let mut session = Session::start("run", &spec.out, spec.shard, reporter)?;
+    let mut session = Session::new("run", reporter);
     let info = &mut session.info;
     (info.threads, info.batch, info.model_threads) =
         (Some(spec.eval.threads), Some(spec.eval.batch), Some(spec.model_threads));
     let suites = session.load_suites(&spec.suites, spec.shard)?;
+    session.lock(&spec.out, spec.shard)?;
     let mut models = open_models(&mut session, refs, spec)?;
     for suite in &suites {
         run_suite(&session, &mut models, suite, spec)?;

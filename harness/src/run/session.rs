@@ -1,9 +1,10 @@
 //! A session of running models: what every command that runs models stands on (`run`,
-//! `similarity`, and any later one). It holds the output folder's lock for as long as it lives,
-//! records what its result is made from ([`RunInfo`]), loads the suites, resolves and opens the
-//! models (each as its copies, with the [`Identity`] its logs are written under), opens their logs
-//! (resuming only the same model's, images checked) and drives passes, telling its [`Reporter`]
-//! what happens. The commands say only what is theirs: which logs, which output, what to compute.
+//! `similarity`, and any later one). It records what its result is made from ([`RunInfo`]), loads
+//! the suites, then takes the output folder's lock ([`Session::lock`]: nothing is written before,
+//! so input found unusable leaves no trace) and holds it for as long as it lives, opens the models
+//! (each as its copies, with the [`Identity`] its logs are written under) and their logs (resuming
+//! only the same model's, images checked) and drives passes, telling its [`Reporter`] what
+//! happens. The commands say only what is theirs: which logs, which output, what to compute.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -52,17 +53,22 @@ pub struct OpenModel {
 
 /// A session: the lock of its output folder, the provenance being recorded, and the reporter.
 pub struct Session<'r> {
-    _lock: DirLock,
+    lock: Option<DirLock>,
     /// What the result is made from, filled in as suites are loaded and models opened.
     pub info: RunInfo,
     reporter: &'r dyn Reporter,
 }
 
 impl<'r> Session<'r> {
-    /// Starts a session of `kind` (`run`, `similarity`) writing into `out` (its shard's part):
-    /// takes the folder's lock, refused with an error naming the other holder while another run
-    /// holds it ([`Locked`]); a lock left by a killed run is taken over, with an event.
-    pub fn start(kind: &str, out: &Path, shard: Option<Shard>, reporter: &'r dyn Reporter) -> Result<Session<'r>> {
+    /// A session of `kind` (`run`, `similarity`) that has written nothing yet.
+    pub fn new(kind: &str, reporter: &'r dyn Reporter) -> Session<'r> {
+        Session { lock: None, info: RunInfo::start(kind), reporter }
+    }
+
+    /// Takes the lock of `out` (its shard's part) before anything is written there, refused
+    /// with an error naming the other holder while another run holds it ([`Locked`]); a lock left
+    /// by a killed run is taken over, with an event.
+    pub fn lock(&mut self, out: &Path, shard: Option<Shard>) -> Result<()> {
         let lock = DirLock::acquire(&lock_path(out, shard)).map_err(|e| {
             if !e.is::<Locked>() {
                 return e;
@@ -74,11 +80,11 @@ impl<'r> Session<'r> {
             ))
         })?;
         if let Some(why) = &lock.took_over {
-            reporter.report(Event::LockTakenOver { lock: lock.path(), why });
+            self.reporter.report(Event::LockTakenOver { lock: lock.path(), why });
         }
-        let mut info = RunInfo::start(kind);
-        info.shard = shard;
-        Ok(Session { _lock: lock, info, reporter })
+        self.info.shard = shard;
+        self.lock = Some(lock);
+        Ok(())
     }
 
     /// The reporter events go to.
@@ -141,6 +147,7 @@ impl<'r> Session<'r> {
         fresh: bool,
         threads: usize,
     ) -> Result<(LogWriter, HashSet<String>)> {
+        debug_assert!(self.lock.is_some(), "a log is opened only under the folder's lock");
         let changed = |records: &[Record]| changed_images(suite, records, threads);
         let (writer, resumed) = LogWriter::resume(path, header, fresh, &changed)?;
         self.reporter.report(Event::LogOpened { log: path, total, resumed: &resumed });

@@ -12,6 +12,11 @@
 //! flushed after every batch: a run that dies is resumed by running the same command again.
 //! Memory holds at most K embeddings per class (read back class by class from the log), never
 //! the suite.
+//!
+//! What can be checked before the pass is: a suite in which no class has `--min-per-class` chosen
+//! images is refused ([`check_class_sizes`]: one photo per class needs its classes grouped with
+//! `remap:`, as `suites/imagenet-samples-coarse.yaml` does), and so is a `--result` that does not
+//! read or lacks the model on a suite.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -82,9 +87,10 @@ pub struct SuiteSimilarity {
     /// error, non-finite embedding).
     pub embedded: usize,
     pub failed: usize,
-    /// Classes with at least `min_per_class` embeddings, and their mean of `mean_cosine`.
+    /// Classes with at least `min_per_class` embeddings, and their mean of `mean_cosine` (None,
+    /// `null` in JSON, when there are none).
     pub classes: usize,
-    pub mean_of_class_means: f64,
+    pub mean_of_class_means: Option<f64>,
     /// Classes with fewer embeddings than `min_per_class`.
     pub skipped: Vec<SkippedClass>,
     /// The embeddings log.
@@ -155,7 +161,10 @@ pub fn embeddings_log_path(out: &Path, model: &str, suite: &str) -> PathBuf {
 
 /// Runs the similarity analysis: embeds the chosen samples of every suite (resuming the logs
 /// that exist), computes the statistics and returns them (the CLI writes them out). Holds the lock
-/// of `spec.out` meanwhile.
+/// of `spec.out` meanwhile. Everything that can be checked before the pass is: the options, that
+/// each suite has a class with `min_per_class` chosen images ([`check_class_sizes`]) and that
+/// `--result` reads (before `--out` is made), and that it holds the model on every suite (once
+/// the model is open and its name known).
 pub fn similarity(spec: &SimilaritySpec) -> Result<SimilarityReport> {
     similarity_with(spec, &Silent)
 }
@@ -168,15 +177,27 @@ pub fn similarity_with(spec: &SimilaritySpec, reporter: &dyn Reporter) -> Result
     if spec.min_per_class < 3 {
         bail!("--min-per-class must be at least 3: with 2 images there is one pair and no standard error");
     }
+    if spec.per_class < spec.min_per_class {
+        bail!(
+            "--per-class {} is below --min-per-class {}: no class could have enough images; raise --per-class or lower --min-per-class",
+            spec.per_class,
+            spec.min_per_class
+        );
+    }
     if spec.suites.is_empty() {
         bail!("give at least one --suite");
     }
+    if spec.result.is_some() && spec.suites.len() < 2 {
+        bail!("--result sets recall changes against similarity changes between suites: give two --suite or more");
+    }
+    // A misspelt --model fails first, before a suite is listed.
     let model_ref = ModelRef::resolve(&spec.model).with_context(|| format!("model {}", spec.model))?;
-    let mut session = Session::start("similarity", &spec.out, None, reporter)?;
+    let mut session = Session::new("similarity", reporter);
     let info = &mut session.info;
     (info.threads, info.batch, info.model_threads) =
         (Some(spec.eval.threads), Some(spec.eval.batch), Some(spec.model_threads));
     let suites = session.load_suites(&spec.suites, None)?;
+    let mut choices = Vec::new();
     for (i, (suite, p)) in suites.iter().zip(&spec.suites).enumerate() {
         if suite.samples.is_empty() {
             bail!("suite {} ({}) has no samples: nothing to embed", suite.name, p.display());
@@ -184,14 +205,35 @@ pub fn similarity_with(spec: &SimilaritySpec, reporter: &dyn Reporter) -> Result
         if suites[..i].iter().any(|s| s.name == suite.name) {
             bail!("two suites are named {:?}: their embeddings logs would collide; rename one", suite.name);
         }
+        let chosen = select(suite, spec.per_class, spec.seed);
+        check_class_sizes(&suite.name, &chosen, spec.min_per_class)?;
+        choices.push(chosen);
     }
+    let result = spec.result.as_deref().map(|p| RunResult::read(p).map(|r| (p, r))).transpose()?;
+    // Nothing is written (not even --out made) before the input is known to be usable.
+    session.lock(&spec.out, None)?;
     let opts =
         ModelOptions { model_threads: spec.model_threads, replicas: spec.replicas, isolation: spec.isolation.clone() };
     let mut model = session.open_model(&model_ref, &opts, &spec.eval)?;
+    let name = model.name.clone();
+    // The model's name is known now: check --result before the pass, not after it.
+    let recall_model = match &result {
+        Some((path, run)) => {
+            let names: Vec<&str> = suites.iter().map(|s| s.name.as_str()).collect();
+            match recall_model(path, run, &name, &names, reporter) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    close_all(vec![model.copies]);
+                    return Err(e);
+                }
+            }
+        }
+        None => None,
+    };
     for c in model.copies.iter_mut() {
         c.set_output(Output::Embedding)?;
     }
-    let (name, embedding_len) = (model.name.clone(), model.copies[0].embedding_len());
+    let embedding_len = model.copies[0].embedding_len();
     // The embedding a log holds is part of what decides it: another tensor or method is another log.
     let embedding =
         model_ref.config.as_ref().and_then(|c| c.embedding.clone()).unwrap_or_else(|| "(the plugin's)".into());
@@ -199,8 +241,7 @@ pub fn similarity_with(spec: &SimilaritySpec, reporter: &dyn Reporter) -> Result
 
     let mut parts = Vec::new();
     let mut rows: Vec<Vec<ClassSimilarity>> = Vec::new();
-    for suite in &suites {
-        let chosen = select(suite, spec.per_class, spec.seed);
+    for (suite, chosen) in suites.iter().zip(choices) {
         let n_chosen = chosen.len();
         let log = embeddings_log_path(&spec.out, &name, &suite.name);
         embed_suite(&session, &mut model, suite, chosen, spec, embedding_len, &log)?;
@@ -214,9 +255,9 @@ pub fn similarity_with(spec: &SimilaritySpec, reporter: &dyn Reporter) -> Result
     for (i, suite) in suites.iter().enumerate().skip(1) {
         comparisons.push(compare(&suites[0].name, &rows[0], &suite.name, &rows[i]));
     }
-    let recall = match &spec.result {
-        Some(path) => recall_changes(path, &name, &comparisons, reporter)?,
-        None => Vec::new(),
+    let recall = match (&result, &recall_model) {
+        (Some((_, run)), Some(m)) => recall_changes(run, m, &comparisons),
+        _ => Vec::new(),
     };
     let info = session.finish();
     Ok(SimilarityReport {
@@ -232,6 +273,25 @@ pub fn similarity_with(spec: &SimilaritySpec, reporter: &dyn Reporter) -> Result
         recall,
         run: info,
     })
+}
+
+/// Refuses a suite in which no class has `min_per_class` chosen images (every class would be
+/// skipped after embedding them all), naming its largest class and the remedy.
+pub fn check_class_sizes(suite: &str, chosen: &[Sample], min_per_class: usize) -> Result<()> {
+    let mut sizes: HashMap<&str, usize> = HashMap::new();
+    for s in chosen {
+        *sizes.entry(s.wnid.as_str()).or_default() += 1;
+    }
+    let largest = sizes.values().copied().max().unwrap_or(0);
+    if largest >= min_per_class {
+        return Ok(());
+    }
+    let lower = if largest >= 3 { format!(", or lower --min-per-class to {largest}") } else { String::new() };
+    bail!(
+        "suite {suite} has no class with --min-per-class {min_per_class} images (its largest class has {largest}), \
+         so every class would be skipped: group its classes into coarser ones with `remap:` to a parent wnid in the \
+         suite YAML, as suites/imagenet-samples-coarse.yaml does for the one-photo-per-class ImageNet samples{lower}"
+    )
 }
 
 /// Embeds the samples of `suite` chosen (`chosen`) that its log does not hold yet.
@@ -310,11 +370,7 @@ fn suite_stats(
             None => skipped.push(SkippedClass { wnid, n: unit.len() }),
         }
     }
-    let mean = if rows.is_empty() {
-        f64::NAN
-    } else {
-        rows.iter().map(|r| r.stats.mean_cosine).sum::<f64>() / rows.len() as f64
-    };
+    let mean = (!rows.is_empty()).then(|| rows.iter().map(|r| r.stats.mean_cosine).sum::<f64>() / rows.len() as f64);
     let part = SuiteSimilarity {
         suite: suite.name.clone(),
         samples: suite.samples.len(),
@@ -379,41 +435,46 @@ fn read_record_at(file: &mut std::fs::File, off: u64, log: &Path) -> Result<Reco
     serde_json::from_slice(&line).map_err(|e| anyhow!("{} at byte {off}: not an embeddings record: {e}", log.display()))
 }
 
-/// Per comparison and class present in both: recall change (from `result`, the model's results
-/// on both suites) against similarity change.
-fn recall_changes(
-    result: &Path,
-    model: &str,
-    comparisons: &[SuiteComparison],
-    reporter: &dyn Reporter,
-) -> Result<Vec<RecallChange>> {
-    let run = RunResult::read(result)?;
-    let models: Vec<&str> = {
-        let mut m: Vec<&str> = run.results.iter().map(|r| r.model.as_str()).collect();
-        m.dedup();
-        m
-    };
-    // The result's model of the same name; else its only model.
+/// The model of the run result `run` (read from `path`) whose recall `similarity` uses: the one
+/// named `model`, else its only one; an error unless it has a result on every suite of `suites`.
+fn recall_model(path: &Path, run: &RunResult, model: &str, suites: &[&str], reporter: &dyn Reporter) -> Result<String> {
+    let mut models: Vec<&str> = run.results.iter().map(|r| r.model.as_str()).collect();
+    models.sort_unstable();
+    models.dedup();
     let pick = if models.contains(&model) {
         model.to_string()
     } else if let [only] = models.as_slice() {
-        let note = format!("{} holds model {only:?}, not {model:?}: its recall is used", result.display());
+        let note = format!("{} holds model {only:?}, not {model:?}: its recall is used", path.display());
         reporter.report(Event::Note(&note));
         only.to_string()
     } else {
-        bail!("{} has no results of model {model:?} (it has {})", result.display(), models.join(", "));
+        bail!("{} has no results of model {model:?} (it has {})", path.display(), models.join(", "));
     };
-    let recall_of = |suite: &str| -> Result<HashMap<&str, f64>> {
-        let r = run
-            .results
+    let missing: Vec<&str> =
+        suites.iter().copied().filter(|s| !run.results.iter().any(|r| r.model == pick && r.suite == *s)).collect();
+    if !missing.is_empty() {
+        bail!(
+            "{} has no result of model {pick:?} on suite {} (run it on every --suite, or leave out --result)",
+            path.display(),
+            missing.join(", ")
+        );
+    }
+    Ok(pick)
+}
+
+/// Per comparison and class present in both: recall change (from `run`, the results of `model`,
+/// checked by [`recall_model`] to cover every suite) against similarity change.
+fn recall_changes(run: &RunResult, model: &str, comparisons: &[SuiteComparison]) -> Vec<RecallChange> {
+    let recall_of = |suite: &str| -> HashMap<&str, f64> {
+        run.results
             .iter()
-            .find(|r| r.model == pick && r.suite == suite)
-            .ok_or_else(|| anyhow!("{} has no result of model {pick:?} on suite {suite:?}", result.display()))?;
-        Ok(r.per_class.iter().filter_map(|(w, c)| c.recall_top1.map(|v| (w.as_str(), v))).collect())
+            .find(|r| r.model == model && r.suite == suite)
+            .map(|r| r.per_class.iter().filter_map(|(w, c)| c.recall_top1.map(|v| (w.as_str(), v))).collect())
+            .unwrap_or_default()
     };
     let mut out = Vec::new();
     for c in comparisons {
-        let (ra, rb) = (recall_of(&c.a)?, recall_of(&c.b)?);
+        let (ra, rb) = (recall_of(&c.a), recall_of(&c.b));
         for d in &c.classes {
             if let (Some(a), Some(b)) = (ra.get(d.wnid.as_str()), rb.get(d.wnid.as_str())) {
                 out.push(RecallChange {
@@ -426,7 +487,7 @@ fn recall_changes(
             }
         }
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

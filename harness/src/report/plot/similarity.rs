@@ -37,12 +37,13 @@ pub fn similarity_histogram(c: &SuiteComparison, model: &str, file: &Path) -> Re
     let digits = decimals(span);
     let mean = classes.iter().map(|d| d.0).sum::<f64>() / classes.len() as f64;
     let k = c.classes.len();
+    // Two classes or more here, so the shares exist.
     let headline = format!(
         "{} of {k} classes significantly lower ({:.1}%), {} higher ({:.1}%)",
         c.lower,
-        100.0 * c.share_lower,
+        100.0 * c.share_lower.unwrap_or_default(),
         c.higher,
-        100.0 * c.share_higher
+        100.0 * c.share_higher.unwrap_or_default()
     );
     let root = svg_root(file)?;
     let area = titled(&root, &format!("{model}: intra-class similarity, {} minus {}", c.b, c.a), &headline)?;
@@ -115,13 +116,16 @@ pub fn recall_vs_similarity(
     }
     let (xs, ys): (Vec<f64>, Vec<f64>) = pts.iter().copied().unzip();
     // Equal values whose mean rounds off would give a fit and an r out of rounding noise.
-    let r = if spread(&xs) && spread(&ys) { pearson(&xs, &ys) } else { f64::NAN };
+    let r = if spread(&xs) && spread(&ys) { pearson(&xs, &ys) } else { None };
     let n = pts.len();
     let (x0, x1) = padded_range(xs.iter().copied().chain([0.0]), MIN_SIM_SPAN);
     let (y0, y1) = padded_range(ys.iter().copied().chain([0.0]), MIN_RECALL_SPAN);
     let (xspan, yspan) = (x1 - x0, y1 - y0);
     let digits = decimals(xspan);
-    let r_text = if r.is_finite() { format!("{r:+.3}") } else { "undefined (no spread)".to_string() };
+    let r_text = match r {
+        Some(r) => format!("{r:+.3}"),
+        None => "undefined (no spread)".to_string(),
+    };
     let root = svg_root(file)?;
     let area = titled(
         &root,
