@@ -167,7 +167,7 @@ fn main_inner() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Demo { out, model, perf, isolate } => {
-            interrupt::install()?;
+            interrupt::install(reporter::say_stop)?;
             let suites = demo::generate(&out)
                 .with_context(|| format!("cannot write the demo suites under {}", out.display()))?;
             let spec = RunSpec {
@@ -208,7 +208,7 @@ fn main_inner() -> Result<ExitCode> {
             perf,
             isolate,
         } => {
-            interrupt::install()?;
+            interrupt::install(reporter::say_stop)?;
             let isolation = isolate.isolation()?;
             let tol = tol.get()?;
             let base = baseline.as_deref().map(RunResult::read).transpose()?;
@@ -270,7 +270,7 @@ fn main_inner() -> Result<ExitCode> {
         }
         Cmd::Similarity { suites, model, out, per_class, seed, min_per_class, result, fresh, perf, isolate } => {
             use shiftbench::run::similarity::{similarity_with, SimilaritySpec};
-            interrupt::install()?;
+            interrupt::install(reporter::say_stop)?;
             let spec = SimilaritySpec {
                 suites,
                 model,

@@ -7,10 +7,23 @@ use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use shiftbench::run::events::{Event, Reporter};
+use shiftbench::util::interrupt::Stop;
 
 /// Whether progress should be drawn by default: stderr is a terminal.
 pub fn wanted() -> bool {
     std::io::stderr().is_terminal()
+}
+
+/// Tells the person what a Ctrl-C or SIGTERM does (see [`shiftbench::util::interrupt`]).
+pub fn say_stop(stop: Stop) {
+    if stop.again {
+        eprintln!("\n{} again: stopping now (the predictions logs keep every finished batch)", stop.name);
+    } else {
+        eprintln!(
+            "\n{}: stopping after the batch in flight and saving what was evaluated (press Ctrl-C again to stop at once)",
+            stop.name
+        );
+    }
 }
 
 /// Draws a session's events on stderr.

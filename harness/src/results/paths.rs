@@ -1,4 +1,5 @@
 //! Where a run's files go under its output folder: `predictions/<model>__<suite>[.shard-<i>-of-<N>].jsonl`
+//! (and `embeddings/<model>__<suite>.jsonl` for `shiftbench similarity`)
 //! and `result[.shard-<i>-of-<N>].json`, and the lock a run holds while it writes them,
 //! `.shiftbench[.shard-<i>-of-<N>].lock`.
 
@@ -14,6 +15,11 @@ pub fn slug(s: &str) -> String {
 /// The predictions log of `model` on `suite` under `out`.
 pub fn log_path(out: &Path, model: &str, suite: &str) -> PathBuf {
     out.join("predictions").join(format!("{}__{}.jsonl", slug(model), slug(suite)))
+}
+
+/// The embeddings log of `model` on `suite` under `out` (`shiftbench similarity`).
+pub fn embeddings_log_path(out: &Path, model: &str, suite: &str) -> PathBuf {
+    out.join("embeddings").join(format!("{}__{}.jsonl", slug(model), slug(suite)))
 }
 
 /// The predictions log of `model` on `suite` under `out`, for one shard:

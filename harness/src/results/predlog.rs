@@ -45,6 +45,20 @@ pub struct LogHeader {
 }
 
 impl LogHeader {
+    /// The header of a log of `model` on `suite` (content digest `suite_digest`), predicting among
+    /// the labels of digest `labels_digest`: the whole suite, no identity yet.
+    pub fn new(model: &str, suite: &str, suite_digest: &str, labels_digest: &str) -> LogHeader {
+        LogHeader {
+            shiftbench_log: LOG_VERSION,
+            model: model.to_string(),
+            suite: suite.to_string(),
+            suite_digest: suite_digest.to_string(),
+            labels_digest: labels_digest.to_string(),
+            shard: None,
+            identity: None,
+        }
+    }
+
     /// What differs from `old` to this header, one item each (empty: the same log identity).
     pub fn changes_from(&self, old: &LogHeader) -> Vec<String> {
         let mut out = Vec::new();

@@ -7,9 +7,22 @@ use shiftbench_plugin::ModelCard;
 use crate::host::model::ModelRef;
 use crate::host::scorer::{Output, Scorer};
 use crate::host::worker::open_scorers;
+use crate::host::worker::Isolation;
 use crate::results::provenance::ModelInfo;
 use crate::run::options::{requested_batch, EvalOptions};
-use crate::run::session::ModelOptions;
+
+/// How the copies of a model are opened.
+#[derive(Debug, Clone, Default)]
+pub struct ModelOptions {
+    /// Threads each copy may use (0: one core's share per copy when a model runs as several
+    /// copies, else the plugin decides).
+    pub model_threads: u32,
+    /// Copies of each model side by side (`--replicas`); `None`: the model YAML's `replicas:`,
+    /// else [`auto_replicas`].
+    pub replicas: Option<u32>,
+    /// In a worker process per copy (the CLI's default) or in this process.
+    pub isolation: Isolation,
+}
 
 /// A model under the name its model YAML gives it.
 struct Renamed {

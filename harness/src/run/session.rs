@@ -14,32 +14,19 @@ use anyhow::{Context, Result};
 use crate::data::suite::Suite;
 use crate::host::card::card_summary;
 use crate::host::model::ModelRef;
-use crate::host::worker::Isolation;
 use crate::results::identity::Identity;
 use crate::results::paths::lock_path;
 use crate::results::predlog::{LogHeader, LogWriter, Record};
 use crate::results::provenance::{RunInfo, SuiteInfo};
 use crate::results::shard::Shard;
 use crate::run::events::{Event, Reporter};
+pub use crate::run::models::ModelOptions;
 use crate::run::models::{model_info, open_copies, Replicas};
 use crate::run::options::EvalOptions;
 use crate::run::pipeline::prepare::changed_images;
 use crate::run::pipeline::{self, Job, PassStats};
 use crate::util::interrupt::Interrupted;
 use crate::util::lock::{DirLock, Locked};
-
-/// How the copies of a model are opened.
-#[derive(Debug, Clone, Default)]
-pub struct ModelOptions {
-    /// Threads each copy may use (0: one core's share per copy when a model runs as several
-    /// copies, else the plugin decides).
-    pub model_threads: u32,
-    /// Copies of each model side by side (`--replicas`); `None`: the model YAML's `replicas:`,
-    /// else [`crate::run::models::auto_replicas`].
-    pub replicas: Option<u32>,
-    /// In a worker process per copy (the CLI's default) or in this process.
-    pub isolation: Isolation,
-}
 
 /// A model opened in a session.
 pub struct OpenModel {

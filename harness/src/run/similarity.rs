@@ -29,8 +29,8 @@ use crate::data::suite::Suite;
 use crate::host::model::ModelRef;
 use crate::host::scorer::{Output, Scorer};
 use crate::host::worker::Isolation;
-use crate::results::paths::slug;
-use crate::results::predlog::{LogHeader, Record, Status, LOG_VERSION};
+use crate::results::paths::embeddings_log_path;
+use crate::results::predlog::{LogHeader, Record, Status};
 use crate::results::provenance::RunInfo;
 use crate::results::result::RunResult;
 use crate::results::similarity::{compare, normalise, pair_stats, ClassSimilarity, SuiteComparison};
@@ -152,11 +152,6 @@ pub fn select(suite: &Suite, k: usize, seed: u64) -> Vec<Sample> {
         keep.extend(v.iter().take(k).map(|&(_, id)| id));
     }
     suite.samples.iter().filter(|s| keep.contains(s.id.as_str())).cloned().collect()
-}
-
-/// The embeddings log of `model` on `suite` under `out`.
-pub fn embeddings_log_path(out: &Path, model: &str, suite: &str) -> PathBuf {
-    out.join("embeddings").join(format!("{}__{}.jsonl", slug(model), slug(suite)))
 }
 
 /// Runs the similarity analysis: embeds the chosen samples of every suite (resuming the logs
@@ -308,16 +303,15 @@ fn embed_suite(
     // embedding, K, seed or suite content starts a new log (the old one kept aside), never mixed in.
     let n_chosen = chosen.len();
     let ids: Vec<String> = chosen.iter().map(|s| format!("{}\t{}", s.id, s.wnid)).collect();
+    let choice = format!("{}\nper_class {} seed {}\n{}", suite.digest, spec.per_class, spec.seed, ids.join("\n"));
     let header = LogHeader {
-        shiftbench_log: LOG_VERSION,
-        model: model.name.clone(),
-        suite: suite.name.clone(),
-        suite_digest: sha256_hex(
-            format!("{}\nper_class {} seed {}\n{}", suite.digest, spec.per_class, spec.seed, ids.join("\n")).as_bytes(),
-        ),
-        labels_digest: sha256_hex(format!("embedding {embedding_len}").as_bytes()),
-        shard: None,
         identity: Some(model.identity.clone()),
+        ..LogHeader::new(
+            &model.name,
+            &suite.name,
+            &sha256_hex(choice.as_bytes()),
+            &sha256_hex(format!("embedding {embedding_len}").as_bytes()),
+        )
     };
     // The suite cut to the chosen samples (its other samples are not copied).
     let sub = Suite {

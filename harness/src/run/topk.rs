@@ -6,7 +6,7 @@ use shiftbench_model_config::imagenet1k_set;
 
 use crate::data::suite::Suite;
 use crate::host::scorer::Scorer;
-use crate::results::predlog::{LogHeader, LOG_VERSION};
+use crate::results::predlog::LogHeader;
 use crate::run::options::{Argmax, EvalOptions};
 use crate::util::digest::lines_digest;
 
@@ -36,15 +36,7 @@ pub fn log_header_for(model: &dyn Scorer, suite: &Suite, allowed: Option<&[usize
         None => model.labels().to_vec(),
         Some(a) => a.iter().map(|&i| model.labels()[i].clone()).collect(),
     };
-    LogHeader {
-        shiftbench_log: LOG_VERSION,
-        model: model.card().name.to_string(),
-        suite: suite.name.clone(),
-        suite_digest: suite.digest.clone(),
-        labels_digest: lines_digest(labels.iter().map(String::as_str)),
-        shard: None,
-        identity: None,
-    }
+    LogHeader::new(&model.card().name, &suite.name, &suite.digest, &lines_digest(labels.iter().map(String::as_str)))
 }
 
 /// The log header of `model` on `suite` under `opts`.

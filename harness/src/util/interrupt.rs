@@ -24,27 +24,36 @@ pub fn request() {
     REQUESTED.store(true, Ordering::SeqCst);
 }
 
-/// Installs the SIGINT/SIGTERM handler. Call once, from the CLI.
+/// A stop signal as it arrives: its name (`Ctrl-C`, `SIGTERM`) and whether it is the second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stop {
+    pub name: &'static str,
+    /// A stop was already asked for: this one exits at once.
+    pub again: bool,
+}
+
+/// Installs the SIGINT/SIGTERM handler. Call once, from the CLI, with what to tell the person
+/// (`say` runs on the signal thread, before a second signal exits the process).
 #[cfg(unix)]
-pub fn install() -> anyhow::Result<()> {
+pub fn install(say: impl Fn(Stop) + Send + 'static) -> anyhow::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
     std::thread::Builder::new().name("shiftbench-signals".into()).spawn(move || {
         for sig in signals.forever() {
             let name = if sig == SIGINT { "Ctrl-C" } else { "SIGTERM" };
             if requested() {
-                eprintln!("\n{name} again: stopping now (the predictions logs keep every finished batch)");
+                say(Stop { name, again: true });
                 std::process::exit(EXIT_INTERRUPTED as i32);
             }
             request();
-            eprintln!("\n{name}: stopping after the batch in flight and saving what was evaluated (press Ctrl-C again to stop at once)");
+            say(Stop { name, again: false });
         }
     })?;
     Ok(())
 }
 
 #[cfg(not(unix))]
-pub fn install() -> anyhow::Result<()> {
+pub fn install(_say: impl Fn(Stop) + Send + 'static) -> anyhow::Result<()> {
     Ok(())
 }
 

@@ -16,9 +16,40 @@ use shiftbench_plugin::{ModelCard, PreprocessSpec, ScoreKind};
 use super::protocol::{read_f32s, read_head, read_text, write_frame, CardWire, SHM_FD};
 use super::shm::SharedOut;
 use super::watchdog::{forward_stderr, StderrTail, Watchdog};
-use super::{WorkerOptions, WORKER_COMMAND};
 use crate::host::plugin::validate_card;
 use crate::host::scorer::{filled, ModelStopped, Output, Scorer};
+
+/// The hidden subcommand that runs a worker.
+pub const WORKER_COMMAND: &str = "__worker";
+
+/// Default `--batch-timeout`, seconds: a generous bound for one batch of a large model on a CPU.
+pub const DEFAULT_BATCH_TIMEOUT: f64 = 300.0;
+
+/// Default `--load-timeout`, seconds.
+pub const DEFAULT_LOAD_TIMEOUT: f64 = 300.0;
+
+/// How workers are started: the executable, and how long a load or a batch may take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerOptions {
+    /// The `shiftbench` executable (it has the `__worker` subcommand).
+    pub exe: PathBuf,
+    /// Longest a batch may take.
+    pub batch_timeout: Duration,
+    /// Longest loading a model may take.
+    pub load_timeout: Duration,
+}
+
+impl WorkerOptions {
+    /// Default timeouts, with this process's executable as the worker.
+    pub fn current_exe() -> Result<WorkerOptions> {
+        Ok(WorkerOptions {
+            exe: std::env::current_exe()
+                .map_err(|e| anyhow!("cannot find the shiftbench executable to start workers: {e}"))?,
+            batch_timeout: Duration::from_secs_f64(DEFAULT_BATCH_TIMEOUT),
+            load_timeout: Duration::from_secs_f64(DEFAULT_LOAD_TIMEOUT),
+        })
+    }
+}
 
 /// How long a worker may take to exit after its stdin closes before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(2);

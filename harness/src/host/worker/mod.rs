@@ -54,25 +54,16 @@ pub mod serve;
 pub mod shm;
 pub mod watchdog;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 
-pub use client::WorkerModel;
+pub use client::{WorkerModel, WorkerOptions, DEFAULT_BATCH_TIMEOUT, DEFAULT_LOAD_TIMEOUT, WORKER_COMMAND};
 pub use serve::{serve, WorkerExit};
 
 use crate::host::model::ModelRef;
 use crate::host::plugin::LoadedModel;
 use crate::host::scorer::Scorer;
-
-/// The hidden subcommand that runs a worker.
-pub const WORKER_COMMAND: &str = "__worker";
-
-/// Default `--batch-timeout`, seconds: a generous bound for one batch of a large model on a CPU.
-pub const DEFAULT_BATCH_TIMEOUT: f64 = 300.0;
-/// Default `--load-timeout`, seconds.
-pub const DEFAULT_LOAD_TIMEOUT: f64 = 300.0;
 
 /// How the run loads models. The library default is in-process (a program embedding the
 /// library has no `__worker` subcommand); the CLI defaults to worker processes.
@@ -84,28 +75,6 @@ pub enum Isolation {
     InProcess,
     /// Run every model in a worker process.
     Worker(WorkerOptions),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct WorkerOptions {
-    /// The `shiftbench` executable (it has the `__worker` subcommand).
-    pub exe: PathBuf,
-    /// Longest a batch may take.
-    pub batch_timeout: Duration,
-    /// Longest loading a model may take.
-    pub load_timeout: Duration,
-}
-
-impl WorkerOptions {
-    /// Default timeouts, with this process's executable as the worker.
-    pub fn current_exe() -> Result<WorkerOptions> {
-        Ok(WorkerOptions {
-            exe: std::env::current_exe()
-                .map_err(|e| anyhow!("cannot find the shiftbench executable to start workers: {e}"))?,
-            batch_timeout: Duration::from_secs_f64(DEFAULT_BATCH_TIMEOUT),
-            load_timeout: Duration::from_secs_f64(DEFAULT_LOAD_TIMEOUT),
-        })
-    }
 }
 
 /// The command-line options that choose [`Isolation`] (`run` and `demo` flatten them in).

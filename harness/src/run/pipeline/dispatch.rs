@@ -15,9 +15,9 @@ use shiftbench_imaging::to_tensor;
 
 use crate::host::scorer::{ModelStopped, Output, Scorer};
 use crate::results::predlog::{Record, Status};
+use crate::run::pipeline::job::Job;
 use crate::run::pipeline::plan::PassPlan;
 use crate::run::pipeline::prepare::{crop_of, Outcome, Prepared};
-use crate::run::pipeline::Job;
 use crate::run::topk::{top_k_among, TOP_K};
 use crate::util::interrupt;
 

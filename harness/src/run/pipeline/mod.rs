@@ -22,11 +22,13 @@
 //! Models whose label set is not a subset of ImageNet-1k (ImageNet-21k/22k models) predict among
 //! the suite's classes only (see [`Argmax`](crate::run::options::Argmax)), as the paper does.
 //!
-//! The stages, each a file: [`plan`] (who needs what, the chunks), [`prepare`] (read, decode,
-//! crop), [`dispatch`] (one model's batches of a chunk, its records); [`evaluate_many`] runs
-//! them.
+//! The stages, each a file: [`job`] (one model's part: what it is given, what it did), [`plan`]
+//! (who needs what, the chunks), [`prepare`] (read, decode, crop), [`dispatch`] (one model's
+//! batches of a chunk, its records); [`evaluate_many`] runs them, telling a
+//! [`Reporter`](crate::run::events::Reporter) as it goes.
 
 pub mod dispatch;
+pub mod job;
 pub mod plan;
 pub mod prepare;
 
@@ -43,36 +45,9 @@ use crate::results::predlog::LogWriter;
 use crate::run::events::{Event, Reporter, Silent};
 use crate::run::options::EvalOptions;
 use crate::util::interrupt::{self, Interrupted};
+pub use job::{Job, JobOutcome};
 use plan::PassPlan;
 use prepare::{decode_chunks, Counters};
-
-/// One model's part in a pass: the model, its log, the sample ids its log already holds, and
-/// where the pass puts what it did for this model.
-pub struct Job<'a> {
-    pub model: &'a mut dyn Scorer,
-    /// More copies of the same model (same card and labels), each scoring other batches at the
-    /// same time on its own thread; empty for one copy.
-    pub extra: Vec<&'a mut (dyn Scorer + Send)>,
-    pub log: &'a mut LogWriter,
-    pub done: &'a HashSet<String>,
-    pub outcome: &'a mut JobOutcome,
-}
-
-/// What a pass did for one job.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct JobOutcome {
-    /// Samples evaluated now (records written).
-    pub evaluated: usize,
-    /// Why its model stopped ([`ModelStopped`]) when it did; its remaining samples were not
-    /// evaluated.
-    pub stopped: Option<String>,
-    /// Images given to its model now (`evaluated` less the samples that failed before the
-    /// model: unreadable or undecodable images).
-    pub scored: usize,
-    /// Wall time inside its model's calls, summed over its copies (see
-    /// [`dispatch::ChunkDone::model_time`]).
-    pub model_time: Duration,
-}
 
 /// What a pass did as a whole (each job's part is in its [`JobOutcome`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

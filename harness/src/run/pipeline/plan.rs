@@ -9,7 +9,7 @@ use shiftbench_plugin::PreprocessSpec;
 use crate::data::sample::Sample;
 use crate::data::suite::Suite;
 use crate::run::options::{requested_batch, EvalOptions};
-use crate::run::pipeline::Job;
+use crate::run::pipeline::job::Job;
 use crate::run::topk::allowed_labels;
 
 /// Most bytes of crops one chunk may hold (a few chunks are in flight at once).
