@@ -99,9 +99,10 @@ fn the_kubernetes_jobs_in_the_docs_validate_against_the_api_schemas() {
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !has {
-        eprintln!(
-            "SKIPPED k8s_docs schemas: python3 cannot import kubernetes_validate \
-             (python3 -m pip install kubernetes-validate: the Kubernetes JSON schemas, offline)"
+        common::skipped(
+            "k8s_docs schemas",
+            "python3 cannot import kubernetes_validate \
+             (python3 -m pip install -r tests/requirements.txt: the Kubernetes JSON schemas, offline)",
         );
         return;
     }

@@ -1,4 +1,6 @@
-//! Loading plugins: the example works; each kind of bad library is one clear sentence.
+//! Loading plugins: the example works; each kind of bad library is one clear sentence; a bare
+//! plugin name is found beside the executable (also through a symlink to it) or in
+//! $SHIFTBENCH_PLUGIN_PATH.
 
 mod common;
 
@@ -157,4 +159,46 @@ fn the_example_plugin_embeds_in_process_and_in_a_worker() {
     assert_eq!(w.infer(&batch, 2).unwrap(), here, "the worker embeds as the plugin does in process");
     w.set_output(Output::Scores).unwrap();
     assert_eq!(w.infer(&batch, 2).unwrap().len(), 20);
+}
+
+/// The README's ways to have `shiftbench` on PATH: a symlink to the built executable finds the
+/// plugins beside the file it points to; a lone copy of it (what `cargo install` makes) finds them
+/// only through $SHIFTBENCH_PLUGIN_PATH, and its error says so.
+#[test]
+fn plugins_are_found_beside_the_executable_a_symlink_points_to() {
+    let lib = plugin_lib("shiftbench_example");
+    let bin = common::shiftbench_bin();
+    let d = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let (link, copy) = (d.path().join("link/shiftbench"), d.path().join("copy/shiftbench"));
+    for p in [&link, &copy] {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    }
+    std::os::unix::fs::symlink(&bin, &link).unwrap();
+    if std::fs::hard_link(&bin, &copy).is_err() {
+        std::fs::copy(&bin, &copy).unwrap();
+    }
+    let show = |exe: &std::path::Path, plugin_path: Option<&std::path::Path>| {
+        let mut c = std::process::Command::new(exe);
+        c.args(["model", "show", "example"]).current_dir(d.path()).env_remove("SHIFTBENCH_PLUGIN_PATH");
+        if let Some(p) = plugin_path {
+            c.env("SHIFTBENCH_PLUGIN_PATH", p);
+        }
+        let o = c.output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let found = |out: &str| {
+        let line = out.lines().find(|l| l.starts_with("plugin: shiftbench-example-plugin ")).unwrap_or_default();
+        line.ends_with(&format!(" ({})", lib.display()))
+    };
+    let (code, out, err) = show(&link, None);
+    assert!(code == Some(0) && found(&out), "{out}{err}");
+    let (code, _, err) = show(&copy, None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no plugin named \"example\"") && err.contains("set SHIFTBENCH_PLUGIN_PATH"), "{err}");
+    let (code, out, err) = show(&copy, lib.parent());
+    assert!(code == Some(0) && found(&out), "{out}{err}");
 }

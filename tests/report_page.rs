@@ -329,7 +329,7 @@ fn chromium() -> Option<PathBuf> {
     let root = Command::new("id").arg("-u").output().map(|o| o.stdout.trim_ascii() == b"0").unwrap_or(false);
     let apt = Path::new("/usr/bin/apt-get").is_file();
     if !(root && apt) {
-        eprintln!("SKIPPED report_page: no /usr/bin/chromium, and not root with apt-get to install it");
+        common::skipped("report_page", "no /usr/bin/chromium, and not root with apt-get to install it");
         return None;
     }
     let apt_get = |args: &[&str]| {
@@ -353,7 +353,7 @@ fn chromium() -> Option<PathBuf> {
             panic!("report_page: apt-get install -y chromium failed (as root, in CI)")
         }
         None => {
-            eprintln!("SKIPPED report_page: apt-get install -y chromium failed");
+            common::skipped("report_page", "apt-get install -y chromium failed");
             None
         }
     }

@@ -93,11 +93,11 @@ impl Cluster {
         match o.status.code() {
             Some(0) => {}
             Some(77) => {
-                eprintln!("SKIPPED {TEST}: Slurm cannot be set up here: {}", why());
+                common::skipped(TEST, &format!("Slurm cannot be set up here: {}", why()));
                 return None;
             }
             Some(78) if std::env::var("CI").is_err() => {
-                eprintln!("SKIPPED {TEST}: Slurm could not be installed: {}", why());
+                common::skipped(TEST, &format!("Slurm could not be installed: {}", why()));
                 return None;
             }
             _ => panic!("scripts/slurm-local.sh start {} failed ({}):\n{err}", dir.display(), o.status),
@@ -277,7 +277,7 @@ fn check_merged(out: &Path, whole: &[EvalResult], what: &str) -> Vec<EvalResult>
 fn the_nightly_job_array_on_a_real_slurm_merges_to_the_unsharded_result() {
     let t0 = Instant::now();
     if !cfg!(target_os = "linux") {
-        eprintln!("SKIPPED {TEST}: scripts/slurm-local.sh sets up Slurm on Linux only");
+        common::skipped(TEST, "scripts/slurm-local.sh sets up Slurm on Linux only");
         return;
     }
     let Some(_) = common::shared_data(TEST) else { return };

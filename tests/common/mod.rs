@@ -8,13 +8,25 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
+/// Says that the calling test is skipped, and why: `SKIPPED <test> (<test function>): <why>` on
+/// stderr, written directly so that it shows in `cargo test`'s output (the test harness keeps what
+/// `eprintln!` prints to itself unless the test fails).
+pub fn skipped(test: &str, why: &str) {
+    let thread = std::thread::current();
+    let name = match thread.name() {
+        Some(f) if f != test && f != "main" => format!("{test} ({f})"),
+        _ => test.to_string(),
+    };
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("SKIPPED {name}: {why}\n").as_bytes());
+}
+
 /// `../shared/data` beside the checkout, or None (with a message saying the test is skipped).
 pub fn shared_data(test: &str) -> Option<PathBuf> {
     let d = repo().parent().unwrap().join("shared").join("data");
     if d.is_dir() {
         Some(d)
     } else {
-        eprintln!("SKIPPED {test}: {} is absent (real test data lives beside the checkout)", d.display());
+        skipped(test, &format!("{} is absent (real test data lives beside the checkout)", d.display()));
         None
     }
 }
@@ -80,7 +92,7 @@ pub fn plugin_lib_if_built(lib: &str, test: &str) -> Option<PathBuf> {
     if p.is_file() {
         Some(p)
     } else {
-        eprintln!("SKIPPED {test}: {} was not built (./scripts/test.sh builds it)", p.display());
+        skipped(test, &format!("{} was not built (./scripts/test.sh builds it)", p.display()));
         None
     }
 }
@@ -95,9 +107,9 @@ pub fn python_has(modules: &str, test: &str) -> bool {
     if !ok {
         assert!(
             std::env::var("CI").is_err(),
-            "{test}: python3 cannot import {modules} (pip install -r bench/requirements.txt)"
+            "{test}: python3 cannot import {modules} (python3 -m pip install -r tests/requirements.txt)"
         );
-        eprintln!("SKIPPED {test}: python3 cannot import {modules} (pip install -r bench/requirements.txt)");
+        skipped(test, &format!("python3 cannot import {modules} (python3 -m pip install -r tests/requirements.txt)"));
     }
     ok
 }

@@ -316,9 +316,12 @@ pub(crate) enum ModelCmd {
     Init {
         /// The model file.
         file: String,
-        /// Where the YAML goes (default: print it).
+        /// Where the YAML goes (default: print it); a file there is kept unless --force.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Overwrite the --out file if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Print what the plugin reads from the model (inputs, outputs, element types, batch) and
     /// the card the harness will use. FILE: a model YAML, an .onnx or a .pt file.

@@ -24,8 +24,8 @@ use shiftbench::{demo, result_path, RunResult, RunSpec};
 
 use args::{eval_options, Cli, Cmd, ModelCmd, Report};
 use reporter::Terminal;
-use shiftbench::host::card::{card_summary, model_yaml};
-use shiftbench::host::model::plugin_for_model_file;
+use shiftbench::host::card::{card_summary, model_yaml, yaml_model_path};
+use shiftbench::host::model::{is_model_yaml, plugin_for_model_file};
 use shiftbench::host::{LoadedModel, ModelRef, Scorer};
 
 /// The exit status of a run in which some model could not be loaded or stopped.
@@ -461,16 +461,19 @@ fn model_command(cmd: ModelCmd) -> Result<()> {
                 println!("pin it in a model YAML to adjust: shiftbench model init {file} --out {}.yaml", m.card().name);
             }
         }
-        ModelCmd::Init { file, out } => {
+        ModelCmd::Init { file, out, force } => {
             let Some(plugin) = plugin_for_model_file(&file) else {
                 bail!("model init writes a YAML for a model file (.onnx, or .pt for TorchScript); {file} is not one");
             };
+            if let Some(o) = &out {
+                check_init_out(o, force)?;
+            }
             let r = ModelRef::resolve(&file)?;
             let m = LoadedModel::load(&r.library, r.config_path(), 0).with_context(|| format!("model {file}"))?;
             let dir =
                 out.as_deref().and_then(Path::parent).filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            let model_path = relative_path(Path::new(&file), dir);
+            let model_path = yaml_model_path(Path::new(&file), dir);
             let text = model_yaml(plugin, &model_path, m.card(), m.labels(), &file);
             match &out {
                 Some(o) => {
@@ -484,23 +487,22 @@ fn model_command(cmd: ModelCmd) -> Result<()> {
     Ok(())
 }
 
-/// `file` as a path relative to the folder `dir` (both made absolute first), or absolute when
-/// they share no prefix.
-fn relative_path(file: &Path, dir: &Path) -> String {
-    let Ok(f) = std::fs::canonicalize(file) else { return file.display().to_string() };
-    let Ok(d) = std::fs::canonicalize(dir) else { return f.display().to_string() };
-    let common = f.components().zip(d.components()).take_while(|(a, b)| a == b).count();
-    if common <= 1 {
-        return f.display().to_string();
+/// `model init --out`: a model YAML's name (`run --model` knows one by its extension), and not
+/// over a file already there (a user's edits) unless `--force`.
+fn check_init_out(out: &Path, force: bool) -> Result<()> {
+    if !is_model_yaml(&out.to_string_lossy()) {
+        bail!(
+            "--out {} must end in .yaml or .yml (run --model recognises a model YAML by its extension)",
+            out.display()
+        );
     }
-    let mut rel = PathBuf::new();
-    for _ in d.components().skip(common) {
-        rel.push("..");
+    if out.is_dir() {
+        bail!("--out {} is a folder; give the YAML's file name", out.display());
     }
-    for c in f.components().skip(common) {
-        rel.push(c);
+    if !force && (out.exists() || out.is_symlink()) {
+        bail!("{} already exists; pass --force to overwrite it", out.display());
     }
-    rel.display().to_string()
+    Ok(())
 }
 
 fn main() -> ExitCode {

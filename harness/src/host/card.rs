@@ -1,6 +1,10 @@
 //! A model's preprocessing spec in plain types: how it crosses the worker pipe and how a result
 //! file records it. The interface's enums become their lowercase names
 //! (`Interpolation::as_str`) and are read back with their `parse`, the one spelling everywhere.
+//! Also a card for people: in one line ([`card_summary`]) and as the commented model YAML that
+//! `shiftbench model init` writes ([`model_yaml`], naming the model file by [`yaml_model_path`]).
+
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{anyhow, Result};
 use serde::{Deserialize, Serialize};
@@ -101,6 +105,8 @@ pub fn model_yaml(
         n => format!("# batch: {n:<26} # most images per call; the model takes at most {n}"),
     };
     let f = |v: [f32; 3]| format!("[{}, {}, {}]", v[0], v[1], v[2]);
+    // The source goes into a comment: a line break in it would end the comment.
+    let source = if source.chars().any(char::is_control) { format!("{source:?}") } else { source.to_string() };
     format!(
         "# Model YAML written by `shiftbench model init` for {source}.\n\
          # What the model file says (input size, layout, output width) was read from it; the rest is\n\
@@ -136,6 +142,62 @@ pub fn model_yaml(
     )
 }
 
+/// How a model YAML in the folder `yaml_dir` names the model file given as `file`, both as the
+/// user typed them (relative to the working folder, or absolute). Relative to `yaml_dir`, so the
+/// YAML still works when the folder holding both moves, where that path reaches the same file;
+/// else `file` as typed (a relative one joined to the working folder, since a relative path in a
+/// YAML is read relative to the YAML). Symlinks are kept as given, never resolved.
+pub fn yaml_model_path(file: &Path, yaml_dir: &Path) -> String {
+    let Ok(cwd) = std::env::current_dir() else { return file.display().to_string() };
+    let (f, d) = (lexical(&cwd.join(file)), lexical(&cwd.join(yaml_dir)));
+    // More in common than the root: a relative path, checked against the file system (a `..`
+    // out of a symlinked folder leads elsewhere than it reads).
+    let common = f.components().zip(d.components()).take_while(|(a, b)| a == b).count();
+    if common > 1 {
+        let mut rel = PathBuf::new();
+        for _ in d.components().skip(common) {
+            rel.push("..");
+        }
+        for c in f.components().skip(common) {
+            rel.push(c);
+        }
+        if same_file(&yaml_dir.join(&rel), file) {
+            return rel.display().to_string();
+        }
+    }
+    if file.is_absolute() {
+        return file.display().to_string();
+    }
+    let joined = if same_file(&f, file) { f } else { cwd.join(file) };
+    joined.display().to_string()
+}
+
+/// `p` without `.` components and with each `..` taking away the name before it, as read (not as
+/// the file system, through symlinks, may resolve it).
+fn lexical(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                // `/..` is `/`.
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether `a` and `b` both exist and are the same file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +213,25 @@ mod tests {
         assert_eq!(info.spec().unwrap(), s);
         let bad = PreprocessInfo { layout: "Nchw".into(), ..info };
         assert!(bad.spec().unwrap_err().to_string().contains("unknown layout \"Nchw\""));
+    }
+
+    #[test]
+    fn paths_are_read_as_written() {
+        assert_eq!(lexical(Path::new("/a/./b/../c/./d")), Path::new("/a/c/d"));
+        assert_eq!(lexical(Path::new("/../a")), Path::new("/a"));
+    }
+
+    #[test]
+    fn a_line_break_in_the_source_stays_in_its_comment() {
+        let card = shiftbench_plugin::ModelCard {
+            name: "m".into(),
+            labels: Default::default(),
+            preprocess: PreprocessSpec::IMAGENET,
+            max_batch: 0,
+            scores: shiftbench_plugin::ScoreKind::Logits,
+        };
+        let text = model_yaml("onnx", "m.onnx", &card, &[], "evil\nplugin: other.onnx");
+        assert!(!text.lines().any(|l| l.starts_with("plugin: other")), "{text}");
+        assert!(text.contains("for \"evil\\nplugin: other.onnx\""), "{text}");
     }
 }

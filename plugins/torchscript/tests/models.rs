@@ -1,5 +1,5 @@
 //! The TorchScript plugin on the real models in `../shared/data` (relative to the repository
-//! root). Tests that need them print SKIP and pass when that folder is absent.
+//! root). Tests that need them print SKIPPED and pass when that folder is absent.
 
 mod common;
 
@@ -15,13 +15,19 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Says that the calling test is skipped, and why, on stderr, written directly so that it shows in
+/// `cargo test`'s output (the test harness keeps what `eprintln!` prints unless the test fails).
+fn skipped(test: &str, why: &str) {
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("SKIPPED {test}: {why}\n").as_bytes());
+}
+
 /// `../shared/data`, or `None` after printing why the calling test skips.
 fn shared_data(test: &str) -> Option<PathBuf> {
     let dir = repo_root().join("../shared/data");
     if dir.join("models").is_dir() && dir.join("golden").is_dir() {
         Some(dir)
     } else {
-        eprintln!("SKIP {test}: {} is absent (real models and golden tensors live there)", dir.display());
+        skipped(test, &format!("{} is absent (real models and golden tensors live there)", dir.display()));
         None
     }
 }
@@ -313,9 +319,9 @@ fn squeezenet_embedding_is_the_pooled_output_before_the_softmax() {
     let photos = data.join("imagenet-samples");
     let files = ["n01440764_tench.JPEG", "n01443537_goldfish.JPEG", "n01514859_hen.JPEG", "n01531178_goldfinch.JPEG"];
     if !files.iter().all(|f| photos.join(f).is_file()) {
-        eprintln!(
-            "SKIP squeezenet_embedding_is_the_pooled_output_before_the_softmax: photos absent in {}",
-            photos.display()
+        skipped(
+            "squeezenet_embedding_is_the_pooled_output_before_the_softmax",
+            &format!("photos absent in {}", photos.display()),
         );
         return;
     }
