@@ -51,6 +51,10 @@ pub const REMOTE_STALE: Duration = Duration::from_secs(600);
 /// gives up.
 const PATIENCE: Duration = Duration::from_secs(30);
 
+/// Largest lock file read: more than the longest command line Linux runs (`ARG_MAX`), escaped
+/// as JSON; a larger one (or an endless one, a link to `/dev/zero`) is an error, not a hang.
+const MAX_LOCK_BYTES: u64 = 16 << 20;
+
 /// Who holds a lock: the lock file's content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
@@ -177,7 +181,7 @@ enum Verdict {
 }
 
 fn look(path: &Path) -> std::io::Result<Seen> {
-    let bytes = std::fs::read(path)?;
+    let bytes = crate::util::safeio::read_bounded(path, MAX_LOCK_BYTES)?;
     let age = std::fs::metadata(path)?.modified().ok().and_then(|m| m.elapsed().ok()).unwrap_or_default();
     let holder = serde_json::from_slice(&bytes).ok();
     Ok(Seen { bytes, holder, age })
