@@ -103,8 +103,13 @@ pub fn load_library(path: &Path) -> Result<PluginModRef> {
         bail!("plugin library {} does not exist", path.display());
     }
     // Look before abi_stable does, to say precisely what is wrong.
+    // SAFETY: loading runs the library's initialisers; a plugin is code the user chose to run
+    // (as `--model` or on the plugin path), which is the trust every plugin host extends. Rust
+    // plugins (all a shiftbench plugin can be) have no initialisers of their own.
     let lib = unsafe { libloading::Library::new(path) }
         .map_err(|e| anyhow!("{} is not a loadable shared library: {e}", path.display()))?;
+    // SAFETY: only whether the symbol exists is used: the pointer is never read or called, and
+    // `lib` (which it would borrow from) is dropped just below.
     let has_root = unsafe { lib.get::<*const u8>(ROOT_SYMBOL.as_bytes()) }.is_ok();
     drop(lib);
     if !has_root {

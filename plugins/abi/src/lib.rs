@@ -687,6 +687,10 @@ macro_rules! export_plugin {
                 __sabi::library::__call_root_module_loader(__shiftbench_root)
             }
 
+            // SAFETY: `from_constructor::<M>` needs the constructor's erased prefix to have been
+            // a `PrefixRef<M>`: `__call_root_module_loader` erases the `PluginModRef` that
+            // `__shiftbench_root` returns, and `M` is `PluginModRef` (what abi_stable's own
+            // `export_root_module` expands to, for this type).
             #[export_name = "_1as_0lib_1header_0root_bmodule_bloader"]
             pub static __SHIFTBENCH_LIB_HEADER: __sabi::library::LibHeader = unsafe {
                 __sabi::library::LibHeader::from_constructor::<$crate::PluginModRef>(
