@@ -1,16 +1,18 @@
 //! The plugin host: load and check a model plugin (found by [`crate::host::model`]), and call it
 //! safely in this process ([`LoadedModel`]).
 //!
-//! Each way a load can fail is one sentence: a missing file, a file that is not a shared library,
-//! a library that is not a shiftbench plugin, a plugin built against an incompatible interface
-//! version (both versions named), or a plugin whose `load` fails.
+//! Each way a load can fail is one sentence, a variant of [`PluginLoadError`]: a missing file, a
+//! file that is not a shared library, a library that is not a shiftbench plugin, a plugin built
+//! against an incompatible interface version (both versions named), or a plugin whose `load`
+//! fails.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use abi_stable::library::{lib_header_from_path, LibraryError};
+use abi_stable::sabi_types::VersionNumber;
 use abi_stable::std_types::RSlice;
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use shiftbench_model_config::{is_wnid, known_wnid};
 use shiftbench_plugin::{
     init_plugin_module, legacy_error_kind, ErrorKind, FfiModelBox, FfiModelEmbedBox, FfiModelTypedBox, LoadRequest,
@@ -97,56 +99,84 @@ impl std::fmt::Debug for LoadedModel {
     }
 }
 
-/// Loads the root module of a plugin library, turning every failure into one sentence.
+/// Why a plugin library could not be loaded, or could not load its model: one sentence each.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginLoadError {
+    #[error("plugin library {} does not exist", .path.display())]
+    Missing { path: PathBuf },
+    #[error("{} is not a loadable shared library: {reason}", .path.display())]
+    NotALibrary { path: PathBuf, reason: String },
+    #[error(
+        "{} is a shared library but not a shiftbench plugin (it exports no shiftbench root module; \
+         a plugin calls shiftbench_plugin::export_plugin!)",
+        .path.display()
+    )]
+    NoRootModule { path: PathBuf },
+    #[error(
+        "{} was built against shiftbench-plugin interface {actual}, but this shiftbench speaks interface \
+         {expected}; rebuild the plugin against shiftbench-plugin {}.{}",
+        .path.display(),
+        .expected.major,
+        .expected.minor
+    )]
+    IncompatibleVersion { path: PathBuf, expected: VersionNumber, actual: VersionNumber },
+    #[error(
+        "{} claims a compatible shiftbench-plugin version, but its interface types differ from this shiftbench's \
+         ({INTERFACE_VERSION}); rebuild the plugin against shiftbench-plugin {INTERFACE_VERSION}",
+        .path.display()
+    )]
+    AbiInstability { path: PathBuf },
+    #[error("{} could not be opened: {reason}", .path.display())]
+    OpenError { path: PathBuf, reason: String },
+    #[error("{} is not a shiftbench plugin", .path.display())]
+    NotAPlugin { path: PathBuf },
+    #[error(
+        "{} was built with an incompatible abi_stable or Rust ABI; rebuild it against shiftbench-plugin {INTERFACE_VERSION}",
+        .path.display()
+    )]
+    IncompatibleAbi { path: PathBuf },
+    #[error("{} could not be loaded: {reason}", .path.display())]
+    Other { path: PathBuf, reason: String },
+    /// The library loaded, but its `load` refused the model.
+    #[error("plugin {plugin} could not load the model: {reason}")]
+    ModelLoad { plugin: String, reason: String },
+}
+
+/// Loads the root module of a plugin library, turning every failure into one sentence (a
+/// [`PluginLoadError`]).
 pub fn load_library(path: &Path) -> Result<PluginModRef> {
     if !path.exists() {
-        bail!("plugin library {} does not exist", path.display());
+        return Err(PluginLoadError::Missing { path: path.to_path_buf() }.into());
     }
     // Look before abi_stable does, to say precisely what is wrong.
     // SAFETY: loading runs the library's initialisers; a plugin is code the user chose to run
     // (as `--model` or on the plugin path), which is the trust every plugin host extends. Rust
     // plugins (all a shiftbench plugin can be) have no initialisers of their own.
     let lib = unsafe { libloading::Library::new(path) }
-        .map_err(|e| anyhow!("{} is not a loadable shared library: {e}", path.display()))?;
+        .map_err(|e| PluginLoadError::NotALibrary { path: path.to_path_buf(), reason: e.to_string() })?;
     // SAFETY: only whether the symbol exists is used: the pointer is never read or called, and
     // `lib` (which it would borrow from) is dropped just below.
     let has_root = unsafe { lib.get::<*const u8>(ROOT_SYMBOL.as_bytes()) }.is_ok();
     drop(lib);
     if !has_root {
-        bail!(
-            "{} is a shared library but not a shiftbench plugin (it exports no shiftbench root module; \
-             a plugin calls shiftbench_plugin::export_plugin!)",
-            path.display()
-        );
+        return Err(PluginLoadError::NoRootModule { path: path.to_path_buf() }.into());
     }
     let header = lib_header_from_path(path).map_err(|e| library_error(path, e))?;
     // Plugins of every compatible interface version, 0.1.0 (without `load_typed`) included.
-    init_plugin_module(header).map_err(|e| library_error(path, e))
+    Ok(init_plugin_module(header).map_err(|e| library_error(path, e))?)
 }
 
-fn library_error(path: &Path, e: LibraryError) -> anyhow::Error {
+fn library_error(path: &Path, e: LibraryError) -> PluginLoadError {
+    let path = path.to_path_buf();
     match e {
-        LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => anyhow!(
-            "{} was built against shiftbench-plugin interface {actual_version}, but this shiftbench speaks interface \
-             {expected_version}; rebuild the plugin against shiftbench-plugin {}.{}",
-            path.display(),
-            expected_version.major,
-            expected_version.minor
-        ),
-        LibraryError::AbiInstability(_) => anyhow!(
-            "{} claims a compatible shiftbench-plugin version, but its interface types differ from this shiftbench's \
-             ({}); rebuild the plugin against shiftbench-plugin {INTERFACE_VERSION}",
-            path.display(),
-            INTERFACE_VERSION
-        ),
-        LibraryError::OpenError { err, .. } => anyhow!("{} could not be opened: {err}", path.display()),
-        LibraryError::GetSymbolError { .. } => anyhow!("{} is not a shiftbench plugin", path.display()),
-        LibraryError::InvalidAbiHeader(_) | LibraryError::InvalidCAbi { .. } => anyhow!(
-            "{} was built with an incompatible abi_stable or Rust ABI; rebuild it against shiftbench-plugin {}",
-            path.display(),
-            INTERFACE_VERSION
-        ),
-        other => anyhow!("{} could not be loaded: {}", path.display(), other.to_string().trim()),
+        LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => {
+            PluginLoadError::IncompatibleVersion { path, expected: expected_version, actual: actual_version }
+        }
+        LibraryError::AbiInstability(_) => PluginLoadError::AbiInstability { path },
+        LibraryError::OpenError { err, .. } => PluginLoadError::OpenError { path, reason: err.to_string() },
+        LibraryError::GetSymbolError { .. } => PluginLoadError::NotAPlugin { path },
+        LibraryError::InvalidAbiHeader(_) | LibraryError::InvalidCAbi { .. } => PluginLoadError::IncompatibleAbi { path },
+        other => PluginLoadError::Other { path, reason: other.to_string().trim().to_string() },
     }
 }
 
@@ -214,7 +244,10 @@ impl LoadedModel {
             (None, Some(load)) => load(&request).into_result().map(Model::Typed),
             (None, None) => module.load()(&request).into_result().map(Model::Legacy),
         };
-        let model = loaded.map_err(|e| anyhow!("plugin {plugin_name} could not load the model: {e}"))?;
+        let model = loaded.map_err(|reason: abi_stable::std_types::RString| PluginLoadError::ModelLoad {
+            plugin: plugin_name.clone(),
+            reason: reason.into_string(),
+        })?;
         let card = model.card();
         let labels = validate_card(&card, &plugin_name)?;
         let embedding_len = model.embedding_len();

@@ -1,6 +1,6 @@
 //! The seam between the pipeline and a model: [`Scorer`], whatever runs the model (a plugin in
-//! this process, a worker process), and [`ModelStopped`], the one error that takes a model out of
-//! a pass.
+//! this process, a worker process), [`ModelStopped`], the one error that takes a model out of a
+//! pass, and [`NoEmbedding`], asking a model without an embedding for one.
 
 use anyhow::Result;
 use shiftbench_plugin::ModelCard;
@@ -9,16 +9,24 @@ use shiftbench_plugin::ModelCard;
 /// interface's contract (scores of the wrong shape). The pipeline stops that model on that suite
 /// and reports this sentence; samples it has not scored stay out of the log, so a later run
 /// retries them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct ModelStopped(pub String);
 
-impl std::fmt::Display for ModelStopped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// A model without an embedding was asked for one ([`Scorer::set_output`] with
+/// [`Output::Embedding`]): `shiftbench similarity` needs one, and says how to name it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "model {model} ({plugin}) has no embedding: name one in its model YAML (`embedding: <tensor>` for an ONNX \
+     model, for example `embedding: pool10_1` for SqueezeNet 1.1; `embedding: <method>` for a TorchScript \
+     module), or implement Classifier::embedding_len and embed in a Rust plugin"
+)]
+pub struct NoEmbedding {
+    /// The model's name (its card's).
+    pub model: String,
+    /// The plugin's name and version.
+    pub plugin: String,
 }
-
-impl std::error::Error for ModelStopped {}
 
 /// What a model's answers are: its scores (a run), or its embeddings (`shiftbench similarity`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,7 +71,7 @@ pub trait Scorer {
     /// Whether this model can answer with `output`: embeddings need an embedding.
     fn check_output(&self, output: Output) -> Result<()> {
         if output == Output::Embedding && self.embedding_len() == 0 {
-            return Err(no_embedding(&self.card().name, self.plugin_name()));
+            return Err(NoEmbedding { model: self.card().name.to_string(), plugin: self.plugin_name().into() }.into());
         }
         Ok(())
     }
@@ -98,15 +106,6 @@ pub trait Scorer {
             m => requested.clamp(1, (m as usize).min(by_memory)),
         }
     }
-}
-
-/// Why a model without an embedding cannot answer with one.
-pub fn no_embedding(model: &str, plugin: &str) -> anyhow::Error {
-    anyhow::anyhow!(
-        "model {model} ({plugin}) has no embedding: name one in its model YAML (`embedding: <tensor>` for an ONNX \
-         model, for example `embedding: pool10_1` for SqueezeNet 1.1; `embedding: <method>` for a TorchScript \
-         module), or implement Classifier::embedding_len and embed in a Rust plugin"
-    )
 }
 
 /// `scratch` as `len` values written by `fill` (sized, not cleared: `fill` writes every one).

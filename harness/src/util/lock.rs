@@ -137,7 +137,8 @@ pub fn pid_alive(_pid: u32) -> bool {
 }
 
 /// A lock is held by another process that may be alive.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", describe_locked(.path, .holder, *.local))]
 pub struct Locked {
     pub path: PathBuf,
     pub holder: Holder,
@@ -145,22 +146,18 @@ pub struct Locked {
     pub local: bool,
 }
 
-impl std::fmt::Display for Locked {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} is held by {}", self.path.display(), self.holder.describe())?;
-        if self.local {
-            write!(f, "; it is still running (if it is stuck, stop it: kill {})", self.holder.pid)
-        } else {
-            write!(
-                f,
-                "; that is another machine (or container), so whether it still runs cannot be told from here (if it is no longer running, remove the lock: rm {})",
-                self.path.display()
-            )
-        }
+/// [`Locked`]'s sentence: who holds the lock, and what to do about it.
+fn describe_locked(path: &Path, holder: &Holder, local: bool) -> String {
+    let held = format!("{} is held by {}", path.display(), holder.describe());
+    if local {
+        format!("{held}; it is still running (if it is stuck, stop it: kill {})", holder.pid)
+    } else {
+        format!(
+            "{held}; that is another machine (or container), so whether it still runs cannot be told from here (if it is no longer running, remove the lock: rm {})",
+            path.display()
+        )
     }
 }
-
-impl std::error::Error for Locked {}
 
 /// What a look at an existing lock found.
 #[derive(Debug)]
