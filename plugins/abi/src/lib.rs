@@ -113,12 +113,16 @@ pub enum ScoreKind {
     Probabilities = 1,
 }
 
-/// `as_str`, `parse`, `ALL` and `Display` for a fieldless enum, from its variants' lowercase names.
+/// `as_str`, `parse`, `ALL`, `NAMES` and `Display` for a fieldless enum, from its variants'
+/// lowercase names.
 macro_rules! names {
     ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
         impl $ty {
             /// Every value, in declaration order.
             pub const ALL: [$ty; [$($name),+].len()] = [$($ty::$variant),+];
+
+            /// Every value's name ([`Self::as_str`]), in declaration order.
+            pub const NAMES: [&'static str; [$($name),+].len()] = [$($name),+];
 
             /// The lowercase name, as model YAMLs and result files spell it.
             pub const fn as_str(self) -> &'static str {
