@@ -3,13 +3,17 @@
 //!
 //! - every `unsafe` block and `unsafe impl` has a `// SAFETY:` comment on its line or within the
 //!   [`SAFETY_REACH`] lines above it, saying why it is sound; every `unsafe fn` has a `# Safety`
-//!   section in its doc comment, saying what its callers must guarantee.
+//!   section in its doc comment, saying what its callers must guarantee;
+//! - no file is longer than [`MAX_LINES`] lines before its `#[cfg(test)]` module.
 
 use std::path::{Path, PathBuf};
 
 /// How far above an `unsafe` block its `// SAFETY:` comment may start (a comment of a few lines,
 /// then the start of the statement the block is in).
 const SAFETY_REACH: usize = 6;
+
+/// The longest a file may be before its test module.
+const MAX_LINES: usize = 600;
 
 /// Every `.rs` file under `dir`, build outputs left out.
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -74,7 +78,9 @@ fn unsafes(line: &str) -> Vec<Unsafe> {
             None => after,
         };
         if let Some(name) = after.trim_start().strip_prefix("fn") {
-            if name.starts_with(char::is_whitespace) && name.trim_start().starts_with(|c: char| c.is_alphabetic() || c == '_') {
+            if name.starts_with(char::is_whitespace)
+                && name.trim_start().starts_with(|c: char| c.is_alphabetic() || c == '_')
+            {
                 found.push(Unsafe::Fn);
             }
         }
@@ -102,7 +108,8 @@ fn unexplained(text: &str) -> Vec<(usize, &'static str)> {
                     .any(|l| l.trim_start_matches('/').trim() == "# Safety"),
             };
             if !ok {
-                missing.push((i + 1, if u == Unsafe::Fn { "a `# Safety` doc section" } else { "a `// SAFETY:` comment" }));
+                missing
+                    .push((i + 1, if u == Unsafe::Fn { "a `# Safety` doc section" } else { "a `// SAFETY:` comment" }));
             }
         }
     }
@@ -144,4 +151,26 @@ fn every_unsafe_says_why_it_is_sound() {
     }
     assert!(seen >= 10, "found only {seen} unsafes: is the check looking at the code?");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Lines of `text` before its test module (`#[cfg(test)]` or `#[cfg(all(test, ...))]` at the
+/// start of a line), or all of them.
+fn lines_before_tests(text: &str) -> usize {
+    text.lines().take_while(|l| !l.starts_with("#[cfg(test") && !l.starts_with("#[cfg(all(test")).count()
+}
+
+#[test]
+fn no_file_is_over_600_lines_before_its_tests() {
+    assert_eq!(lines_before_tests("a\nb\n#[cfg(test)]\nmod tests {}\n"), 2);
+    assert_eq!(lines_before_tests("a\nb\n#[cfg(all(test, unix))]\nmod tests {}\n"), 2);
+    assert_eq!(lines_before_tests("a\n    #[cfg(test)]\nb\n"), 3);
+    let long: Vec<String> = sources()
+        .into_iter()
+        .map(|(file, text)| (file, lines_before_tests(&text)))
+        .filter(|(_, n)| *n > MAX_LINES)
+        .map(|(file, n)| {
+            format!("{file}: {n} lines before its tests (at most {MAX_LINES}: split it by responsibility)")
+        })
+        .collect();
+    assert!(long.is_empty(), "{}", long.join("\n"));
 }
