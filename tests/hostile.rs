@@ -245,7 +245,8 @@ fn hostile_paths_in_yaml_are_errors_not_endless_reads() {
     let e = fuzzing::model_yaml(b"plugin: onnx\nlabels: /dev/zero\n").unwrap_err();
     assert!(e.contains("larger than"), "{e}");
     // The devkit layout's ground truth and meta.mat.
-    let e = fuzzing::suite_yaml(b"name: t\nsource: {ground_truth: /dev/zero, images: ., meta: /nonexistent}\n").unwrap_err();
+    let e = fuzzing::suite_yaml(b"name: t\nsource: {ground_truth: /dev/zero, images: ., meta: /nonexistent}\n")
+        .unwrap_err();
     assert!(e.contains("larger than"), "{e}");
     let d = tempfile::tempdir().unwrap();
     let gt = d.path().join("ground_truth.txt");

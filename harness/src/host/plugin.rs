@@ -175,7 +175,9 @@ fn library_error(path: &Path, e: LibraryError) -> PluginLoadError {
         LibraryError::AbiInstability(_) => PluginLoadError::AbiInstability { path },
         LibraryError::OpenError { err, .. } => PluginLoadError::OpenError { path, reason: err.to_string() },
         LibraryError::GetSymbolError { .. } => PluginLoadError::NotAPlugin { path },
-        LibraryError::InvalidAbiHeader(_) | LibraryError::InvalidCAbi { .. } => PluginLoadError::IncompatibleAbi { path },
+        LibraryError::InvalidAbiHeader(_) | LibraryError::InvalidCAbi { .. } => {
+            PluginLoadError::IncompatibleAbi { path }
+        }
         other => PluginLoadError::Other { path, reason: other.to_string().trim().to_string() },
     }
 }

@@ -18,7 +18,10 @@ fn every_interface_name_reads_back() {
         assert_eq!(c.preprocess.interpolation, v);
     }
     for v in ChannelOrder::ALL {
-        assert_eq!(parse(&format!("plugin: onnx\npreprocess:\n  channel_order: {v}\n")).unwrap().preprocess.channel_order, v);
+        assert_eq!(
+            parse(&format!("plugin: onnx\npreprocess:\n  channel_order: {v}\n")).unwrap().preprocess.channel_order,
+            v
+        );
     }
     for v in Layout::ALL {
         assert_eq!(parse(&format!("plugin: onnx\npreprocess:\n  layout: {v}\n")).unwrap().preprocess.layout, v);

@@ -60,8 +60,8 @@ pub fn read_id_map(m: &IdMap) -> Result<HashMap<u32, String>> {
 
 /// The devkit's ground-truth file: one class id per line.
 pub fn read_ground_truth(p: &Path) -> Result<Vec<u32>> {
-    let text = safeio::read_text_bounded(p, safeio::MAX_YAML_BYTES)
-        .with_context(|| format!("cannot read {}", p.display()))?;
+    let text =
+        safeio::read_text_bounded(p, safeio::MAX_YAML_BYTES).with_context(|| format!("cannot read {}", p.display()))?;
     let mut out = Vec::new();
     for (i, l) in text.lines().enumerate() {
         let t = l.trim();
