@@ -20,19 +20,15 @@ use shiftbench_plugin::{
 };
 
 use crate::host::model::ModelRef;
-use crate::host::scorer::{ModelStopped, Output, Scorer};
+use crate::host::scorer::{ModelBackend, ModelState, ModelStopped, Output, Scorer};
 
-/// A model ready to score batches, with its validated card.
+/// A model ready to score batches, with its validated card (in its [`ModelState`], which the
+/// [`Scorer`] getters read).
 pub struct LoadedModel {
-    pub card: ModelCard,
-    pub labels: Vec<String>,
+    pub state: ModelState,
     /// The library the model came from, and the model YAML if there was one.
     pub library: PathBuf,
     pub config: Option<PathBuf>,
-    pub plugin_name: String,
-    /// Values in one image's embedding (0: none).
-    pub embedding_len: usize,
-    output: Output,
     model: Model,
 }
 
@@ -95,7 +91,7 @@ impl Model {
 
 impl std::fmt::Debug for LoadedModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedModel").field("name", &self.card.name).field("library", &self.library).finish()
+        f.debug_struct("LoadedModel").field("name", &self.state.card.name).field("library", &self.library).finish()
     }
 }
 
@@ -185,6 +181,18 @@ fn library_error(path: &Path, e: LibraryError) -> PluginLoadError {
 /// The longest embedding a model may declare (values per image).
 pub const MAX_EMBEDDING_LEN: usize = 1 << 20;
 
+/// A plugin's card (checked with [`validate_card`]) and embedding length (at most
+/// [`MAX_EMBEDDING_LEN`]) as a [`ModelState`] that answers with scores.
+pub fn checked_state(card: ModelCard, plugin_name: String, embedding_len: usize) -> Result<ModelState> {
+    let labels = validate_card(&card, &plugin_name)?;
+    if embedding_len > MAX_EMBEDDING_LEN {
+        bail!(
+            "plugin {plugin_name}: an embedding of {embedding_len} values is more than the {MAX_EMBEDDING_LEN} allowed"
+        );
+    }
+    Ok(ModelState { card, labels, plugin_name, embedding_len, output: Output::Scores })
+}
+
 /// Checks what a plugin says about itself before anything trusts it.
 pub fn validate_card(card: &ModelCard, plugin: &str) -> Result<Vec<String>> {
     let labels: Vec<String> = card.labels.iter().map(|s| s.to_string()).collect();
@@ -250,59 +258,27 @@ impl LoadedModel {
             plugin: plugin_name.clone(),
             reason: reason.into_string(),
         })?;
-        let card = model.card();
-        let labels = validate_card(&card, &plugin_name)?;
-        let embedding_len = model.embedding_len();
-        if embedding_len > MAX_EMBEDDING_LEN {
-            bail!("plugin {plugin_name}: an embedding of {embedding_len} values is more than the {MAX_EMBEDDING_LEN} allowed");
-        }
-        Ok(LoadedModel {
-            card,
-            labels,
-            library: library.to_path_buf(),
-            config: config.map(Path::to_path_buf),
-            plugin_name,
-            embedding_len,
-            output: Output::Scores,
-            model,
-        })
+        let state = checked_state(model.card(), plugin_name, model.embedding_len())?;
+        Ok(LoadedModel { state, library: library.to_path_buf(), config: config.map(Path::to_path_buf), model })
     }
 }
 
-impl Scorer for LoadedModel {
-    fn card(&self) -> &ModelCard {
-        &self.card
+impl ModelBackend for LoadedModel {
+    fn state(&self) -> &ModelState {
+        &self.state
     }
 
-    fn labels(&self) -> &[String] {
-        &self.labels
-    }
-
-    fn plugin_name(&self) -> &str {
-        &self.plugin_name
-    }
-
-    fn embedding_len(&self) -> usize {
-        self.embedding_len
-    }
-
-    fn output(&self) -> Output {
-        self.output
-    }
-
-    fn set_output(&mut self, output: Output) -> Result<()> {
-        self.check_output(output)?;
-        self.output = output;
-        Ok(())
+    fn state_mut(&mut self) -> &mut ModelState {
+        &mut self.state
     }
 
     /// Scores (or embeds) `batch` images; checks the answer's shape at the boundary.
-    fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>> {
-        let expect_in = batch * self.card.preprocess.image_len();
+    fn run(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>> {
+        let expect_in = batch * self.state.card.preprocess.image_len();
         if input.len() != expect_in {
             bail!("internal error: batch of {batch} needs {expect_in} values, got {}", input.len());
         }
-        let answer = match self.output {
+        let answer = match self.state.output {
             Output::Scores => self.model.infer(input, batch as u32),
             Output::Embedding => self.model.embed(input, batch as u32),
         };
@@ -310,17 +286,17 @@ impl Scorer for LoadedModel {
             Ok(v) => v,
             // The model is unusable (it panicked): the pipeline stops it.
             Err(PluginError { kind: ErrorKind::Fatal, message }) => {
-                return Err(ModelStopped(format!("plugin {} stopped: {message}", self.plugin_name)).into())
+                return Err(ModelStopped(format!("plugin {} stopped: {message}", self.state.plugin_name)).into())
             }
             Err(PluginError { kind: ErrorKind::Sample, message }) => {
-                bail!("plugin {} failed: {message}", self.plugin_name)
+                bail!("plugin {} failed: {message}", self.state.plugin_name)
             }
         };
         let per = self.row_len();
         let expect = batch * per;
         if out.len() != expect {
             // Values of the wrong shape cannot be attributed to images: stop trusting the model.
-            let (what, unit) = match self.output {
+            let (what, unit) = match self.state.output {
                 Output::Scores => ("scores", "labels"),
                 Output::Embedding => ("embedding values", "values per embedding"),
             };
@@ -331,7 +307,7 @@ impl Scorer for LoadedModel {
             };
             return Err(ModelStopped(format!(
                 "plugin {} broke the interface: it returned {} {what} for {batch} images x {per} {unit}, expected {expect}{rows}",
-                self.plugin_name,
+                self.state.plugin_name,
                 out.len()
             ))
             .into());
