@@ -244,6 +244,16 @@ fn hostile_paths_in_yaml_are_errors_not_endless_reads() {
     assert!(e.contains("larger than"), "{e}");
     let e = fuzzing::model_yaml(b"plugin: onnx\nlabels: /dev/zero\n").unwrap_err();
     assert!(e.contains("larger than"), "{e}");
+    // The devkit layout's ground truth and meta.mat.
+    let e = fuzzing::suite_yaml(b"name: t\nsource: {ground_truth: /dev/zero, images: ., meta: /nonexistent}\n")
+        .unwrap_err();
+    assert!(e.contains("larger than"), "{e}");
+    let d = tempfile::tempdir().unwrap();
+    let gt = d.path().join("ground_truth.txt");
+    std::fs::write(&gt, "1\n").unwrap();
+    let yaml = format!("name: t\nsource: {{ground_truth: {}, images: ., meta: /dev/zero}}\n", gt.display());
+    let e = fuzzing::suite_yaml(yaml.as_bytes()).unwrap_err();
+    assert!(e.contains("larger than"), "{e}");
     // Deep nesting and alias bombs are refused by the YAML parser.
     let deep = format!("name: {}x{}\n", "[".repeat(10_000), "]".repeat(10_000));
     assert!(fuzzing::suite_yaml(deep.as_bytes()).is_err());

@@ -1,7 +1,8 @@
 //! One run per output folder at a time (issue 13): a second `shiftbench run` on the same `--out`
 //! is refused naming the first (its pid), a lock left by a run killed with `kill -9` is taken over,
 //! a lock from another host is never assumed dead, Ctrl-C releases the lock, and the shards of one
-//! run share a folder while two runs of the same shard do not.
+//! run share a folder while two runs of the same shard do not; a lock file that never ends is an
+//! error.
 
 mod common;
 
@@ -165,6 +166,22 @@ fn a_lock_from_another_host_is_refused_with_how_to_remove_it() {
     std::fs::remove_file(&lock).unwrap();
     let o = s.cmd(None).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
+}
+
+/// A lock file that never ends (a link to `/dev/zero`) is refused in one sentence, not read until
+/// memory runs out.
+#[test]
+#[cfg(unix)]
+fn an_endless_lock_file_is_an_error_not_a_hang() {
+    let s = setup(0);
+    let lock = lock_path(&s.out(), None);
+    std::fs::create_dir_all(s.out()).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &lock).unwrap();
+    let o = s.cmd(None).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(err.contains(&format!("cannot read the lock {}", lock.display())) && err.contains("larger than"), "{err}");
+    assert!(!s.log(None).exists(), "refused before any log was opened");
 }
 
 #[test]

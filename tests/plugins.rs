@@ -13,10 +13,10 @@ use shiftbench::host::{LoadedModel, Scorer};
 fn example_plugin_loads_with_a_valid_card() {
     let lib = plugin_lib("shiftbench_example");
     let mut m = LoadedModel::load(&lib, None, 0).unwrap();
-    assert_eq!(m.card.name.as_str(), "example-shape-colour");
-    assert_eq!(m.labels.len(), 10);
-    assert!(m.plugin_name.starts_with("shiftbench-example-plugin "));
-    let n = m.card.preprocess.image_len();
+    assert_eq!(m.card().name.as_str(), "example-shape-colour");
+    assert_eq!(m.labels().len(), 10);
+    assert!(m.plugin_name().starts_with("shiftbench-example-plugin "));
+    let n = m.card().preprocess.image_len();
     // A blank batch of 3 gives 3 x 10 finite scores.
     let scores = m.infer(&vec![0.5; 3 * n], 3).unwrap();
     assert_eq!(scores.len(), 30);
@@ -70,7 +70,7 @@ fn a_plugin_of_interface_0_1_0_still_loads_and_its_errors_keep_their_old_meaning
     // Built as plugins were before the typed error kind: its root module has no `load_typed`.
     let lib = plugin_lib("shiftbench_legacy");
     let mut m = LoadedModel::load(&lib, None, 0).unwrap();
-    let n = m.card.preprocess.image_len();
+    let n = m.card().preprocess.image_len();
     assert_eq!(m.infer(&vec![0.5; n], 1).unwrap().len(), 10);
     // An ordinary error fails the batch; the model goes on.
     let e = m.infer(&vec![0.5; 2 * n], 2).unwrap_err();
@@ -96,7 +96,7 @@ fn an_error_that_reads_like_a_panic_does_not_stop_a_plugin_with_typed_errors() {
     )
     .unwrap();
     let mut m = LoadedModel::load(&lib, Some(&y), 0).unwrap();
-    let n = m.card.preprocess.image_len();
+    let n = m.card().preprocess.image_len();
     for _ in 0..2 {
         let e = m.infer(&vec![0.5; n], 1).unwrap_err();
         assert!(!e.is::<ModelStopped>(), "an ordinary error must not stop the model: {e:#}");
@@ -112,8 +112,8 @@ fn a_plugin_of_interface_0_1_1_still_loads_and_runs_without_an_embedding() {
     let module = load_library(&lib).unwrap();
     assert!(module.load_typed().is_some() && module.load_embed().is_none());
     let mut m = LoadedModel::load(&lib, None, 0).unwrap();
-    assert_eq!(m.card.name.as_str(), "interface-0.1.1");
-    let n = m.card.preprocess.image_len();
+    assert_eq!(m.card().name.as_str(), "interface-0.1.1");
+    let n = m.card().preprocess.image_len();
     assert_eq!(m.infer(&vec![0.5; 3 * n], 3).unwrap().len(), 30);
     // Typed errors: an ordinary error fails the batch, the model goes on.
     let e = m.infer(&vec![0.5; 2 * n], 2).unwrap_err();
@@ -132,9 +132,9 @@ fn the_example_plugin_embeds_in_process_and_in_a_worker() {
     let lib = plugin_lib("shiftbench_example");
     let mut m = LoadedModel::load(&lib, None, 0).unwrap();
     assert_eq!(m.embedding_len(), 7);
-    let n = m.card.preprocess.image_len();
+    let n = m.card().preprocess.image_len();
     // A grey image with a brighter square in the middle: something stands out.
-    let side = m.card.preprocess.crop as usize;
+    let side = m.card().preprocess.crop as usize;
     let mut img = vec![0.3f32; n];
     for y in side / 4..3 * side / 4 {
         for x in side / 4..3 * side / 4 {

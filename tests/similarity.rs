@@ -44,6 +44,24 @@ fn means(csv: &str) -> Vec<(String, String, f64)> {
         .collect()
 }
 
+/// The demo with a model that has no embedding: its table, then one line saying why there is no
+/// intra-class similarity (the typed error `NoEmbedding`), and success.
+#[test]
+fn the_demo_with_a_model_without_an_embedding_says_so_and_succeeds() {
+    let d = tempfile::tempdir().unwrap();
+    let lib = common::plugin_lib("shiftbench_v0_1_1");
+    let out = d.path().join("demo");
+    let stdout = ok(&shiftbench(&["demo", "--batch", "4", "--model"], &[&lib, Path::new("--out"), &out]));
+    assert!(stdout.contains("interface-0.1.1"), "the run's table: {stdout}");
+    assert!(
+        stdout.contains(
+            "\nno intra-class similarity: model interface-0.1.1 (shiftbench-test-v0-1-1 0.1.0) has no embedding: name one"
+        ),
+        "{stdout}"
+    );
+    assert!(!out.join("similarity/similarity.csv").exists(), "{stdout}");
+}
+
 #[test]
 fn the_demo_shows_the_laionet_like_suite_less_alike_and_the_falling_classes_losing() {
     let d = tempfile::tempdir().unwrap();

@@ -34,6 +34,9 @@ pub const EDGE: u32 = 2;
 /// `Ok(None)` for other colour spaces (CMYK, YCCK), which the caller decodes otherwise; `Err`
 /// with libjpeg's message for a file it cannot decode.
 pub fn decode_rgb(bytes: &[u8], need: &dyn Fn(u32, u32) -> Option<Rect>) -> Result<Option<Decoded>, String> {
+    // SAFETY: `decode_unguarded`'s one requirement (see its `# Safety`) is that a libjpeg error,
+    // which unwinds out of it as a panic, is caught: `catch_unwind` here catches it, and its
+    // `Decompress` guard has freed libjpeg's state by then.
     match catch_unwind(AssertUnwindSafe(|| unsafe { decode_unguarded(bytes, need) })) {
         Ok(r) => r,
         Err(payload) => Err(match payload.downcast::<String>() {
@@ -61,12 +64,18 @@ impl Drop for Decompress {
 
 /// libjpeg's fatal-error hook: unwinds (mozjpeg-sys is built with unwinding support) with the
 /// formatted message, which [`decode_rgb`] catches.
+///
+/// # Safety
+/// Only libjpeg calls it (installed by `decode_unguarded`), with the `cinfo` of a live decode
+/// whose `err` points at the `jpeg_error_mgr` that `jpeg_std_error` filled in.
 #[cold]
 unsafe extern "C-unwind" fn error_exit(cinfo: &mut ffi::jpeg_common_struct) {
     let mut buf = [0u8; 80];
     let msg = match cinfo.err.as_ref().and_then(|e| e.format_message) {
         Some(format) => {
-            // libjpeg writes into the buffer; the binding declares it `&[u8; 80]`.
+            // SAFETY: the same function with the buffer as the pointer libjpeg's C signature has
+            // (libjpeg writes into the buffer; the binding declares it `&[u8; 80]`); 80 bytes is
+            // libjpeg's JMSG_LENGTH_MAX.
             let format: unsafe extern "C-unwind" fn(&mut ffi::jpeg_common_struct, *mut [u8; 80]) =
                 std::mem::transmute(format);
             format(cinfo, &mut buf);
@@ -79,9 +88,21 @@ unsafe extern "C-unwind" fn error_exit(cinfo: &mut ffi::jpeg_common_struct) {
 }
 
 /// Warnings (damaged data libjpeg decodes anyway, as PIL does) are not printed.
+///
+/// # Safety
+/// Only libjpeg calls it (installed by `decode_unguarded`); it touches nothing.
 #[cold]
 unsafe extern "C-unwind" fn silence(_cinfo: &mut ffi::jpeg_common_struct, _level: c_int) {}
 
+/// [`decode_rgb`] without catching libjpeg's errors.
+///
+/// # Safety
+/// A libjpeg error unwinds out of this function as a panic (from [`error_exit`]) through libjpeg's
+/// C frames: the caller must catch it (`catch_unwind`, as [`decode_rgb`] does) and must not use
+/// anything of this decode afterwards (nothing escapes: the `Decompress` guard is dropped during
+/// the unwind). Everything else is checked here: `bytes` is only read, within its length, and
+/// the row pointers handed to libjpeg point into a buffer of exactly the rows and columns
+/// `jpeg_crop_scanline` reported.
 unsafe fn decode_unguarded(bytes: &[u8], need: &dyn Fn(u32, u32) -> Option<Rect>) -> Result<Option<Decoded>, String> {
     let mut d = Decompress { cinfo: Box::new(std::mem::zeroed()), _err: Box::new(std::mem::zeroed()) };
     ffi::jpeg_std_error(&mut d._err);

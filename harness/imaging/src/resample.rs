@@ -221,6 +221,10 @@ pub(crate) fn resize_window(src: Src, nw: u32, nh: u32, win: Window, interpolati
     resize_window_impl(src, nw, nh, win, interpolation, false)
 }
 
+/// [`resize_window_impl`] compiled with AVX2 enabled (its horizontal pass then uses AVX2).
+///
+/// # Safety
+/// The CPU must support AVX2 (`is_x86_feature_detected!("avx2")`); everything else is safe code.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn resize_window_avx2(src: Src, nw: u32, nh: u32, win: Window, interpolation: Interpolation) -> RgbImage {
@@ -353,6 +357,13 @@ fn horizontal_pass(
 /// i32 lanes (R, G, B, unused) of one half of a 256-bit register, every tap one 32-bit multiply
 /// and add (Pillow's coefficients have 22 fractional bits, too many for 16-bit multiplies), and
 /// the shift and clamp to 0..=255 are Pillow's `clip8` done by saturating packs.
+///
+/// # Safety
+/// The CPU must support AVX2, and the arguments must be what [`horizontal_pass`] accepts: `c`
+/// the coefficients of this source span (every output column's taps within the columns of `src`
+/// from `col0`, `c.weights` holding `c.ksize` weights per column) and `rows` within `src`. The
+/// loads through raw pointers rely on it (unaligned loads of 16 bytes stop 2 bytes short of a
+/// row's end); the safe [`horizontal_pass`] reads the same places with bounds checks.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[allow(clippy::too_many_arguments)]

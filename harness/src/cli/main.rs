@@ -146,7 +146,7 @@ fn demo_similarity(run: &RunSpec, perf: &args::Perf, isolate: &shiftbench::host:
     };
     let r = match similarity_with(&spec, &Terminal::new(true)) {
         Ok(r) => r,
-        Err(e) if format!("{e:#}").contains("has no embedding") => {
+        Err(e) if e.downcast_ref::<shiftbench::host::NoEmbedding>().is_some() => {
             println!("\nno intra-class similarity: {e:#}");
             return Ok(());
         }

@@ -1,16 +1,18 @@
 //! The plugin host: load and check a model plugin (found by [`crate::host::model`]), and call it
 //! safely in this process ([`LoadedModel`]).
 //!
-//! Each way a load can fail is one sentence: a missing file, a file that is not a shared library,
-//! a library that is not a shiftbench plugin, a plugin built against an incompatible interface
-//! version (both versions named), or a plugin whose `load` fails.
+//! Each way a load can fail is one sentence, a variant of [`PluginLoadError`]: a missing file, a
+//! file that is not a shared library, a library that is not a shiftbench plugin, a plugin built
+//! against an incompatible interface version (both versions named), or a plugin whose `load`
+//! fails.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use abi_stable::library::{lib_header_from_path, LibraryError};
+use abi_stable::sabi_types::VersionNumber;
 use abi_stable::std_types::RSlice;
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use shiftbench_model_config::{is_wnid, known_wnid};
 use shiftbench_plugin::{
     init_plugin_module, legacy_error_kind, ErrorKind, FfiModelBox, FfiModelEmbedBox, FfiModelTypedBox, LoadRequest,
@@ -18,19 +20,15 @@ use shiftbench_plugin::{
 };
 
 use crate::host::model::ModelRef;
-use crate::host::scorer::{ModelStopped, Output, Scorer};
+use crate::host::scorer::{ModelBackend, ModelState, ModelStopped, Output, Scorer};
 
-/// A model ready to score batches, with its validated card.
+/// A model ready to score batches, with its validated card (in its [`ModelState`], which the
+/// [`Scorer`] getters read).
 pub struct LoadedModel {
-    pub card: ModelCard,
-    pub labels: Vec<String>,
+    pub state: ModelState,
     /// The library the model came from, and the model YAML if there was one.
     pub library: PathBuf,
     pub config: Option<PathBuf>,
-    pub plugin_name: String,
-    /// Values in one image's embedding (0: none).
-    pub embedding_len: usize,
-    output: Output,
     model: Model,
 }
 
@@ -93,60 +91,107 @@ impl Model {
 
 impl std::fmt::Debug for LoadedModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedModel").field("name", &self.card.name).field("library", &self.library).finish()
+        f.debug_struct("LoadedModel").field("name", &self.state.card.name).field("library", &self.library).finish()
     }
 }
 
-/// Loads the root module of a plugin library, turning every failure into one sentence.
+/// Why a plugin library could not be loaded, or could not load its model: one sentence each.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginLoadError {
+    #[error("plugin library {} does not exist", .path.display())]
+    Missing { path: PathBuf },
+    #[error("{} is not a loadable shared library: {reason}", .path.display())]
+    NotALibrary { path: PathBuf, reason: String },
+    #[error(
+        "{} is a shared library but not a shiftbench plugin (it exports no shiftbench root module; \
+         a plugin calls shiftbench_plugin::export_plugin!)",
+        .path.display()
+    )]
+    NoRootModule { path: PathBuf },
+    #[error(
+        "{} was built against shiftbench-plugin interface {actual}, but this shiftbench speaks interface \
+         {expected}; rebuild the plugin against shiftbench-plugin {}.{}",
+        .path.display(),
+        .expected.major,
+        .expected.minor
+    )]
+    IncompatibleVersion { path: PathBuf, expected: VersionNumber, actual: VersionNumber },
+    #[error(
+        "{} claims a compatible shiftbench-plugin version, but its interface types differ from this shiftbench's \
+         ({INTERFACE_VERSION}); rebuild the plugin against shiftbench-plugin {INTERFACE_VERSION}",
+        .path.display()
+    )]
+    AbiInstability { path: PathBuf },
+    #[error("{} could not be opened: {reason}", .path.display())]
+    OpenError { path: PathBuf, reason: String },
+    #[error("{} is not a shiftbench plugin", .path.display())]
+    NotAPlugin { path: PathBuf },
+    #[error(
+        "{} was built with an incompatible abi_stable or Rust ABI; rebuild it against shiftbench-plugin {INTERFACE_VERSION}",
+        .path.display()
+    )]
+    IncompatibleAbi { path: PathBuf },
+    #[error("{} could not be loaded: {reason}", .path.display())]
+    Other { path: PathBuf, reason: String },
+    /// The library loaded, but its `load` refused the model.
+    #[error("plugin {plugin} could not load the model: {reason}")]
+    ModelLoad { plugin: String, reason: String },
+}
+
+/// Loads the root module of a plugin library, turning every failure into one sentence (a
+/// [`PluginLoadError`]).
 pub fn load_library(path: &Path) -> Result<PluginModRef> {
     if !path.exists() {
-        bail!("plugin library {} does not exist", path.display());
+        return Err(PluginLoadError::Missing { path: path.to_path_buf() }.into());
     }
     // Look before abi_stable does, to say precisely what is wrong.
+    // SAFETY: loading runs the library's initialisers; a plugin is code the user chose to run
+    // (as `--model` or on the plugin path), which is the trust every plugin host extends. Rust
+    // plugins (all a shiftbench plugin can be) have no initialisers of their own.
     let lib = unsafe { libloading::Library::new(path) }
-        .map_err(|e| anyhow!("{} is not a loadable shared library: {e}", path.display()))?;
+        .map_err(|e| PluginLoadError::NotALibrary { path: path.to_path_buf(), reason: e.to_string() })?;
+    // SAFETY: only whether the symbol exists is used: the pointer is never read or called, and
+    // `lib` (which it would borrow from) is dropped just below.
     let has_root = unsafe { lib.get::<*const u8>(ROOT_SYMBOL.as_bytes()) }.is_ok();
     drop(lib);
     if !has_root {
-        bail!(
-            "{} is a shared library but not a shiftbench plugin (it exports no shiftbench root module; \
-             a plugin calls shiftbench_plugin::export_plugin!)",
-            path.display()
-        );
+        return Err(PluginLoadError::NoRootModule { path: path.to_path_buf() }.into());
     }
     let header = lib_header_from_path(path).map_err(|e| library_error(path, e))?;
     // Plugins of every compatible interface version, 0.1.0 (without `load_typed`) included.
-    init_plugin_module(header).map_err(|e| library_error(path, e))
+    Ok(init_plugin_module(header).map_err(|e| library_error(path, e))?)
 }
 
-fn library_error(path: &Path, e: LibraryError) -> anyhow::Error {
+fn library_error(path: &Path, e: LibraryError) -> PluginLoadError {
+    let path = path.to_path_buf();
     match e {
-        LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => anyhow!(
-            "{} was built against shiftbench-plugin interface {actual_version}, but this shiftbench speaks interface \
-             {expected_version}; rebuild the plugin against shiftbench-plugin {}.{}",
-            path.display(),
-            expected_version.major,
-            expected_version.minor
-        ),
-        LibraryError::AbiInstability(_) => anyhow!(
-            "{} claims a compatible shiftbench-plugin version, but its interface types differ from this shiftbench's \
-             ({}); rebuild the plugin against shiftbench-plugin {INTERFACE_VERSION}",
-            path.display(),
-            INTERFACE_VERSION
-        ),
-        LibraryError::OpenError { err, .. } => anyhow!("{} could not be opened: {err}", path.display()),
-        LibraryError::GetSymbolError { .. } => anyhow!("{} is not a shiftbench plugin", path.display()),
-        LibraryError::InvalidAbiHeader(_) | LibraryError::InvalidCAbi { .. } => anyhow!(
-            "{} was built with an incompatible abi_stable or Rust ABI; rebuild it against shiftbench-plugin {}",
-            path.display(),
-            INTERFACE_VERSION
-        ),
-        other => anyhow!("{} could not be loaded: {}", path.display(), other.to_string().trim()),
+        LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => {
+            PluginLoadError::IncompatibleVersion { path, expected: expected_version, actual: actual_version }
+        }
+        LibraryError::AbiInstability(_) => PluginLoadError::AbiInstability { path },
+        LibraryError::OpenError { err, .. } => PluginLoadError::OpenError { path, reason: err.to_string() },
+        LibraryError::GetSymbolError { .. } => PluginLoadError::NotAPlugin { path },
+        LibraryError::InvalidAbiHeader(_) | LibraryError::InvalidCAbi { .. } => {
+            PluginLoadError::IncompatibleAbi { path }
+        }
+        other => PluginLoadError::Other { path, reason: other.to_string().trim().to_string() },
     }
 }
 
 /// The longest embedding a model may declare (values per image).
 pub const MAX_EMBEDDING_LEN: usize = 1 << 20;
+
+/// A plugin's card (checked with [`validate_card`]) and embedding length (at most
+/// [`MAX_EMBEDDING_LEN`]) as a [`ModelState`] that answers with scores.
+pub fn checked_state(card: ModelCard, plugin_name: String, embedding_len: usize) -> Result<ModelState> {
+    let labels = validate_card(&card, &plugin_name)?;
+    if embedding_len > MAX_EMBEDDING_LEN {
+        bail!(
+            "plugin {plugin_name}: an embedding of {embedding_len} values is more than the {MAX_EMBEDDING_LEN} allowed"
+        );
+    }
+    Ok(ModelState { card, labels, plugin_name, embedding_len, output: Output::Scores })
+}
 
 /// Checks what a plugin says about itself before anything trusts it.
 pub fn validate_card(card: &ModelCard, plugin: &str) -> Result<Vec<String>> {
@@ -209,60 +254,31 @@ impl LoadedModel {
             (None, Some(load)) => load(&request).into_result().map(Model::Typed),
             (None, None) => module.load()(&request).into_result().map(Model::Legacy),
         };
-        let model = loaded.map_err(|e| anyhow!("plugin {plugin_name} could not load the model: {e}"))?;
-        let card = model.card();
-        let labels = validate_card(&card, &plugin_name)?;
-        let embedding_len = model.embedding_len();
-        if embedding_len > MAX_EMBEDDING_LEN {
-            bail!("plugin {plugin_name}: an embedding of {embedding_len} values is more than the {MAX_EMBEDDING_LEN} allowed");
-        }
-        Ok(LoadedModel {
-            card,
-            labels,
-            library: library.to_path_buf(),
-            config: config.map(Path::to_path_buf),
-            plugin_name,
-            embedding_len,
-            output: Output::Scores,
-            model,
-        })
+        let model = loaded.map_err(|reason: abi_stable::std_types::RString| PluginLoadError::ModelLoad {
+            plugin: plugin_name.clone(),
+            reason: reason.into_string(),
+        })?;
+        let state = checked_state(model.card(), plugin_name, model.embedding_len())?;
+        Ok(LoadedModel { state, library: library.to_path_buf(), config: config.map(Path::to_path_buf), model })
     }
 }
 
-impl Scorer for LoadedModel {
-    fn card(&self) -> &ModelCard {
-        &self.card
+impl ModelBackend for LoadedModel {
+    fn state(&self) -> &ModelState {
+        &self.state
     }
 
-    fn labels(&self) -> &[String] {
-        &self.labels
-    }
-
-    fn plugin_name(&self) -> &str {
-        &self.plugin_name
-    }
-
-    fn embedding_len(&self) -> usize {
-        self.embedding_len
-    }
-
-    fn output(&self) -> Output {
-        self.output
-    }
-
-    fn set_output(&mut self, output: Output) -> Result<()> {
-        self.check_output(output)?;
-        self.output = output;
-        Ok(())
+    fn state_mut(&mut self) -> &mut ModelState {
+        &mut self.state
     }
 
     /// Scores (or embeds) `batch` images; checks the answer's shape at the boundary.
-    fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>> {
-        let expect_in = batch * self.card.preprocess.image_len();
+    fn run(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>> {
+        let expect_in = batch * self.state.card.preprocess.image_len();
         if input.len() != expect_in {
             bail!("internal error: batch of {batch} needs {expect_in} values, got {}", input.len());
         }
-        let answer = match self.output {
+        let answer = match self.state.output {
             Output::Scores => self.model.infer(input, batch as u32),
             Output::Embedding => self.model.embed(input, batch as u32),
         };
@@ -270,17 +286,17 @@ impl Scorer for LoadedModel {
             Ok(v) => v,
             // The model is unusable (it panicked): the pipeline stops it.
             Err(PluginError { kind: ErrorKind::Fatal, message }) => {
-                return Err(ModelStopped(format!("plugin {} stopped: {message}", self.plugin_name)).into())
+                return Err(ModelStopped(format!("plugin {} stopped: {message}", self.state.plugin_name)).into())
             }
             Err(PluginError { kind: ErrorKind::Sample, message }) => {
-                bail!("plugin {} failed: {message}", self.plugin_name)
+                bail!("plugin {} failed: {message}", self.state.plugin_name)
             }
         };
         let per = self.row_len();
         let expect = batch * per;
         if out.len() != expect {
             // Values of the wrong shape cannot be attributed to images: stop trusting the model.
-            let (what, unit) = match self.output {
+            let (what, unit) = match self.state.output {
                 Output::Scores => ("scores", "labels"),
                 Output::Embedding => ("embedding values", "values per embedding"),
             };
@@ -291,7 +307,7 @@ impl Scorer for LoadedModel {
             };
             return Err(ModelStopped(format!(
                 "plugin {} broke the interface: it returned {} {what} for {batch} images x {per} {unit}, expected {expect}{rows}",
-                self.plugin_name,
+                self.state.plugin_name,
                 out.len()
             ))
             .into());

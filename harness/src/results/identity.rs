@@ -28,9 +28,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::host::model::ModelRef;
 use crate::results::provenance::{CardInfo, FileInfo, ModelInfo};
+use crate::util::safeio;
 
 /// Options of a model YAML that change how fast a model runs, not what it answers.
 const SPEED_OPTIONS: &[&str] = &["threads", "spinning"];
+
+/// Largest ONNX model read whole to find its external-data files: protobuf's limit for one
+/// message (a larger model keeps its weights outside, which is what this looks for).
+const MAX_ONNX_BYTES: u64 = 2 << 30;
 
 /// The identity of a log: named values (see the module doc).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,7 +184,9 @@ fn file_digest(f: &FileInfo) -> String {
 /// looks for that pattern rather than parsing the whole graph (the core links no ONNX reader).
 pub fn external_weights(model: &Path) -> Vec<PathBuf> {
     let is_onnx = model.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
-    let Some(bytes) = is_onnx.then(|| std::fs::read(model).ok()).flatten() else { return Vec::new() };
+    let Some(bytes) = is_onnx.then(|| safeio::read_bounded(model, MAX_ONNX_BYTES).ok()).flatten() else {
+        return Vec::new();
+    };
     let dir = model.parent().unwrap_or(Path::new("."));
     let mut found: Vec<PathBuf> = locations(&bytes)
         .into_iter()

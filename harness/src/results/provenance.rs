@@ -14,6 +14,7 @@ pub use crate::host::card::PreprocessInfo;
 use crate::host::model::ModelRef;
 use crate::results::shard::Shard;
 use crate::util::digest::{lines_digest, sha256_file, sha256_hex};
+use crate::util::safeio;
 use crate::util::sysinfo::hostname;
 pub use crate::util::sysinfo::rfc3339;
 
@@ -222,21 +223,30 @@ pub struct SuiteInfo {
     pub classes: usize,
     /// `equal` or `frequency`.
     pub weights: String,
+    /// Why the YAML file could not be read again for `sha256` and `definition` (then both are
+    /// empty); absent when it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl SuiteInfo {
+    /// The suite as loaded, with its YAML file read again (size-capped like any suite YAML).
     pub fn of(suite: &Suite) -> SuiteInfo {
-        let text = std::fs::read(&suite.path).unwrap_or_default();
+        let (sha256, definition, error) = match safeio::read_bounded(&suite.path, safeio::MAX_YAML_BYTES) {
+            Ok(text) => (sha256_hex(&text), String::from_utf8_lossy(&text).into_owned(), None),
+            Err(e) => (String::new(), String::new(), Some(e.to_string())),
+        };
         SuiteInfo {
             name: suite.name.clone(),
             path: suite.path.display().to_string(),
-            sha256: sha256_hex(&text),
-            definition: String::from_utf8_lossy(&text).into_owned(),
+            sha256,
+            definition,
             content_digest: suite.digest.clone(),
             samples: suite.samples.len(),
             samples_in_shard: None,
             classes: suite.class_set().len(),
             weights: suite.weights.describe().into(),
+            error,
         }
     }
 }
@@ -336,6 +346,35 @@ mod tests {
         assert_eq!(i.bytes, Some(3));
         let missing = FileInfo::of(&d.path().join("nope"));
         assert!(missing.sha256.is_none() && missing.error.is_some());
+    }
+
+    /// The suite YAML is read again for its checksum and text; when it cannot be (gone since the
+    /// suite was loaded, or larger than a suite YAML may be), the error is recorded instead of
+    /// the checksum of nothing.
+    #[test]
+    fn suite_info_records_why_its_yaml_could_not_be_read() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("img")).unwrap();
+        std::fs::write(d.path().join("img/n01440764_1.jpg"), b"x").unwrap();
+        let yaml = d.path().join("s.yaml");
+        let text = "name: s\nsource:\n  files: img\n";
+        std::fs::write(&yaml, text).unwrap();
+        let suite = Suite::load(&yaml).unwrap();
+        let read = SuiteInfo::of(&suite);
+        assert_eq!((read.sha256.as_str(), read.definition.as_str()), (sha256_hex(text.as_bytes()).as_str(), text));
+        assert_eq!(read.error, None);
+        assert!(serde_json::to_value(&read).unwrap().get("error").is_none(), "no `error` key when it was read");
+
+        std::fs::remove_file(&yaml).unwrap();
+        let gone = SuiteInfo::of(&suite);
+        assert_eq!((gone.sha256.as_str(), gone.definition.as_str()), ("", ""));
+        assert!(gone.error.as_deref().is_some_and(|e| e.contains("No such file")), "{:?}", gone.error);
+        let json = serde_json::to_value(&gone).unwrap();
+        assert_eq!(serde_json::from_value::<SuiteInfo>(json).unwrap(), gone, "read back as written");
+
+        std::fs::write(&yaml, vec![b'#'; safeio::MAX_YAML_BYTES as usize + 1]).unwrap();
+        let big = SuiteInfo::of(&suite);
+        assert!(big.error.as_deref().is_some_and(|e| e.contains("larger than")), "{:?}", big.error);
     }
 
     #[test]

@@ -2,10 +2,9 @@
 //! process), under its YAML's name, and how many copies and threads each gets.
 
 use anyhow::{bail, Result};
-use shiftbench_plugin::ModelCard;
 
 use crate::host::model::ModelRef;
-use crate::host::scorer::{Output, Scorer};
+use crate::host::scorer::Scorer;
 use crate::host::worker::open_scorers;
 use crate::host::worker::Isolation;
 use crate::results::provenance::ModelInfo;
@@ -22,51 +21,6 @@ pub struct ModelOptions {
     pub replicas: Option<u32>,
     /// In a worker process per copy (the CLI's default) or in this process.
     pub isolation: Isolation,
-}
-
-/// A model under the name its model YAML gives it.
-struct Renamed {
-    inner: Box<dyn Scorer + Send>,
-    card: ModelCard,
-}
-
-impl Scorer for Renamed {
-    fn card(&self) -> &ModelCard {
-        &self.card
-    }
-    fn labels(&self) -> &[String] {
-        self.inner.labels()
-    }
-    fn plugin_name(&self) -> &str {
-        self.inner.plugin_name()
-    }
-    fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>> {
-        self.inner.infer(input, batch)
-    }
-    fn infer_filled(
-        &mut self,
-        batch: usize,
-        len: usize,
-        scratch: &mut Vec<f32>,
-        fill: &mut dyn FnMut(&mut [f32]),
-    ) -> Result<Vec<f32>> {
-        self.inner.infer_filled(batch, len, scratch, fill)
-    }
-    fn batch_size(&self, requested: usize) -> usize {
-        self.inner.batch_size(requested)
-    }
-    fn embedding_len(&self) -> usize {
-        self.inner.embedding_len()
-    }
-    fn output(&self) -> Output {
-        self.inner.output()
-    }
-    fn set_output(&mut self, output: Output) -> Result<()> {
-        self.inner.set_output(output)
-    }
-    fn row_len(&self) -> usize {
-        self.inner.row_len()
-    }
 }
 
 /// Most copies [`auto_replicas`] makes of one model.
@@ -121,22 +75,11 @@ pub type Replicas = Vec<Box<dyn Scorer + Send>>;
 pub(crate) fn open_copies(model: &ModelRef, spec: &ModelOptions) -> Result<(Replicas, u32)> {
     let (replicas, threads) = replicas_and_threads(model, spec);
     let copies = open_scorers(model, threads, &spec.isolation, replicas as usize)?;
-    let mut models: Replicas = Vec::with_capacity(copies.len());
     let (card0, labels0) = (copies[0].card().clone(), copies[0].labels().to_vec());
-    for copy in copies {
-        if copy.card() != &card0 || copy.labels() != labels0 {
-            bail!("two copies of model {} describe themselves differently; run it with --replicas 1", model.arg);
-        }
-        models.push(match model.given_name() {
-            Some(n) if n != copy.card().name.as_str() => {
-                let mut card = copy.card().clone();
-                card.name = n.into();
-                Box::new(Renamed { inner: copy, card })
-            }
-            _ => copy,
-        });
+    if copies.iter().any(|c| c.card() != &card0 || c.labels() != labels0) {
+        bail!("two copies of model {} describe themselves differently; run it with --replicas 1", model.arg);
     }
-    Ok((models, threads))
+    Ok((copies, threads))
 }
 
 /// What a result records of a model opened as `copies`, each with `threads`.

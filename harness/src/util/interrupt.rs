@@ -58,24 +58,14 @@ pub fn install(_say: impl Fn(Stop) + Send + 'static) -> anyhow::Result<()> {
 }
 
 /// The run stopped because a stop was asked for. Everything evaluated is in the logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "interrupted: {done} of {total} samples are saved in {}; run the same command again (without --fresh) to resume",
+    .log.display()
+)]
 pub struct Interrupted {
     /// The log being written when the run stopped, and how many of its suite's samples it holds.
     pub log: PathBuf,
     pub done: usize,
     pub total: usize,
 }
-
-impl std::fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "interrupted: {} of {} samples are saved in {}; run the same command again (without --fresh) to resume",
-            self.done,
-            self.total,
-            self.log.display()
-        )
-    }
-}
-
-impl std::error::Error for Interrupted {}

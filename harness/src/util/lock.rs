@@ -51,6 +51,10 @@ pub const REMOTE_STALE: Duration = Duration::from_secs(600);
 /// gives up.
 const PATIENCE: Duration = Duration::from_secs(30);
 
+/// Largest lock file read: more than the longest command line Linux runs (`ARG_MAX`), escaped
+/// as JSON; a larger one (or an endless one, a link to `/dev/zero`) is an error, not a hang.
+const MAX_LOCK_BYTES: u64 = 16 << 20;
+
 /// Who holds a lock: the lock file's content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
@@ -133,7 +137,8 @@ pub fn pid_alive(_pid: u32) -> bool {
 }
 
 /// A lock is held by another process that may be alive.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", describe_locked(.path, .holder, *.local))]
 pub struct Locked {
     pub path: PathBuf,
     pub holder: Holder,
@@ -141,22 +146,18 @@ pub struct Locked {
     pub local: bool,
 }
 
-impl std::fmt::Display for Locked {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} is held by {}", self.path.display(), self.holder.describe())?;
-        if self.local {
-            write!(f, "; it is still running (if it is stuck, stop it: kill {})", self.holder.pid)
-        } else {
-            write!(
-                f,
-                "; that is another machine (or container), so whether it still runs cannot be told from here (if it is no longer running, remove the lock: rm {})",
-                self.path.display()
-            )
-        }
+/// [`Locked`]'s sentence: who holds the lock, and what to do about it.
+fn describe_locked(path: &Path, holder: &Holder, local: bool) -> String {
+    let held = format!("{} is held by {}", path.display(), holder.describe());
+    if local {
+        format!("{held}; it is still running (if it is stuck, stop it: kill {})", holder.pid)
+    } else {
+        format!(
+            "{held}; that is another machine (or container), so whether it still runs cannot be told from here (if it is no longer running, remove the lock: rm {})",
+            path.display()
+        )
     }
 }
-
-impl std::error::Error for Locked {}
 
 /// What a look at an existing lock found.
 #[derive(Debug)]
@@ -177,7 +178,7 @@ enum Verdict {
 }
 
 fn look(path: &Path) -> std::io::Result<Seen> {
-    let bytes = std::fs::read(path)?;
+    let bytes = crate::util::safeio::read_bounded(path, MAX_LOCK_BYTES)?;
     let age = std::fs::metadata(path)?.modified().ok().and_then(|m| m.elapsed().ok()).unwrap_or_default();
     let holder = serde_json::from_slice(&bytes).ok();
     Ok(Seen { bytes, holder, age })

@@ -5,10 +5,14 @@
 use std::io::Read;
 use std::path::Path;
 
-/// Largest suite YAML, model YAML or class list read.
+/// Largest suite YAML, model YAML or class list read (a devkit's ground truth, one class id per
+/// image, included: ImageNet val's is 195 kB).
 pub const MAX_YAML_BYTES: u64 = 16 << 20;
 /// Largest CSV/TSV table read whole (LAIONet's label table is ~100 MB).
 pub const MAX_TABLE_BYTES: u64 = 4 << 30;
+
+/// Largest MAT-file read (the devkit's `meta.mat` is a few MB).
+pub const MAX_MAT_BYTES: u64 = 64 << 20;
 
 /// Largest header row of a table read on its own.
 pub const MAX_HEADER_BYTES: u64 = 1 << 20;

@@ -55,14 +55,18 @@
 //! [`ErrorKind::Fatal`] when it panicked, or was called again after a panic (the model is
 //! unusable). Plugins built against interface 0.1.0 have only `load` ([`FfiModel`]), whose errors
 //! are bare strings; for those alone the host classifies by the text, with [`legacy_error_kind`].
+//!
+//! ## Where things are
+//! This file holds the interface's types (the card, the FFI traits, the root module) and
+//! [`export_plugin!`]; `adapter` wraps a [`Classifier`] as the FFI-safe model, catching panics;
+//! `loader` has [`init_plugin_module`] and the root modules of the older interface versions it
+//! checks plugins against.
 
 #![allow(non_local_definitions)] // emitted by abi_stable's sabi_trait macro
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
 use abi_stable::{
     declare_root_module_statics,
-    library::{LibHeader, LibraryError, RootModule},
+    library::RootModule,
     package_version_strings, sabi_trait,
     sabi_types::VersionStrings,
     std_types::{RBox, RResult, RSlice, RStr, RString, RVec},
@@ -73,6 +77,12 @@ use abi_stable::{
 pub mod __private {
     pub use abi_stable;
 }
+
+mod adapter;
+mod loader;
+
+pub use adapter::{guard, interface_version, load_adapter, load_embed_adapter, load_typed_adapter, Adapter};
+pub use loader::init_plugin_module;
 
 /// The version of this interface; a plugin records the one it was built against.
 pub const INTERFACE_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -113,12 +123,16 @@ pub enum ScoreKind {
     Probabilities = 1,
 }
 
-/// `as_str`, `parse`, `ALL` and `Display` for a fieldless enum, from its variants' lowercase names.
+/// `as_str`, `parse`, `ALL`, `NAMES` and `Display` for a fieldless enum, from its variants'
+/// lowercase names.
 macro_rules! names {
     ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
         impl $ty {
             /// Every value, in declaration order.
             pub const ALL: [$ty; [$($name),+].len()] = [$($ty::$variant),+];
+
+            /// Every value's name ([`Self::as_str`]), in declaration order.
+            pub const NAMES: [&'static str; [$($name),+].len()] = [$($name),+];
 
             /// The lowercase name, as model YAMLs and result files spell it.
             pub const fn as_str(self) -> &'static str {
@@ -346,91 +360,6 @@ impl RootModule for PluginModRef {
     const VERSION_STRINGS: VersionStrings = package_version_strings!();
 }
 
-/// The root module as interface 0.1.0 declared it, to check plugins of every version against.
-#[allow(dead_code)] // its accessors: only its layout is used
-mod v0_1_0 {
-    use super::*;
-
-    /// Interface 0.1.0's root module, field for field (same name: `abi_stable` compares names).
-    #[repr(C)]
-    #[derive(StableAbi)]
-    #[sabi(kind(Prefix(prefix_ref = PluginModRef)))]
-    #[sabi(missing_field(panic))]
-    pub struct PluginMod {
-        pub interface_version: extern "C" fn() -> RStr<'static>,
-        pub plugin_name: extern "C" fn() -> RStr<'static>,
-        #[sabi(last_prefix_field)]
-        pub load: extern "C" fn(request: &LoadRequest) -> RResult<FfiModelBox, RString>,
-    }
-
-    impl RootModule for PluginModRef {
-        declare_root_module_statics! {PluginModRef}
-        const BASE_NAME: &'static str = "shiftbench_plugin";
-        const NAME: &'static str = "shiftbench-plugin";
-        // The host's version, so that a refusal names the interface this host speaks. For 0.x,
-        // abi_stable compares the minor version only: 0.1.0 plugins pass.
-        const VERSION_STRINGS: VersionStrings = package_version_strings!();
-    }
-}
-
-/// The root module as interface 0.1.1 declared it (`load_typed` its last field).
-#[allow(dead_code)] // its accessors: only its layout is used
-mod v0_1_1 {
-    use super::*;
-
-    /// Interface 0.1.1's root module, field for field.
-    #[repr(C)]
-    #[derive(StableAbi)]
-    #[sabi(kind(Prefix(prefix_ref = PluginModRef)))]
-    #[sabi(missing_field(panic))]
-    pub struct PluginMod {
-        pub interface_version: extern "C" fn() -> RStr<'static>,
-        pub plugin_name: extern "C" fn() -> RStr<'static>,
-        #[sabi(last_prefix_field)]
-        pub load: extern "C" fn(request: &LoadRequest) -> RResult<FfiModelBox, RString>,
-        #[sabi(missing_field(option))]
-        pub load_typed: extern "C" fn(request: &LoadRequest) -> RResult<FfiModelTypedBox, RString>,
-    }
-
-    impl RootModule for PluginModRef {
-        declare_root_module_statics! {PluginModRef}
-        const BASE_NAME: &'static str = "shiftbench_plugin";
-        const NAME: &'static str = "shiftbench-plugin";
-        const VERSION_STRINGS: VersionStrings = package_version_strings!();
-    }
-}
-
-/// Checks a plugin library's root module and returns it: what a host calls instead of
-/// `header.init_root_module::<PluginModRef>()`, which refuses every plugin built against
-/// interface 0.1.0 (abi_stable accepts a root module with *more* fields than the host's type,
-/// never fewer).
-///
-/// Every plugin is checked (version, and the layout of everything reachable from the root module)
-/// against the fields of interface 0.1.0; a plugin that has `load_typed` is then checked against
-/// the fields up to `load_typed` (interface 0.1.1), and one that has `load_embed` against the whole
-/// of today's [`PluginMod`]. For a plugin of interface 0.1.0, `load_typed()` on the returned module
-/// is `None`: call `load` and classify its errors with [`legacy_error_kind`]; for one of 0.1.1,
-/// `load_embed()` is `None`: call `load_typed`.
-///
-/// Errors are abi_stable's, as `init_root_module` returns them (`IncompatibleVersionNumber` names
-/// this crate's version as the expected one).
-pub fn init_plugin_module(header: &LibHeader) -> Result<PluginModRef, LibraryError> {
-    header.init_root_module::<v0_1_0::PluginModRef>()?;
-    // SAFETY: the fields the two types share (everything up to `load`, the last prefix field) were
-    // just checked to match. The accessors of the later fields read the plugin's own record of
-    // how many fields it has (`field_accessibility`, in its `WithMetadata`) and return `None` for
-    // a field it lacks; a field it has is checked below before anything reads it.
-    let module =
-        unsafe { header.unchecked_layout::<PluginModRef>() }.map_err(|e| e.into_library_error::<PluginModRef>())?;
-    if module.load_embed().is_some() {
-        return header.check_layout::<PluginModRef>();
-    }
-    if module.load_typed().is_some() {
-        header.check_layout::<v0_1_1::PluginModRef>()?;
-    }
-    Ok(module)
-}
-
 /// The trait a plugin author implements: a plain Rust model.
 pub trait Classifier: Send + Sized + 'static {
     /// Build the model. Return an error sentence (it is shown to the user) rather than panic.
@@ -461,179 +390,6 @@ pub trait Classifier: Send + Sized + 'static {
     fn embed(&mut self, _input: &[f32], _batch: usize) -> Result<Vec<f32>, String> {
         Err("this model has no embedding".into())
     }
-}
-
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic payload".to_string()
-    }
-}
-
-fn panicked(what: &str, payload: Box<dyn std::any::Any + Send>) -> String {
-    format!("plugin panicked in {what}: {}", panic_message(payload))
-}
-
-/// What the adapter answers once its model has panicked.
-const POISONED: &str = "model is unusable after an earlier panic";
-
-/// Runs `f`, turning a panic into an error sentence.
-pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(r) => r,
-        Err(payload) => Err(panicked(what, payload)),
-    }
-}
-
-/// Adapts a [`Classifier`] to [`FfiModel`] and [`FfiModelTyped`], catching panics.
-#[doc(hidden)]
-pub struct Adapter<C: Classifier> {
-    inner: Option<C>,
-    card: ModelCard,
-    embedding_len: u32,
-}
-
-impl<C: Classifier> Adapter<C> {
-    fn new(request: &LoadRequest) -> Result<Self, String> {
-        guard("load", || {
-            let model = C::load(request)?;
-            let card = guard("card", || Ok(model.card()))?;
-            let embedding_len = guard("embedding_len", || {
-                u32::try_from(model.embedding_len()).map_err(|_| "the embedding is too long".to_string())
-            })?;
-            Ok(Adapter { inner: Some(model), card, embedding_len })
-        })
-    }
-
-    /// One `infer` call, classified: only a real panic (now or earlier) is fatal.
-    fn infer_typed(&mut self, input: &[f32], batch: u32) -> Result<Vec<f32>, PluginError> {
-        self.call("infer", |model| model.infer(input, batch as usize))
-    }
-
-    /// One `embed` call, classified as `infer_typed`'s.
-    fn embed_typed(&mut self, input: &[f32], batch: u32) -> Result<Vec<f32>, PluginError> {
-        if self.embedding_len == 0 {
-            return Err(PluginError { kind: ErrorKind::Sample, message: "this model has no embedding".into() });
-        }
-        self.call("embed", |model| model.embed(input, batch as usize))
-    }
-
-    fn call(
-        &mut self,
-        what: &str,
-        f: impl FnOnce(&mut C) -> Result<Vec<f32>, String>,
-    ) -> Result<Vec<f32>, PluginError> {
-        let Some(model) = self.inner.as_mut() else {
-            return Err(PluginError { kind: ErrorKind::Fatal, message: POISONED.into() });
-        };
-        match catch_unwind(AssertUnwindSafe(|| f(model))) {
-            Ok(Ok(values)) => Ok(values),
-            Ok(Err(e)) => Err(PluginError { kind: ErrorKind::Sample, message: e.into() }),
-            Err(payload) => {
-                // State after a panic is unknown; refuse further calls rather than trust it.
-                // Leaking is deliberate: dropping half-updated state could panic again.
-                std::mem::forget(self.inner.take());
-                Err(PluginError { kind: ErrorKind::Fatal, message: panicked(what, payload).into() })
-            }
-        }
-    }
-
-    fn describe_text(&self) -> RString {
-        match &self.inner {
-            Some(model) => guard("describe", || Ok(model.describe())).unwrap_or_else(|e| e).into(),
-            None => RString::new(),
-        }
-    }
-}
-
-impl<C: Classifier> FfiModel for Adapter<C> {
-    fn card(&self) -> ModelCard {
-        self.card.clone()
-    }
-
-    fn infer(&mut self, input: RSlice<'_, f32>, batch: u32) -> RResult<RVec<f32>, RString> {
-        match self.infer_typed(input.as_slice(), batch) {
-            Ok(v) => RResult::ROk(RVec::from(v)),
-            Err(e) => RResult::RErr(e.message),
-        }
-    }
-}
-
-impl<C: Classifier> FfiModelTyped for Adapter<C> {
-    fn card(&self) -> ModelCard {
-        self.card.clone()
-    }
-
-    fn infer(&mut self, input: RSlice<'_, f32>, batch: u32) -> RResult<RVec<f32>, PluginError> {
-        match self.infer_typed(input.as_slice(), batch) {
-            Ok(v) => RResult::ROk(RVec::from(v)),
-            Err(e) => RResult::RErr(e),
-        }
-    }
-
-    fn describe(&self) -> RString {
-        self.describe_text()
-    }
-}
-
-impl<C: Classifier> FfiModelEmbed for Adapter<C> {
-    fn card(&self) -> ModelCard {
-        self.card.clone()
-    }
-
-    fn infer(&mut self, input: RSlice<'_, f32>, batch: u32) -> RResult<RVec<f32>, PluginError> {
-        self.infer_typed(input.as_slice(), batch).map(RVec::from).into()
-    }
-
-    fn describe(&self) -> RString {
-        self.describe_text()
-    }
-
-    fn embedding_len(&self) -> u32 {
-        self.embedding_len
-    }
-
-    fn embed(&mut self, input: RSlice<'_, f32>, batch: u32) -> RResult<RVec<f32>, PluginError> {
-        self.embed_typed(input.as_slice(), batch).map(RVec::from).into()
-    }
-}
-
-/// Loads `C` behind the string-error interface ([`FfiModel`]): what `export_plugin!` puts in
-/// [`PluginMod::load`].
-#[doc(hidden)]
-pub fn load_adapter<C: Classifier>(request: &LoadRequest) -> RResult<FfiModelBox, RString> {
-    match Adapter::<C>::new(request) {
-        Ok(adapter) => RResult::ROk(FfiModel_TO::from_value(adapter, abi_stable::sabi_trait::TD_Opaque)),
-        Err(e) => RResult::RErr(e.into()),
-    }
-}
-
-/// Loads `C` behind the typed-error interface ([`FfiModelTyped`]): what `export_plugin!` puts in
-/// [`PluginMod::load_typed`].
-#[doc(hidden)]
-pub fn load_typed_adapter<C: Classifier>(request: &LoadRequest) -> RResult<FfiModelTypedBox, RString> {
-    match Adapter::<C>::new(request) {
-        Ok(adapter) => RResult::ROk(FfiModelTyped_TO::from_value(adapter, abi_stable::sabi_trait::TD_Opaque)),
-        Err(e) => RResult::RErr(e.into()),
-    }
-}
-
-/// Loads `C` behind the embedding interface ([`FfiModelEmbed`]): what `export_plugin!` puts in
-/// [`PluginMod::load_embed`].
-#[doc(hidden)]
-pub fn load_embed_adapter<C: Classifier>(request: &LoadRequest) -> RResult<FfiModelEmbedBox, RString> {
-    match Adapter::<C>::new(request) {
-        Ok(adapter) => RResult::ROk(FfiModelEmbed_TO::from_value(adapter, abi_stable::sabi_trait::TD_Opaque)),
-        Err(e) => RResult::RErr(e.into()),
-    }
-}
-
-#[doc(hidden)]
-pub extern "C" fn interface_version() -> RStr<'static> {
-    RStr::from_str(INTERFACE_VERSION)
 }
 
 /// The name of the symbol holding a plugin's root module (abi_stable's mangled name). Spelled
@@ -687,6 +443,10 @@ macro_rules! export_plugin {
                 __sabi::library::__call_root_module_loader(__shiftbench_root)
             }
 
+            // SAFETY: `from_constructor::<M>` needs the constructor's erased prefix to have been
+            // a `PrefixRef<M>`: `__call_root_module_loader` erases the `PluginModRef` that
+            // `__shiftbench_root` returns, and `M` is `PluginModRef` (what abi_stable's own
+            // `export_root_module` expands to, for this type).
             #[export_name = "_1as_0lib_1header_0root_bmodule_bloader"]
             pub static __SHIFTBENCH_LIB_HEADER: __sabi::library::LibHeader = unsafe {
                 __sabi::library::LibHeader::from_constructor::<$crate::PluginModRef>(
@@ -700,6 +460,7 @@ macro_rules! export_plugin {
 
 #[cfg(test)]
 mod tests {
+    use super::loader::{v0_1_0, v0_1_1};
     use super::*;
 
     #[test]

@@ -83,28 +83,67 @@ fn err(msg: impl Into<String>) -> ConfigError {
     ConfigError(msg.into())
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum InterpolationName {
-    Nearest,
-    Bilinear,
-    Bicubic,
+/// One of the interface's enums, written in a model YAML as the name its `as_str` gives and read
+/// with its `parse`: the one spelling of each value (the interface crate stays free of serde).
+trait Named: Sized {
+    /// The enum's name, for serde's messages.
+    const ENUM: &'static str;
+    /// Every value's name, in declaration order.
+    const NAMES: &'static [&'static str];
+    fn parse(s: &str) -> Option<Self>;
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ChannelOrderName {
-    Rgb,
-    Bgr,
+macro_rules! named {
+    ($($ty:ident),+) => {
+        $(impl Named for $ty {
+            const ENUM: &'static str = stringify!($ty);
+            const NAMES: &'static [&'static str] = &$ty::NAMES;
+            fn parse(s: &str) -> Option<$ty> {
+                $ty::parse(s)
+            }
+        })+
+    };
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum LayoutName {
-    Nchw,
-    Nhwc,
+named!(Interpolation, ChannelOrder, Layout, ScoreKind);
+
+/// Reads a [`Named`] enum as serde reads a derived one (a YAML scalar naming a unit variant), so
+/// a bad value gets serde's own `unknown variant `x`, expected one of ...` with its location.
+struct ByName<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Named> serde::de::Visitor<'de> for ByName<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "enum {}", T::ENUM)
+    }
+
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<T, A::Error> {
+        use serde::de::{Error, VariantAccess};
+        let (name, variant) = data.variant::<String>()?;
+        let value = T::parse(&name).ok_or_else(|| A::Error::unknown_variant(&name, T::NAMES))?;
+        variant.unit_variant()?;
+        Ok(value)
+    }
 }
 
+/// `deserialize_with` for a field of one of the interface's enums.
+fn by_name<'de, D: serde::Deserializer<'de>, T: Named>(d: D) -> Result<T, D::Error> {
+    d.deserialize_enum(T::ENUM, T::NAMES, ByName(std::marker::PhantomData))
+}
+
+/// [`by_name`] for an optional field (absent or `null`: None).
+fn by_name_opt<'de, D: serde::Deserializer<'de>, T: Named>(d: D) -> Result<Option<T>, D::Error> {
+    struct Value<T>(T);
+    impl<'de, T: Named> Deserialize<'de> for Value<T> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            by_name(d).map(Value)
+        }
+    }
+    Ok(Option::<Value<T>>::deserialize(d)?.map(|v| v.0))
+}
+
+/// The pixel range before mean/std (no counterpart in the interface, which has `scale`).
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 pub enum Range {
     #[serde(rename = "0-1")]
@@ -113,27 +152,20 @@ pub enum Range {
     Byte,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ScoresName {
-    Logits,
-    Probabilities,
-}
-
 fn default_resize() -> u32 {
     256
 }
 fn default_crop() -> u32 {
     224
 }
-fn default_interp() -> InterpolationName {
-    InterpolationName::Bilinear
+fn default_interp() -> Interpolation {
+    Interpolation::Bilinear
 }
-fn default_order() -> ChannelOrderName {
-    ChannelOrderName::Rgb
+fn default_order() -> ChannelOrder {
+    ChannelOrder::Rgb
 }
-fn default_layout() -> LayoutName {
-    LayoutName::Nchw
+fn default_layout() -> Layout {
+    Layout::Nchw
 }
 fn default_range() -> Range {
     Range::Unit
@@ -153,18 +185,18 @@ pub struct PreprocessYaml {
     pub resize: u32,
     #[serde(default = "default_crop")]
     pub crop: u32,
-    #[serde(default = "default_interp")]
-    pub interpolation: InterpolationName,
-    #[serde(default = "default_order")]
-    pub channel_order: ChannelOrderName,
+    #[serde(default = "default_interp", deserialize_with = "by_name")]
+    pub interpolation: Interpolation,
+    #[serde(default = "default_order", deserialize_with = "by_name")]
+    pub channel_order: ChannelOrder,
     #[serde(default = "default_range")]
     pub range: Range,
     #[serde(default = "default_mean")]
     pub mean: [f32; 3],
     #[serde(default = "default_std")]
     pub std: [f32; 3],
-    #[serde(default = "default_layout")]
-    pub layout: LayoutName,
+    #[serde(default = "default_layout", deserialize_with = "by_name")]
+    pub layout: Layout,
 }
 
 impl Default for PreprocessYaml {
@@ -190,19 +222,9 @@ impl PreprocessYaml {
         Ok(PreprocessSpec {
             resize: self.resize,
             crop: self.crop,
-            interpolation: match self.interpolation {
-                InterpolationName::Nearest => Interpolation::Nearest,
-                InterpolationName::Bilinear => Interpolation::Bilinear,
-                InterpolationName::Bicubic => Interpolation::Bicubic,
-            },
-            channel_order: match self.channel_order {
-                ChannelOrderName::Rgb => ChannelOrder::Rgb,
-                ChannelOrderName::Bgr => ChannelOrder::Bgr,
-            },
-            layout: match self.layout {
-                LayoutName::Nchw => Layout::Nchw,
-                LayoutName::Nhwc => Layout::Nhwc,
-            },
+            interpolation: self.interpolation,
+            channel_order: self.channel_order,
+            layout: self.layout,
             scale: match self.range {
                 Range::Unit => 1.0 / 255.0,
                 Range::Byte => 1.0,
@@ -227,8 +249,8 @@ pub struct ModelYaml {
     pub name: Option<String>,
     #[serde(default)]
     pub labels: Option<String>,
-    #[serde(default)]
-    pub scores: Option<ScoresName>,
+    #[serde(default, deserialize_with = "by_name_opt")]
+    pub scores: Option<ScoreKind>,
     #[serde(default)]
     pub batch: Option<u32>,
     /// How many copies of the model the harness runs side by side (the harness reads this; the
@@ -424,10 +446,7 @@ impl ModelConfig {
             name,
             name_given: y.name.is_some(),
             labels,
-            scores: match y.scores.unwrap_or(ScoresName::Logits) {
-                ScoresName::Logits => ScoreKind::Logits,
-                ScoresName::Probabilities => ScoreKind::Probabilities,
-            },
+            scores: y.scores.unwrap_or(ScoreKind::Logits),
             assumed,
             batch: y.batch,
             replicas: y.replicas,

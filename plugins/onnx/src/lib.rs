@@ -15,6 +15,11 @@
 //! ONNX Runtime itself is loaded at run time (see [`runtime`]); `scripts/setup-onnxruntime.sh`
 //! installs it where the plugin looks by default.
 //!
+//! This file is the plugin itself (loading a model into an [`OnnxClassifier`], its card, and
+//! inference); `settings` reads `options:`, `session` builds the ONNX Runtime session, `tensors`
+//! describes and reads a session's tensors (the embedding output included), [`plan`] checks the
+//! YAML against what the model declares.
+//!
 //! Backend options (`options:` in the YAML):
 //!
 //! | key | meaning | default |
@@ -27,9 +32,8 @@
 
 use std::path::Path;
 
-use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
-use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session, SessionOutputs};
-use ort::value::{TensorElementType, TensorRef, ValueType};
+use ort::session::{Session, SessionOutputs};
+use ort::value::{TensorElementType, TensorRef};
 use shiftbench_model_config::{looks_like_probabilities, ModelConfig};
 use shiftbench_plugin::{export_plugin, Classifier, LoadRequest, ModelCard, ScoreKind};
 
@@ -37,138 +41,21 @@ pub mod embedding;
 pub mod graph;
 pub mod plan;
 pub mod runtime;
+mod session;
+mod settings;
+mod tensors;
 
 pub use plan::{Elem, Plan, TensorInfo};
+pub use settings::{Device, Settings, KNOWN_OPTIONS};
 
-/// Options this plugin understands under `options:`.
-pub const KNOWN_OPTIONS: &[&str] = &["threads", "optimization", "device", "spinning", "ort_library"];
-
-/// Where inference runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Device {
-    Cpu,
-    Cuda(i32),
-}
-
-impl std::fmt::Display for Device {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Device::Cpu => f.write_str("cpu"),
-            Device::Cuda(id) => write!(f, "cuda:{id}"),
-        }
-    }
-}
-
-/// The settings taken from `options:` and the load request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
-    /// Intra-op threads; 0 = ONNX Runtime's default.
-    pub threads: usize,
-    pub optimization: GraphOptimizationLevel,
-    pub device: Device,
-    pub spinning: Option<bool>,
-    pub ort_library: Option<String>,
-}
-
-fn parse_optimization(s: &str) -> Option<GraphOptimizationLevel> {
-    Some(match s {
-        "disable" => GraphOptimizationLevel::Disable,
-        "basic" => GraphOptimizationLevel::Level1,
-        "extended" => GraphOptimizationLevel::Level2,
-        "layout" => GraphOptimizationLevel::Level3,
-        "all" => GraphOptimizationLevel::All,
-        _ => return None,
-    })
-}
-
-fn parse_device(s: &str) -> Option<Device> {
-    match s {
-        "cpu" => Some(Device::Cpu),
-        "cuda" | "gpu" => Some(Device::Cuda(0)),
-        _ => s.strip_prefix("cuda:").and_then(|id| id.parse::<i32>().ok()).filter(|id| *id >= 0).map(Device::Cuda),
-    }
-}
-
-impl Settings {
-    /// Reads `options:`; `request_threads` (from the harness) overrides `options.threads` when
-    /// non-zero.
-    pub fn from_config(cfg: &ModelConfig, request_threads: u32) -> Result<Settings, String> {
-        let yaml = cfg.path.display();
-        for key in cfg.options.keys() {
-            if !KNOWN_OPTIONS.contains(&key.as_str()) {
-                return Err(format!(
-                    "{yaml}: options.{key} is not an ONNX plugin option; known options: {}",
-                    KNOWN_OPTIONS.join(", ")
-                ));
-            }
-        }
-        let e = |e: shiftbench_model_config::ConfigError| e.to_string();
-        let yaml_threads = cfg.option_u64("threads").map_err(e)?.unwrap_or(0) as usize;
-        let threads = if request_threads > 0 { request_threads as usize } else { yaml_threads };
-        let optimization = match cfg.option_str("optimization").map_err(e)? {
-            None => GraphOptimizationLevel::All,
-            Some(s) => parse_optimization(s).ok_or_else(|| {
-                format!("{yaml}: options.optimization is {s:?}; expected one of disable, basic, extended, layout, all")
-            })?,
-        };
-        let device = match cfg.option_str("device").map_err(e)? {
-            None if cfg!(feature = "cuda") => Device::Cuda(0),
-            None => Device::Cpu,
-            Some(s) => parse_device(s)
-                .ok_or_else(|| format!("{yaml}: options.device is {s:?}; expected cpu, cuda or cuda:<id>"))?,
-        };
-        if matches!(device, Device::Cuda(_)) && !cfg!(feature = "cuda") {
-            return Err(format!(
-                "{yaml}: options.device is {device} but this ONNX plugin was built without CUDA support; rebuild it with `cargo build -p shiftbench-onnx-plugin --features cuda`, or set device: cpu"
-            ));
-        }
-        let spinning = match cfg.options.get("spinning") {
-            None => None,
-            Some(v) => Some(v.as_bool().ok_or_else(|| format!("{yaml}: options.spinning must be true or false"))?),
-        };
-        let ort_library = cfg.option_str("ort_library").map_err(e)?.map(str::to_string);
-        Ok(Settings { threads, optimization, device, spinning, ort_library })
-    }
-}
-
-fn elem_of(ty: TensorElementType) -> Elem {
-    match ty {
-        TensorElementType::Float32 => Elem::F32,
-        TensorElementType::Float16 => Elem::F16,
-        other => Elem::Other(other.to_string()),
-    }
-}
-
-fn tensor_info(name: &str, ty: &ValueType) -> TensorInfo {
-    match ty {
-        ValueType::Tensor { ty, shape, .. } => {
-            TensorInfo { name: name.to_string(), elem: elem_of(*ty), dims: shape.to_vec() }
-        }
-        other => {
-            TensorInfo { name: name.to_string(), elem: Elem::Other(format!("non-tensor {other:?}")), dims: Vec::new() }
-        }
-    }
-}
+use session::{build_session, Source};
+use tensors::{embedding_output, extract, tensor_info, EmbeddingOutput};
 
 /// Which graph output a run reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
     Scores,
     Embedding,
-}
-
-/// The embedding (`embedding:` in the YAML) as the session has it.
-struct EmbeddingOutput {
-    /// The tensor named, and how the model was changed to expose it.
-    exposure: embedding::Exposure,
-    /// The element type and shape of the graph output read (after any dequantization).
-    elem: TensorElementType,
-    dims: Vec<i64>,
-    /// Values per image.
-    len: usize,
-    /// Run options that ask the session for the scores only, and for the embedding only.
-    scores_only: RunOptions<HasSelectedOutputs>,
-    embedding_only: RunOptions<HasSelectedOutputs>,
 }
 
 /// A loaded ONNX classifier.
@@ -188,19 +75,6 @@ pub struct OnnxClassifier {
     /// Reused padding buffer for fixed-batch models called with fewer images.
     pad_buf: Vec<f32>,
 }
-
-/// Where ONNX Runtime reads the model from.
-enum Source<'a> {
-    /// The file, as it is.
-    File(&'a Path),
-    /// A changed copy in memory (an output added); `folder` is the model file's folder, where
-    /// external data files are looked for.
-    Memory { bytes: &'a [u8], folder: &'a Path },
-}
-
-/// ONNX Runtime's session option for the folder of external data files when a model is loaded
-/// from memory (`kOrtSessionOptionsModelExternalInitializersFileFolderPath`).
-const EXTERNAL_DATA_FOLDER: &str = "session.model_external_initializers_file_folder_path";
 
 impl OnnxClassifier {
     /// Loads a model from its YAML file.
@@ -473,179 +347,6 @@ impl OnnxClassifier {
             ));
         }
         Ok(values)
-    }
-}
-
-/// The tensor `out` (of element type `elem`) as its shape and f32 values.
-fn extract(out: &ort::value::DynValue, elem: TensorElementType) -> Result<(Vec<i64>, Vec<f32>), String> {
-    let e = |e: ort::Error| e.to_string();
-    Ok(match elem {
-        TensorElementType::Float16 => {
-            let (s, v) = out.try_extract_tensor::<half::f16>().map_err(e)?;
-            (s.to_vec(), v.iter().map(|x| x.to_f32()).collect())
-        }
-        TensorElementType::Bfloat16 => {
-            let (s, v) = out.try_extract_tensor::<half::bf16>().map_err(e)?;
-            (s.to_vec(), v.iter().map(|x| x.to_f32()).collect())
-        }
-        TensorElementType::Float64 => {
-            let (s, v) = out.try_extract_tensor::<f64>().map_err(e)?;
-            (s.to_vec(), v.iter().map(|&x| x as f32).collect())
-        }
-        _ => {
-            let (s, v) = out.try_extract_tensor::<f32>().map_err(e)?;
-            (s.to_vec(), v.to_vec())
-        }
-    })
-}
-
-/// Checks the embedding output the session reports and works out its length (0 = left to a
-/// probe run: a dimension after the batch axis is dynamic).
-fn embedding_output(
-    session: &Session,
-    exposure: embedding::Exposure,
-    plan: &Plan,
-    yaml: &str,
-    model: &str,
-) -> Result<EmbeddingOutput, String> {
-    let tensor = exposure.tensor.as_str();
-    let out = session.outputs().iter().find(|o| o.name() == exposure.output).ok_or_else(|| {
-        format!(
-            "{yaml}: embedding `{tensor}`: ONNX Runtime does not list `{}` among the outputs of {model}",
-            exposure.output
-        )
-    })?;
-    let (elem, dims) = match out.dtype() {
-        ValueType::Tensor { ty, shape, .. } => (*ty, shape.to_vec()),
-        other => return Err(format!("{yaml}: embedding `{tensor}` of the model {model} is not a tensor ({other:?})")),
-    };
-    if !matches!(
-        elem,
-        TensorElementType::Float32
-            | TensorElementType::Float16
-            | TensorElementType::Bfloat16
-            | TensorElementType::Float64
-    ) {
-        return Err(format!(
-            "{yaml}: embedding `{tensor}` of the model {model} has element type {elem}{}; name a floating-point tensor (or a quantized one the graph gives a scale and zero point for)",
-            if exposure.dequantize.is_some() { " after dequantization" } else { "" }
-        ));
-    }
-    let shown = || format!("{elem} {}", plan::fmt_dims(&dims));
-    let Some(&first) = dims.first() else {
-        return Err(format!(
-            "{yaml}: embedding `{tensor}` of the model {model} is a scalar ({}); an embedding needs one row of values per image",
-            shown()
-        ));
-    };
-    match plan.fixed_batch {
-        Some(b) if first > 0 && first as usize != b => {
-            return Err(format!(
-                "{yaml}: embedding `{tensor}` of the model {model} is {} but the model's batch is {b}; an embedding needs one row of values per image",
-                shown()
-            ))
-        }
-        None if first > 0 => {
-            return Err(format!(
-                "{yaml}: embedding `{tensor}` of the model {model} is {}, a fixed first axis, but the model's batch is dynamic; an embedding needs one row of values per image",
-                shown()
-            ))
-        }
-        _ => {}
-    }
-    let rest = &dims[1..];
-    let len = if rest.iter().all(|&d| d > 0) { rest.iter().product::<i64>() as usize } else { 0 };
-    let select = |name: &str| {
-        RunOptions::new()
-            .map(|o| o.with_outputs(OutputSelector::no_default().with(name)))
-            .map_err(|e| format!("cannot create ONNX Runtime run options: {e}"))
-    };
-    Ok(EmbeddingOutput {
-        scores_only: select(&plan.output)?,
-        embedding_only: select(&exposure.output)?,
-        exposure,
-        elem,
-        dims,
-        len,
-    })
-}
-
-fn build_session(
-    env: &ort::environment::Environment,
-    settings: &Settings,
-    source: &Source<'_>,
-    model: &Path,
-    yaml: &Path,
-) -> Result<(Session, Device), String> {
-    let opt = |e: ort::Error<SessionBuilder>| format!("cannot configure ONNX Runtime for {}: {e}", yaml.display());
-    let mut builder = Session::builder(env)
-        .map_err(|e| format!("cannot create an ONNX Runtime session for {}: {e}", yaml.display()))?
-        .with_optimization_level(settings.optimization)
-        .map_err(opt)?;
-    if settings.threads > 0 {
-        builder = builder.with_intra_threads(settings.threads).map_err(opt)?;
-    }
-    if let Some(spin) = settings.spinning {
-        builder = builder.with_intra_op_spinning(spin).map_err(opt)?;
-    }
-    if let Source::Memory { folder, .. } = source {
-        // External data files are found beside the model file, as when it is loaded from there.
-        let folder = folder.to_str().ok_or_else(|| {
-            format!(
-                "the folder of the model {} is not valid UTF-8, which ONNX Runtime needs to find external data in it",
-                model.display()
-            )
-        })?;
-        builder = builder.with_config_entry(EXTERNAL_DATA_FOLDER, folder).map_err(opt)?;
-    }
-    let load_err = |e: ort::Error| format!("ONNX Runtime cannot load the model {}: {e}", model.display());
-
-    #[cfg(feature = "cuda")]
-    if let Device::Cuda(id) = settings.device {
-        match cuda::session(&builder, id, source) {
-            Ok(s) => return Ok((s, Device::Cuda(id))),
-            Err(why) => eprintln!(
-                "warning: shiftbench ONNX plugin: CUDA is unavailable for {} ({why}); running on the CPU",
-                model.display()
-            ),
-        }
-    }
-    let session = commit(&mut builder, source).map_err(load_err)?;
-    Ok((session, Device::Cpu))
-}
-
-fn commit(builder: &mut SessionBuilder, source: &Source<'_>) -> ort::Result<Session> {
-    match source {
-        Source::File(path) => builder.commit_from_file(path),
-        Source::Memory { bytes, .. } => builder.commit_from_memory(bytes),
-    }
-}
-
-#[cfg(feature = "cuda")]
-mod cuda {
-    use ort::ep::{ExecutionProvider, CUDA};
-    use ort::session::builder::SessionBuilder;
-    use ort::session::Session;
-
-    use super::Source;
-
-    /// A session on CUDA device `id`, or why not.
-    pub fn session(builder: &SessionBuilder, id: i32, source: &Source<'_>) -> Result<Session, String> {
-        match <CUDA as ExecutionProvider>::is_available() {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(format!(
-                    "the loaded ONNX Runtime ({}) was built without the CUDA execution provider; the PyPI onnxruntime wheel is CPU-only, use the library from onnxruntime-gpu",
-                    crate::runtime::loaded_library().map(|p| p.display().to_string()).unwrap_or_default()
-                ))
-            }
-            Err(e) => return Err(e.to_string()),
-        }
-        let mut b = builder.clone();
-        let ep = CUDA::default().with_device_id(id);
-        ep.register(&mut b).map_err(|e| e.to_string())?;
-        // Nodes CUDA cannot run stay on the CPU, as ONNX Runtime does by default.
-        super::commit(&mut b, source).map_err(|e| e.to_string())
     }
 }
 

@@ -21,12 +21,26 @@
 //! with the batch first (`[N, D]`, `[N, D, 1, 1]`, ...): each image's values, flattened, are its
 //! embedding. The method is run at load on the synthetic image to learn `D` (and, with the batch
 //! probe, on a batch of 2).
+//!
+//! This file is the plugin itself (loading, the load-time checks, inference); `options` sets up
+//! libtorch from `options:`, `probe` makes the synthetic images and compares batches with single
+//! images, `values` turns what a module returns (and libtorch's errors) into plain values.
 
 use std::path::{Path, PathBuf};
 
 use shiftbench_model_config::{assumed_preprocess, labels_for_width, looks_like_probabilities, ModelConfig};
 use shiftbench_plugin::{export_plugin, Classifier, Layout, LoadRequest, ModelCard, PreprocessSpec, ScoreKind};
-use tch::{CModule, Cuda, Device, IValue, Kind, QEngine, TchError, Tensor};
+use tch::{CModule, Device, IValue, Kind, Tensor};
+
+mod options;
+mod probe;
+mod values;
+
+use options::{parameter_kind, parse_kind, select_device, set_quantized_engine};
+use probe::batch_mismatch;
+pub use probe::synthetic_images;
+pub use values::torch_message;
+use values::{fmt_per_image, ivalue_key, ivalue_kind, to_cpu_f32};
 
 /// The keys this plugin reads from the YAML's `options:`; any other key is refused (a typo there
 /// would otherwise be silently ignored).
@@ -513,207 +527,5 @@ impl TorchScriptModel {
             IValue::Tensor(t) => Ok(t),
             other => Err(format!("the selected output is a {}, not a tensor", describe(&other))),
         }
-    }
-}
-
-/// Moves an output tensor to the CPU as contiguous f32 (dequantizing a quantized one).
-fn to_cpu_f32(t: Tensor) -> Result<Tensor, TchError> {
-    let t = if t.device() != Device::Cpu { t.f_to_device(Device::Cpu)? } else { t };
-    let t = match t.f_kind()? {
-        Kind::QInt8 | Kind::QUInt8 | Kind::QInt32 => t.f_dequantize()?,
-        _ => t,
-    };
-    let t = if t.f_kind()? != Kind::Float { t.f_to_kind(Kind::Float)? } else { t };
-    t.f_contiguous()
-}
-
-fn fmt_per_image(numel: usize, batch: usize) -> String {
-    if (numel / batch) * batch == numel {
-        (numel / batch).to_string()
-    } else {
-        format!("{numel}/{batch}")
-    }
-}
-
-fn ivalue_kind(v: &IValue) -> String {
-    match v {
-        IValue::Tuple(items) => format!("tuple of {}", items.len()),
-        IValue::GenericList(items) => format!("list of {}", items.len()),
-        IValue::TensorList(items) => format!("list of {} tensors", items.len()),
-        IValue::GenericDict(items) => {
-            format!("dict (keys: {})", items.iter().map(|(k, _)| ivalue_key(k)).collect::<Vec<_>>().join(", "))
-        }
-        IValue::Tensor(_) => "tensor".into(),
-        IValue::None => "None".into(),
-        _ => "non-tensor value".into(),
-    }
-}
-
-fn ivalue_key(k: &IValue) -> String {
-    match k {
-        IValue::String(s) => s.clone(),
-        IValue::Int(i) => i.to_string(),
-        other => format!("{other:?}"),
-    }
-}
-
-/// Why a batch's rows (`batched`, row-major) differ from what each image gave alone (`singles`),
-/// beyond 1e-4 + 1e-3 of the largest value; None when they agree. `what`: what differed (`scored
-/// differently`).
-fn batch_mismatch(singles: &[&[f32]], batched: &[f32], what: &str) -> Option<String> {
-    let n = singles.first().map_or(0, |s| s.len());
-    for (row, single) in singles.iter().enumerate() {
-        let diff = max_abs_diff(single, &batched[row * n..(row + 1) * n]);
-        let scale = single.iter().fold(0f32, |m, v| m.max(v.abs()));
-        if diff > 1e-4 + 1e-3 * scale {
-            return Some(format!(
-                "in a batch of {}, image {row} {what} than alone (max difference {diff:e})",
-                singles.len()
-            ));
-        }
-    }
-    None
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    // A NaN counts as an infinite difference.
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).map(|d| if d.is_nan() { f32::INFINITY } else { d }).fold(0f32, f32::max)
-}
-
-/// `count` deterministic pseudo-random images, as the harness would send them: pixel values
-/// 0-255 put through the card's scale, mean and std, in its layout.
-pub fn synthetic_images(spec: &PreprocessSpec, count: usize, seed: u64) -> Vec<f32> {
-    let hw = spec.crop as usize * spec.crop as usize;
-    let per_image = 3 * hw;
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
-    (0..count * per_image)
-        .map(|i| {
-            // splitmix64
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            let pixel = (z >> 56) as f32;
-            let within = i % per_image;
-            let channel = match spec.layout {
-                Layout::Nchw => within / hw,
-                Layout::Nhwc => within % 3,
-            };
-            (pixel * spec.scale - spec.mean[channel]) / spec.std[channel]
-        })
-        .collect()
-}
-
-/// Sets libtorch's quantized engine (needed by quantized modules, such as torchvision's quantized
-/// models, which are built for fbgemm on x86). `None`: fbgemm on x86-64, qnnpack elsewhere, and a
-/// libtorch without it is not an error (only quantized modules need one).
-fn set_quantized_engine(name: Option<&str>) -> Result<(), String> {
-    let (engine, explicit) = match name {
-        None => (if cfg!(target_arch = "x86_64") { QEngine::FBGEMM } else { QEngine::QNNPACK }, false),
-        Some("fbgemm") => (QEngine::FBGEMM, true),
-        Some("qnnpack") => (QEngine::QNNPACK, true),
-        Some(other) => return Err(format!("options.qengine: {other:?} is not one of fbgemm, qnnpack")),
-    };
-    match engine.set() {
-        Err(e) if explicit => Err(format!("options.qengine: libtorch cannot use {engine:?}: {}", torch_message(&e))),
-        _ => Ok(()),
-    }
-}
-
-/// `options.device`: `cpu`, `cuda`, `cuda:N` or `auto` (the default: CUDA when the plugin is built
-/// with the `cuda` feature and libtorch sees a GPU, else the CPU).
-fn select_device(name: Option<&str>) -> Result<Device, String> {
-    let name = name.unwrap_or("auto");
-    let cuda_index = match name {
-        "cpu" => return Ok(Device::Cpu),
-        "auto" if !cfg!(feature = "cuda") => return Ok(Device::Cpu),
-        "auto" => {
-            if Cuda::is_available() {
-                return Ok(Device::Cuda(0));
-            }
-            eprintln!(
-                "shiftbench-torchscript: warning: no CUDA device available to libtorch (no GPU, or a \
-                 libtorch without CUDA); running on the CPU"
-            );
-            return Ok(Device::Cpu);
-        }
-        "cuda" => 0,
-        other => match other.strip_prefix("cuda:").and_then(|i| i.parse::<usize>().ok()) {
-            Some(i) => i,
-            None => return Err(format!("options.device: {other:?} is not one of cpu, cuda, cuda:N, auto")),
-        },
-    };
-    if !cfg!(feature = "cuda") {
-        return Err(format!(
-            "options.device: {name} needs the plugin built with `--features cuda` (this build runs on the CPU only)"
-        ));
-    }
-    let count = Cuda::device_count();
-    if (cuda_index as i64) >= count {
-        return Err(format!("options.device: {name}, but libtorch sees {count} CUDA device(s)"));
-    }
-    Ok(Device::Cuda(cuda_index))
-}
-
-fn parse_kind(name: &str) -> Result<Kind, String> {
-    match name {
-        "f32" | "float32" => Ok(Kind::Float),
-        "f16" | "float16" => Ok(Kind::Half),
-        "bf16" | "bfloat16" => Ok(Kind::BFloat16),
-        "f64" | "float64" => Ok(Kind::Double),
-        other => Err(format!("options.dtype: {other:?} is not one of f32, f16, bf16, f64")),
-    }
-}
-
-/// The kind of the module's first floating-point parameter: a module saved in half precision
-/// wants half-precision inputs.
-fn parameter_kind(module: &CModule) -> Option<Kind> {
-    let params = module.named_parameters().ok()?;
-    params.iter().find_map(|(_, t)| match t.f_kind().ok()? {
-        k @ (Kind::Float | Kind::Half | Kind::BFloat16 | Kind::Double) => Some(k),
-        _ => None,
-    })
-}
-
-/// A libtorch error without the C++ backtrace libtorch appends to it; for an error raised inside
-/// the TorchScript interpreter, only its last line (`RuntimeError: ...`), not the Python
-/// tracebacks of where the module was written.
-pub fn torch_message(e: &TchError) -> String {
-    let text = match e {
-        TchError::Torch(m) => m.clone(),
-        other => other.to_string(),
-    };
-    let mut kept: Vec<&str> = Vec::new();
-    for line in text.lines() {
-        let t = line.trim_end();
-        if t.starts_with("Exception raised from") || t.starts_with("frame #") {
-            break;
-        }
-        if !t.trim().is_empty() {
-            kept.push(t);
-        }
-    }
-    if text.contains("Traceback of TorchScript") {
-        if let Some(i) = kept.iter().rposition(|l| is_python_error_line(l)) {
-            return format!("in the TorchScript interpreter: {}", kept[i..].join("\n"));
-        }
-    }
-    if kept.is_empty() {
-        text.trim().to_string()
-    } else {
-        kept.join("\n")
-    }
-}
-
-/// `RuntimeError: ...`, `torch.jit.Error: ...`: a Python exception name, then a colon.
-fn is_python_error_line(line: &str) -> bool {
-    match line.split_once(": ") {
-        Some((name, _)) => {
-            !name.is_empty()
-                && (name.ends_with("Error") || name.ends_with("Exception"))
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-        }
-        None => false,
     }
 }

@@ -19,6 +19,7 @@ use shiftbench_model_config::is_wnid;
 use super::matfile;
 use crate::data::sample::{ImageRef, Sample};
 use crate::data::table::read_map;
+use crate::util::safeio;
 
 /// How devkit class ids become wnids.
 pub enum IdMap<'a> {
@@ -32,7 +33,8 @@ pub enum IdMap<'a> {
 pub fn read_id_map(m: &IdMap) -> Result<HashMap<u32, String>> {
     match m {
         IdMap::Meta(p) => {
-            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+            let bytes = safeio::read_bounded(p, safeio::MAX_MAT_BYTES)
+                .with_context(|| format!("cannot read {}", p.display()))?;
             let synsets = matfile::devkit_synsets(&bytes).map_err(|e| anyhow!("{}: {e}", p.display()))?;
             Ok(synsets.into_iter().collect())
         }
@@ -58,7 +60,8 @@ pub fn read_id_map(m: &IdMap) -> Result<HashMap<u32, String>> {
 
 /// The devkit's ground-truth file: one class id per line.
 pub fn read_ground_truth(p: &Path) -> Result<Vec<u32>> {
-    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+    let text =
+        safeio::read_text_bounded(p, safeio::MAX_YAML_BYTES).with_context(|| format!("cannot read {}", p.display()))?;
     let mut out = Vec::new();
     for (i, l) in text.lines().enumerate() {
         let t = l.trim();

@@ -201,8 +201,8 @@ impl ImageIndex {
             if IMAGE_EXTENSIONS.contains(&ext.as_str()) {
                 self.add_image(key, ImageRef::File(p.clone()));
                 images.push(key.to_string());
-            } else if ext == "json" && std::fs::metadata(p).is_ok_and(|m| m.len() <= MAX_JSON) {
-                if let Ok(text) = std::fs::read(p) {
+            } else if ext == "json" {
+                if let Ok(text) = crate::util::safeio::read_bounded(p, MAX_JSON) {
                     self.add_sidecar(key, &text);
                     with_json.insert(key.to_string());
                 }

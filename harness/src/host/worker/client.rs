@@ -16,8 +16,8 @@ use shiftbench_plugin::{ModelCard, PreprocessSpec, ScoreKind};
 use super::protocol::{read_f32s, read_head, read_text, write_frame, CardWire, SHM_FD};
 use super::shm::SharedOut;
 use super::watchdog::{forward_stderr, StderrTail, Watchdog};
-use crate::host::plugin::validate_card;
-use crate::host::scorer::{filled, ModelStopped, Output, Scorer};
+use crate::host::plugin::checked_state;
+use crate::host::scorer::{filled, ModelBackend, ModelState, ModelStopped, Output, Scorer};
 
 /// The hidden subcommand that runs a worker.
 pub const WORKER_COMMAND: &str = "__worker";
@@ -56,9 +56,8 @@ const EXIT_GRACE: Duration = Duration::from_secs(2);
 
 /// A model running in a worker process.
 pub struct WorkerModel {
-    card: ModelCard,
-    labels: Vec<String>,
-    plugin_name: String,
+    /// The card the worker sent (until then, a placeholder naming the library as the plugin).
+    state: ModelState,
     library: PathBuf,
     child: Arc<Mutex<Child>>,
     stdin: Option<ChildStdin>,
@@ -70,14 +69,11 @@ pub struct WorkerModel {
     stopped: Option<String>,
     /// Where batches go (None: over the pipe).
     shm: Option<SharedOut>,
-    /// Values in one image's embedding (0: none), and what the worker answers with.
-    embedding_len: usize,
-    output: Output,
 }
 
 impl std::fmt::Debug for WorkerModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerModel").field("name", &self.card.name).field("library", &self.library).finish()
+        f.debug_struct("WorkerModel").field("name", &self.state.card.name).field("library", &self.library).finish()
     }
 }
 
@@ -174,15 +170,19 @@ impl WorkerModel {
         let child = Arc::new(Mutex::new(child));
         let watchdog = Watchdog::start(Arc::clone(&child));
         let w = WorkerModel {
-            card: ModelCard {
-                name: RString::new(),
-                labels: RVec::new(),
-                preprocess: PreprocessSpec::IMAGENET,
-                max_batch: 0,
-                scores: ScoreKind::Logits,
+            state: ModelState {
+                card: ModelCard {
+                    name: RString::new(),
+                    labels: RVec::new(),
+                    preprocess: PreprocessSpec::IMAGENET,
+                    max_batch: 0,
+                    scores: ScoreKind::Logits,
+                },
+                labels: vec![],
+                plugin_name: library.display().to_string(),
+                embedding_len: 0,
+                output: Output::Scores,
             },
-            labels: vec![],
-            plugin_name: library.display().to_string(),
             library: library.to_path_buf(),
             child,
             stdin: Some(stdin),
@@ -192,8 +192,6 @@ impl WorkerModel {
             batch_timeout: opts.batch_timeout,
             stopped: None,
             shm,
-            embedding_len: 0,
-            output: Output::Scores,
         };
         Ok(PendingWorker { w, load_timeout: opts.load_timeout })
     }
@@ -222,10 +220,7 @@ impl PendingWorker {
             Ok((b'C', json)) => {
                 let wire: CardWire = serde_json::from_str(&json)
                     .map_err(|e| anyhow!("the worker for {} sent a malformed card: {e}", library.display()))?;
-                w.plugin_name = wire.plugin_name.clone();
-                w.card = wire.card()?;
-                w.labels = validate_card(&w.card, &w.plugin_name)?;
-                w.embedding_len = wire.embedding_len;
+                w.state = checked_state(wire.card()?, wire.plugin_name.clone(), wire.embedding_len)?;
                 Ok(w)
             }
             Ok((_, err)) => Err(anyhow!(err)),
@@ -243,10 +238,10 @@ impl WorkerModel {
     /// `limit` names the timeout that applied (`300 s (--batch-timeout)`).
     fn failure(&mut self, during: &str, limit: &str, io: &std::io::Error) -> String {
         let lib = self.library.display().to_string();
-        let who = if self.plugin_name == lib {
+        let who = if self.state.plugin_name == lib {
             format!("plugin {lib}")
         } else {
-            format!("plugin {} ({lib})", self.plugin_name)
+            format!("plugin {} ({lib})", self.state.plugin_name)
         };
         let what = if self.watchdog.fired() {
             self.reap(Duration::ZERO);
@@ -341,29 +336,17 @@ impl WorkerModel {
     }
 }
 
-impl Scorer for WorkerModel {
-    fn card(&self) -> &ModelCard {
-        &self.card
+impl ModelBackend for WorkerModel {
+    fn state(&self) -> &ModelState {
+        &self.state
     }
 
-    fn labels(&self) -> &[String] {
-        &self.labels
+    fn state_mut(&mut self) -> &mut ModelState {
+        &mut self.state
     }
 
-    fn plugin_name(&self) -> &str {
-        &self.plugin_name
-    }
-
-    fn embedding_len(&self) -> usize {
-        self.embedding_len
-    }
-
-    fn output(&self) -> Output {
-        self.output
-    }
-
-    fn set_output(&mut self, output: Output) -> Result<()> {
-        self.check_output(output)?;
+    /// Tells the worker, which must still be running.
+    fn switch_output(&mut self, output: Output) -> Result<()> {
         if let Some(why) = &self.stopped {
             return Err(ModelStopped(why.clone()).into());
         }
@@ -377,18 +360,17 @@ impl Scorer for WorkerModel {
             self.stopped = Some(why.clone());
             return Err(ModelStopped(why).into());
         }
-        self.output = output;
         Ok(())
     }
 
-    fn infer(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>> {
+    fn run(&mut self, input: &[f32], batch: usize) -> Result<Vec<f32>> {
         self.check_batch(batch, input.len())?;
         self.timed(batch, |w| w.exchange(input, batch))
     }
 
     /// The batch's input is normalised straight into the shared memory (no tensor is copied),
     /// when there is one.
-    fn infer_filled(
+    fn run_filled(
         &mut self,
         batch: usize,
         len: usize,
@@ -402,7 +384,7 @@ impl Scorer for WorkerModel {
                 fill(bytemuck::cast_slice_mut(bytes));
                 self.timed(batch, |w| w.send_shared(batch, len * 4).and_then(|()| w.receive(batch)))
             }
-            None => self.infer(filled(scratch, len, fill), batch),
+            None => self.run(filled(scratch, len, fill), batch),
         }
     }
 }
@@ -413,7 +395,7 @@ impl WorkerModel {
         if let Some(why) = &self.stopped {
             return Err(ModelStopped(why.clone()).into());
         }
-        let expect_in = batch * self.card.preprocess.image_len();
+        let expect_in = batch * self.state.card.preprocess.image_len();
         if len != expect_in {
             bail!("internal error: batch of {batch} needs {expect_in} values, got {len}");
         }

@@ -63,7 +63,7 @@ pub use serve::{serve, WorkerExit};
 
 use crate::host::model::ModelRef;
 use crate::host::plugin::LoadedModel;
-use crate::host::scorer::Scorer;
+use crate::host::scorer::{ModelBackend, Scorer};
 
 /// How the run loads models. The library default is in-process (a program embedding the
 /// library has no `__worker` subcommand); the CLI defaults to worker processes.
@@ -119,13 +119,20 @@ pub fn open_scorers(
     isolation: &Isolation,
     n: usize,
 ) -> Result<Vec<Box<dyn Scorer + Send>>> {
+    // The `name:` a model YAML sets names the model whatever its plugin calls it.
+    fn named<B: ModelBackend + Send + 'static>(mut b: B, r: &ModelRef) -> Box<dyn Scorer + Send> {
+        if let Some(n) = r.given_name() {
+            b.state_mut().card.name = n.into();
+        }
+        Box::new(b)
+    }
     Ok(match isolation {
         Isolation::InProcess => (0..n)
-            .map(|_| Ok(Box::new(LoadedModel::load(&r.library, r.config_path(), threads)?) as Box<dyn Scorer + Send>))
+            .map(|_| Ok(named(LoadedModel::load(&r.library, r.config_path(), threads)?, r)))
             .collect::<Result<_>>()?,
         Isolation::Worker(o) => WorkerModel::spawn_many(o, &r.library, r.config_path(), threads, n)?
             .into_iter()
-            .map(|w| Box::new(w) as Box<dyn Scorer + Send>)
+            .map(|w| named(w, r))
             .collect(),
     })
 }

@@ -49,12 +49,13 @@ pub fn serve(library: &Path, config: Option<&Path>, threads: u32, shm_fd: Option
             return Ok(());
         }
     };
-    let card = serde_json::to_vec(&CardWire::new(&model.card, &model.plugin_name, model.embedding_len))
-        .expect("card serialises");
+    let card =
+        serde_json::to_vec(&CardWire::new(&model.state.card, &model.state.plugin_name, model.state.embedding_len))
+            .expect("card serialises");
     if write_frame(&mut out, b'C', &[&card]).is_err() {
         return Err(WorkerExit::Quiet);
     }
-    let image_len = model.card.preprocess.image_len() as u64;
+    let image_len = model.state.card.preprocess.image_len() as u64;
     let mut shm = shm_fd.map(SharedIn::new);
     loop {
         let (tag, len) = match read_head(&mut input) {

@@ -44,11 +44,13 @@ impl SharedOut {
     #[cfg(target_os = "linux")]
     pub(crate) fn new() -> std::io::Result<SharedOut> {
         use std::os::fd::FromRawFd;
-        // SAFETY: memfd_create with a valid C string; the new fd is owned by the File.
+        // SAFETY: memfd_create with a valid, NUL-terminated C string and a valid flag.
         let fd = unsafe { libc::memfd_create(c"shiftbench-batch".as_ptr(), libc::MFD_CLOEXEC) };
         if fd < 0 {
             return Err(std::io::Error::last_os_error());
         }
+        // SAFETY: `fd` is the new descriptor memfd_create just returned (checked >= 0 above),
+        // owned by nothing else; the File owns and closes it.
         Ok(SharedOut { file: unsafe { std::fs::File::from_raw_fd(fd) }, map: None })
     }
 
