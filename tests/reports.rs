@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use shiftbench::report::compare::{compare, Tolerance, Verdict};
-use shiftbench::report::plot::{plot_run, PlotOptions};
+use shiftbench::report::plot::{plot_run, write_plots, PlotOptions};
 use shiftbench::report::sinks::{render_comparison, render_run, Format};
 use shiftbench::results::metrics::ClassCounts;
 use shiftbench::results::result::{EvalResult, RunResult, RESULT_VERSION};
@@ -396,11 +396,12 @@ fn plots_of_a_run_and_of_many_models() {
         results.push(result(m, "laionet", &per));
     }
     let r = stored(results);
-    let plots = plot_run(&r, &d.path().join("plots"), &PlotOptions::default()).unwrap();
+    let plots = plot_run(&r, &PlotOptions::default()).unwrap();
     assert!(plots.skipped.is_empty(), "{:?}", plots.skipped);
     // Two shift plots and equal-vs-LAION, a per-class plot per model and suite, a class-gap
     // histogram per model.
-    assert_eq!(plots.written.len(), 3 + 12 + 6);
+    assert_eq!(plots.plots.len(), 3 + 12 + 6);
+    write_plots(&plots.plots, &d.path().join("plots")).unwrap();
     svg_text(&d.path().join("plots/class-gaps/vit-b16__imagenet-val__laionet.svg"));
     let fig1 = svg_text(&d.path().join("plots/shift-top1-equal.svg"));
     assert!(fig1.contains("vit-l16") && fig1.contains("y = x") && fig1.contains("imagenet-val recall (%)"), "{fig1}");
@@ -411,8 +412,8 @@ fn plots_of_a_run_and_of_many_models() {
 
     // One suite: no shift plot, and it says why.
     let one = RunResult::new(r.results.iter().filter(|e| e.suite == "laionet").cloned().collect());
-    let plots = plot_run(&one, &d.path().join("one"), &PlotOptions::default()).unwrap();
-    assert!(plots.skipped.iter().any(|s| s.contains("need two suites")), "{:?}", plots.skipped);
+    let plots = plot_run(&one, &PlotOptions::default()).unwrap();
+    assert!(plots.skipped.iter().any(|(_, s)| s.contains("need two suites")), "{:?}", plots.skipped);
 
     // The CLI on the demo's result.
     let demo = demo_run(&d.path().join("demo"));
@@ -453,8 +454,9 @@ fn per_class_plots_of_the_papers_thirty_models() {
     let r = RunResult::read(&json).unwrap();
     assert_eq!(r.results.len(), 30);
     assert_eq!(r.run.as_ref().unwrap().inputs.len(), 3);
-    let plots = plot_run(&r, &d.path().join("plots"), &PlotOptions::default()).unwrap();
-    assert_eq!(plots.written.len(), 1 + 30, "{:?}", plots.skipped);
+    let plots = plot_run(&r, &PlotOptions::default()).unwrap();
+    assert_eq!(plots.plots.len(), 1 + 30, "{:?}", plots.skipped);
+    write_plots(&plots.plots, &d.path().join("plots")).unwrap();
     let pc = svg_text(&d.path().join("plots/per-class/vit-base-patch16-224__ILSVRC2012_val.svg"));
     assert!(pc.contains("classes with LAION weight 0 not shown") && pc.contains("mean recall of ten frequency bins"));
 }

@@ -11,10 +11,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
 use shiftbench::data::suite::Suite;
 use shiftbench::report::compare::{compare, Comparison};
-use shiftbench::report::html::{comparison_page, read_plots, run_page};
-use shiftbench::report::plot::{plot_run, PlotOptions};
-use shiftbench::report::sinks::{render_comparison, render_run, write_comparison_reports, write_run_reports, Format};
+use shiftbench::report::plot::{plot_run, write_plots, PlotOptions};
+use shiftbench::report::sinks::{render_comparison, render_run, ComparisonReport, Format, RunReport};
 use shiftbench::report::table::{precise_lines, sorted_run};
+use shiftbench::report::{write_folder, Document};
 use shiftbench::run::merge::merge;
 use shiftbench::run::plan::Plan;
 use shiftbench::run::run_with;
@@ -97,11 +97,8 @@ fn print_run(run: &RunResult, format: Format) -> Result<()> {
 
 /// Writes the report folder of a run: every format, per-class CSV, the plots and `report.html`.
 fn write_run_dir(run: &RunResult, dir: &Path, stem: &str) -> Result<()> {
-    write_run_reports(dir, stem, run)?;
-    let plots = plot_run(run, &dir.join("plots"), &PlotOptions::default())?;
-    let page = run_page(run, &read_plots(&plots.written, dir)?)?;
-    shiftbench::util::files::write_atomic(&dir.join("report.html"), page.as_bytes())?;
-    eprintln!("reports in {} ({} plots)", dir.display(), plots.written.len());
+    let w = write_folder(&RunReport { run, stem }, dir)?;
+    eprintln!("reports in {} ({} plots)", dir.display(), w.plots);
     Ok(())
 }
 
@@ -119,8 +116,7 @@ fn report_run(run: &RunResult, report: &Report, stem: &str) -> Result<()> {
 fn report_comparison(c: &Comparison, report: &Report, page: &str) -> Result<bool> {
     print!("{}", render_comparison(c, report.format)?);
     if let Some(dir) = &report.report_dir {
-        write_comparison_reports(dir, "compare", c)?;
-        shiftbench::util::files::write_atomic(&dir.join(page), comparison_page(c)?.as_bytes())?;
+        write_folder(&ComparisonReport { comparison: c, page }, dir)?;
     }
     Ok(c.regressions() > 0)
 }
@@ -158,7 +154,7 @@ fn demo_similarity(run: &RunSpec, perf: &args::Perf, isolate: &shiftbench::host:
     println!("suite less alike within classes, and that the classes whose similarity falls most lose most recall");
     println!("(a positive r below):");
     print!("{}", shiftbench::report::similarity::render_text(&r));
-    shiftbench::report::similarity::write_all(&r, &out)?;
+    write_folder(&r, &out)?;
     println!("similarity.csv, differences.csv and the plots are in {}", out.display());
     Ok(())
 }
@@ -287,11 +283,11 @@ fn main_inner() -> Result<ExitCode> {
             };
             let r = similarity_with(&spec, &Terminal::new(true))?;
             print!("{}", shiftbench::report::similarity::render_text(&r));
-            let (written, skipped) = shiftbench::report::similarity::write_all(&r, &out)?;
-            for s in &skipped {
+            let w = write_folder(&r, &out)?;
+            for s in &w.skipped {
                 println!("skipped {s}");
             }
-            println!("wrote {}", written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+            println!("wrote {}", w.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
         }
         Cmd::Compare { baseline, new, tol, report } => {
             let (b, n) = (RunResult::read(&baseline)?, RunResult::read(&new)?);
@@ -302,14 +298,14 @@ fn main_inner() -> Result<ExitCode> {
         }
         Cmd::Plot { result, out, x_suite, y_suite, top5, group_by } => {
             let r = RunResult::read(&result)?;
-            let plots = plot_run(&r, &out, &PlotOptions { x_suite, y_suite, top5, group_by })?;
+            let plots = plot_run(&r, &PlotOptions { x_suite, y_suite, top5, group_by })?;
             for n in &plots.notes {
                 eprintln!("note: {n}");
             }
-            for p in &plots.written {
+            for p in write_plots(&plots.plots, &out)? {
                 println!("wrote {}", p.display());
             }
-            for s in &plots.skipped {
+            for s in plots.skipped_lines(&out) {
                 println!("skipped {s}");
             }
         }
@@ -382,20 +378,10 @@ fn main_inner() -> Result<ExitCode> {
         Cmd::Model { cmd } => model_command(cmd)?,
         Cmd::History { runs, tol, report } => {
             let h = shiftbench::report::history::history(&runs, tol.get()?)?;
-            print!("{}", shiftbench::report::history::render(&h, report.format)?);
+            print!("{}", h.render(report.format)?);
             if let Some(dir) = &report.report_dir {
-                for f in [Format::Table, Format::Markdown, Format::Csv, Format::Json] {
-                    let text = shiftbench::report::history::render(&h, f)?;
-                    shiftbench::util::files::write_atomic(
-                        &dir.join(format!("history.{}", f.extension())),
-                        text.as_bytes(),
-                    )?;
-                }
-                let plots = shiftbench::report::history::trend_plots(&h, &dir.join("plots"))?;
-                let page =
-                    shiftbench::report::html::history_page(&h, &shiftbench::report::html::read_plots(&plots, dir)?)?;
-                shiftbench::util::files::write_atomic(&dir.join("report.html"), page.as_bytes())?;
-                eprintln!("reports in {} (report.html, {} plots)", dir.display(), plots.len());
+                let w = write_folder(&h, dir)?;
+                eprintln!("reports in {} (report.html, {} plots)", dir.display(), w.plots);
             }
             if !h.newest_regressions().is_empty() {
                 return Ok(ExitCode::from(1));
@@ -427,7 +413,7 @@ fn sweep_command(a: &args::SweepArgs) -> Result<()> {
     use shiftbench::run::sweep::{parse_thresholds, sweep, SweepSpec};
     let thresholds = parse_thresholds(&a.min_similarity).context("--min-similarity")?;
     let s = sweep(&SweepSpec { logs: a.logs.clone(), suite: a.suite.clone(), thresholds })?;
-    print!("{}", shiftbench::report::sweep::render(&s, a.format)?);
+    print!("{}", s.render(a.format)?);
     Ok(())
 }
 
