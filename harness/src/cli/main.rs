@@ -13,7 +13,7 @@ use shiftbench::data::suite::Suite;
 use shiftbench::report::compare::{compare, Comparison};
 use shiftbench::report::plot::{plot_run, write_plots, PlotOptions};
 use shiftbench::report::sinks::{render_comparison, render_run, ComparisonReport, Format, RunReport};
-use shiftbench::report::table::{precise_lines, sorted_run};
+use shiftbench::report::table::{check_sort_key, precise_lines, sorted_run};
 use shiftbench::report::{write_folder, Document};
 use shiftbench::run::merge::merge;
 use shiftbench::run::plan::Plan;
@@ -232,6 +232,14 @@ fn main_inner() -> Result<ExitCode> {
                 isolation,
             };
             let sort = sort.or(plan.sort.clone());
+            if let Some(key) = &sort {
+                // Before anything runs. A suite whose YAML cannot be read is left to the run to report.
+                let names: Option<Vec<String>> =
+                    spec.suites.iter().map(|p| Suite::read_yaml(p).ok().map(|y| y.name)).collect();
+                if let Some(names) = names {
+                    check_sort_key(key, &names, spec.models.len()).map_err(|e| anyhow!(e))?;
+                }
+            }
             let run = run_with(&spec, &Terminal::new(true))?;
             // One order for every report of the run: the terminal, the report folder, the page.
             let run = match sort.as_deref() {
