@@ -460,3 +460,42 @@ fn per_class_plots_of_the_papers_thirty_models() {
     let pc = svg_text(&d.path().join("plots/per-class/vit-base-patch16-224__ILSVRC2012_val.svg"));
     assert!(pc.contains("classes with LAION weight 0 not shown") && pc.contains("mean recall of ten frequency bins"));
 }
+
+/// The table lines of `text` (those drawn with the table's box characters), in characters.
+fn table_widths(text: &str) -> Vec<usize> {
+    text.lines().filter(|l| l.starts_with(['│', '┌', '╞', '├', '└'])).map(|l| l.trim_end().chars().count()).collect()
+}
+
+/// Terminal tables fit the terminal: under a terminal 80 columns wide (`script` gives the command
+/// one) every line of the tables of `compare` and `history` is at most 80 characters, cells
+/// wrapped; piped, the same commands print the tables at full width, exactly as the report
+/// folder's files hold them.
+#[test]
+fn terminal_tables_fit_the_terminal_and_pipes_get_full_width() {
+    if Command::new("script").arg("--version").output().is_err() {
+        println!("SKIPPED terminal_tables_fit_the_terminal_and_pipes_get_full_width: no `script` command");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let r = demo_run(&d.path().join("demo"));
+    let (a, b) = (d.path().join("a"), d.path().join("b"));
+    r.write(&a.join("result.json")).unwrap();
+    r.write(&b.join("result.json")).unwrap();
+    let bin = common::shiftbench_bin();
+    for (cmd, file) in [("compare", "compare.txt"), ("history", "history.txt")] {
+        let reports = d.path().join(format!("{cmd}-reports"));
+        let o = Command::new(&bin).arg(cmd).arg(&a).arg(&b).arg("--report-dir").arg(&reports).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let piped = String::from_utf8(o.stdout).unwrap();
+        assert_eq!(piped, std::fs::read_to_string(reports.join(file)).unwrap(), "{cmd}: piped = {file}");
+        let full = table_widths(&piped);
+        assert!(full.iter().max().copied().unwrap_or(0) > 100, "{cmd}: the full table is wide: {full:?}");
+        let line = format!("stty cols 80; '{}' {cmd} '{}' '{}'", bin.display(), a.display(), b.display());
+        let o = Command::new("script").args(["-qec", &line, "/dev/null"]).output().unwrap();
+        let tty = String::from_utf8_lossy(&o.stdout).replace('\r', "");
+        let fitted = table_widths(&tty);
+        assert!(!fitted.is_empty(), "{cmd}: no table under a terminal: {tty}");
+        assert!(fitted.iter().all(|w| *w <= 80), "{cmd}: wider than the terminal: {fitted:?}\n{tty}");
+        assert!(fitted.len() > full.len(), "{cmd}: cells wrap onto more lines\n{tty}");
+    }
+}

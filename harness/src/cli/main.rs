@@ -12,7 +12,7 @@ use clap::Parser;
 use shiftbench::data::suite::Suite;
 use shiftbench::report::compare::{compare, Comparison};
 use shiftbench::report::plot::{plot_run, write_plots, PlotOptions};
-use shiftbench::report::sinks::{render_comparison, render_run, ComparisonReport, Format, RunReport};
+use shiftbench::report::sinks::{render_comparison_width, render_run_width, ComparisonReport, Format, RunReport};
 use shiftbench::report::table::{check_sort_key, precise_lines, sorted_run};
 use shiftbench::report::{write_folder, Document};
 use shiftbench::run::merge::merge;
@@ -87,11 +87,25 @@ fn speed_lines(run: &RunResult) -> Vec<String> {
         .collect()
 }
 
-/// Prints `run` in `format`, as its report folder's `run.<ext>` holds it: for the table, the main
-/// table, the models x suites summary (two suites or more: ranks, drops, effective robustness,
-/// the largest per-class drops) and the problems.
+/// The width of the terminal stdout is, or `None` when stdout is not a terminal (a file or a
+/// pipe gets the tables at their full width, as the report folder holds them).
+fn terminal_width() -> Option<u16> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct it is given, which outlives the call.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
+    (ok && ws.ws_col > 0).then_some(ws.ws_col)
+}
+
+/// Prints `run` in `format`, as its report folder's `run.<ext>` holds it (the tables fitted to the
+/// terminal when stdout is one): for the table, the main table, the models x suites summary (two
+/// suites or more: ranks, drops, effective robustness, the largest per-class drops) and the
+/// problems.
 fn print_run(run: &RunResult, format: Format) -> Result<()> {
-    print!("{}", render_run(run, format)?);
+    print!("{}", render_run_width(run, format, terminal_width())?);
     Ok(())
 }
 
@@ -114,7 +128,7 @@ fn report_run(run: &RunResult, report: &Report, stem: &str) -> Result<()> {
 /// Prints a comparison as `report` asks, writes the report folder (its HTML page as `page`), and
 /// says whether it regressed.
 fn report_comparison(c: &Comparison, report: &Report, page: &str) -> Result<bool> {
-    print!("{}", render_comparison(c, report.format)?);
+    print!("{}", render_comparison_width(c, report.format, terminal_width())?);
     if let Some(dir) = &report.report_dir {
         write_folder(&ComparisonReport { comparison: c, page }, dir)?;
     }
@@ -386,7 +400,7 @@ fn main_inner() -> Result<ExitCode> {
         Cmd::Model { cmd } => model_command(cmd)?,
         Cmd::History { runs, tol, report } => {
             let h = shiftbench::report::history::history(&runs, tol.get()?)?;
-            print!("{}", h.render(report.format)?);
+            print!("{}", h.render_width(report.format, terminal_width())?);
             if let Some(dir) = &report.report_dir {
                 let w = write_folder(&h, dir)?;
                 eprintln!("reports in {} (report.html, {} plots)", dir.display(), w.plots);
@@ -421,7 +435,7 @@ fn sweep_command(a: &args::SweepArgs) -> Result<()> {
     use shiftbench::run::sweep::{parse_thresholds, sweep, SweepSpec};
     let thresholds = parse_thresholds(&a.min_similarity).context("--min-similarity")?;
     let s = sweep(&SweepSpec { logs: a.logs.clone(), suite: a.suite.clone(), thresholds })?;
-    print!("{}", s.render(a.format)?);
+    print!("{}", s.render_width(a.format, terminal_width())?);
     Ok(())
 }
 

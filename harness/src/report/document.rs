@@ -52,8 +52,13 @@ pub trait Document {
     const PLOTS: PlotPlace;
     /// The stem of its files (`run`, `compare`, `history`, ...).
     fn stem(&self) -> &str;
-    /// The document in `format`.
-    fn render(&self, format: Self::Format) -> Result<String>;
+    /// The document in `format`, its tables fitted to a terminal `width` columns wide (`None`:
+    /// full width, as files and pipes get it).
+    fn render_width(&self, format: Self::Format, width: Option<u16>) -> Result<String>;
+    /// The document in `format`, full width (as its files hold it).
+    fn render(&self, format: Self::Format) -> Result<String> {
+        self.render_width(format, None)
+    }
     /// Files beyond its formats: (file name, text).
     fn extra_files(&self) -> Result<Vec<(String, String)>> {
         Ok(Vec::new())

@@ -22,7 +22,7 @@ use crate::report::document::{Document, FormatSet, PlotPlace};
 use crate::report::html::history_page;
 use crate::report::plot::{draw_svg, Plot, PlotKey, Plots};
 use crate::report::sinks::Format;
-use crate::report::table::fmt_est;
+use crate::report::table::{fit, fmt_est};
 use crate::results::metrics::{Estimate, Z95};
 use crate::results::result::RunResult;
 
@@ -362,8 +362,8 @@ impl Document for History {
     fn stem(&self) -> &str {
         "history"
     }
-    fn render(&self, format: HistoryFormat) -> Result<String> {
-        render(self, format)
+    fn render_width(&self, format: HistoryFormat, width: Option<u16>) -> Result<String> {
+        render_width(self, format, width)
     }
     fn plots(&self) -> Result<Plots> {
         Ok(Plots { plots: trend_plots(self)?, ..Plots::default() })
@@ -375,6 +375,12 @@ impl Document for History {
 
 /// The history in `format`.
 pub fn render(h: &History, format: HistoryFormat) -> Result<String> {
+    render_width(h, format, None)
+}
+
+/// The history in `format`, its table fitted to a terminal `width` columns wide (`None`: full
+/// width).
+pub fn render_width(h: &History, format: HistoryFormat, width: Option<u16>) -> Result<String> {
     Ok(match format {
         HistoryFormat::Table => {
             let mut t = Table::new();
@@ -389,6 +395,7 @@ pub fn render(h: &History, format: HistoryFormat) -> Result<String> {
                     }
                 }));
             }
+            fit(&mut t, width);
             format!("{t}\n{}\n", h.summary())
         }
         HistoryFormat::Markdown => {

@@ -188,7 +188,7 @@ impl Document for SimilarityReport {
     fn stem(&self) -> &str {
         "similarity"
     }
-    fn render(&self, format: SimilarityFormat) -> Result<String> {
+    fn render_width(&self, format: SimilarityFormat, _width: Option<u16>) -> Result<String> {
         Ok(match format {
             SimilarityFormat::Csv => similarity_csv(self)?,
             SimilarityFormat::Json => serde_json::to_string_pretty(self)? + "\n",

@@ -11,7 +11,7 @@ use crate::report::compare::{metric, METRICS};
 use crate::report::document::{Document, FormatSet, PlotPlace};
 use crate::report::sinks::csv::{write_metric_rows, Counted, METRIC_ROW_HEADER};
 use crate::report::sinks::Format;
-use crate::report::table::fmt_est;
+use crate::report::table::{fit, fmt_est};
 use crate::run::sweep::Sweep;
 
 /// The formats of a sweep.
@@ -51,13 +51,19 @@ impl Document for Sweep {
     fn stem(&self) -> &str {
         "sweep"
     }
-    fn render(&self, format: SweepFormat) -> Result<String> {
-        render(self, format)
+    fn render_width(&self, format: SweepFormat, width: Option<u16>) -> Result<String> {
+        render_width(self, format, width)
     }
 }
 
 /// The sweep in `format` (table, CSV or JSON).
 pub fn render(s: &Sweep, format: SweepFormat) -> Result<String> {
+    render_width(s, format, None)
+}
+
+/// The sweep in `format`, its table fitted to a terminal `width` columns wide (`None`: full
+/// width).
+pub fn render_width(s: &Sweep, format: SweepFormat, width: Option<u16>) -> Result<String> {
     let op = if s.inclusive { ">=" } else { ">" };
     Ok(match format {
         SweepFormat::Table => {
@@ -76,6 +82,7 @@ pub fn render(s: &Sweep, format: SweepFormat) -> Result<String> {
                 row.extend(METRICS.iter().map(|(k, _)| right(fmt_est(metric(&p.metrics, k)))));
                 t.add_row(row);
             }
+            fit(&mut t, width);
             format!(
                 "{}: rows kept when {} {op} each threshold; recall in percent, ± one standard error\n{t}\n",
                 s.suite, s.similarity_column

@@ -343,6 +343,14 @@ pub fn sorted_run(mut run: RunResult, key: &str) -> Result<RunResult, String> {
     Ok(run)
 }
 
+/// Fits `t` to a terminal `width` columns wide (cells wrap); `None` keeps its full width, as
+/// files and pipes get it.
+pub fn fit(t: &mut Table, width: Option<u16>) {
+    if let Some(w) = width {
+        t.set_content_arrangement(ContentArrangement::Dynamic).set_width(w);
+    }
+}
+
 /// The models x suites table: one row per model; for each suite its equal-weighted and
 /// LAION-weighted top-1 recall, and for each suite after the first the drop from the first
 /// (reference minus suite: positive means worse), under both weightings. Percent, ± one

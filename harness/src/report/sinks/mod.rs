@@ -25,7 +25,7 @@ use crate::report::compare::Comparison;
 use crate::report::document::{Document, PlotPlace};
 use crate::report::html::{comparison_page, run_page};
 use crate::report::plot::{plot_run, Plot, PlotOptions, Plots};
-use crate::report::table::{problem_lines, table};
+use crate::report::table::{fit, problem_lines, table};
 use crate::results::metrics::Estimate;
 use crate::results::result::RunResult;
 
@@ -69,11 +69,19 @@ impl FromStr for Format {
 
 /// A run's result in `format`.
 pub fn render_run(run: &RunResult, format: Format) -> Result<String> {
+    render_run_width(run, format, None)
+}
+
+/// A run's result in `format`, its tables fitted to a terminal `width` columns wide (`None`: full
+/// width). The one place the run's terminal text is assembled.
+pub fn render_run_width(run: &RunResult, format: Format, width: Option<u16>) -> Result<String> {
     Ok(match format {
         Format::Table => {
-            let mut s = table(&run.results).to_string();
+            let mut t = table(&run.results);
+            fit(&mut t, width);
+            let mut s = t.to_string();
             s.push('\n');
-            if let Some(section) = summary_section(&run.results, &run.effective_robustness) {
+            if let Some(section) = summary_section(&run.results, &run.effective_robustness, width) {
                 s.push_str(&section);
             }
             for l in problem_lines(&run.results, 10) {
@@ -91,9 +99,17 @@ pub fn render_run(run: &RunResult, format: Format) -> Result<String> {
 
 /// A comparison in `format`.
 pub fn render_comparison(c: &Comparison, format: Format) -> Result<String> {
+    render_comparison_width(c, format, None)
+}
+
+/// A comparison in `format`, its table fitted to a terminal `width` columns wide (`None`: full
+/// width).
+pub fn render_comparison_width(c: &Comparison, format: Format, width: Option<u16>) -> Result<String> {
     Ok(match format {
         Format::Table => {
-            let mut s = text::comparison_table(c).to_string();
+            let mut t = text::comparison_table(c);
+            fit(&mut t, width);
+            let mut s = t.to_string();
             s.push('\n');
             for l in text::comparison_notes(c) {
                 s.push_str(&l);
@@ -129,8 +145,8 @@ impl Document for RunReport<'_> {
     fn stem(&self) -> &str {
         self.stem
     }
-    fn render(&self, format: Format) -> Result<String> {
-        render_run(self.run, format)
+    fn render_width(&self, format: Format, width: Option<u16>) -> Result<String> {
+        render_run_width(self.run, format, width)
     }
     fn extra_files(&self) -> Result<Vec<(String, String)>> {
         let stem = self.stem;
@@ -164,8 +180,8 @@ impl Document for ComparisonReport<'_> {
     fn stem(&self) -> &str {
         "compare"
     }
-    fn render(&self, format: Format) -> Result<String> {
-        render_comparison(self.comparison, format)
+    fn render_width(&self, format: Format, width: Option<u16>) -> Result<String> {
+        render_comparison_width(self.comparison, format, width)
     }
     fn page(&self, _plots: &[Plot]) -> Result<Option<(String, String)>> {
         Ok(Some((self.page.to_string(), comparison_page(self.comparison)?)))
