@@ -69,6 +69,10 @@ pub struct Point {
     /// The model stopped with an error on this suite in this run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What changed against the run before it besides the numbers, as `compare` notes it
+    /// (`model card changed: channel_order rgb -> bgr`, `samples 400 -> 380`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// The model's speed in this run (all its suites), when the run recorded it: images per
     /// second end to end and milliseconds per image in the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -251,12 +255,25 @@ pub fn build(results: &[(String, RunResult)], tol: Tolerance) -> History {
                 change: pair.and_then(|p| p.metrics.first().and_then(|m| m.change)),
                 regressed: pair.map(|p| p.regressions().map(|m| m.label.clone()).collect()).unwrap_or_default(),
                 error: e.error.clone(),
+                notes: pair.map(|p| p.notes.clone()).unwrap_or_default(),
                 images_per_second: speed.map(|x| x.images_per_second),
                 model_ms_per_image: speed.map(|x| x.model_ms_per_image),
             });
         }
     }
     History { shiftbench_history: HISTORY_VERSION, tolerance: tol, runs, series }
+}
+
+/// One line per point whose comparison with the run before it noted a change besides the
+/// numbers: `model on suite in run: note; note`.
+pub fn note_lines(h: &History) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in &h.series {
+        for p in s.points.iter().filter(|p| !p.notes.is_empty()) {
+            out.push(format!("{} on {} in {}: {}", s.model, s.suite, h.runs[p.run].path, p.notes.join("; ")));
+        }
+    }
+    out
 }
 
 fn verdict_cell(p: &Point) -> String {
@@ -396,7 +413,12 @@ pub fn render_width(h: &History, format: HistoryFormat, width: Option<u16>) -> R
                 }));
             }
             fit(&mut t, width);
-            format!("{t}\n{}\n", h.summary())
+            let mut s = format!("{t}\n");
+            for l in note_lines(h) {
+                let _ = writeln!(s, "{l}");
+            }
+            let _ = writeln!(s, "{}", h.summary());
+            s
         }
         HistoryFormat::Markdown => {
             let mut s = String::from("### shiftbench history\n\n");

@@ -104,8 +104,8 @@ pub fn history_page(h: &History, plots: &[DrawnPlot]) -> Result<String> {
 
     let mut points = Grid::new(
         "points-table",
-        &["model", "suite", "run", "top-1 equal-wt", "top-1 LAION-wt", "change vs previous", "verdict"],
-        &[false, false, false, true, true, true, false],
+        &["model", "suite", "run", "top-1 equal-wt", "top-1 LAION-wt", "change vs previous", "verdict", "what changed"],
+        &[false, false, false, true, true, true, false, false],
     );
     for s in &h.series {
         for p in &s.points {
@@ -119,6 +119,7 @@ pub fn history_page(h: &History, plots: &[DrawnPlot]) -> Result<String> {
                     Cell::est(p.top1_weighted),
                     change(p),
                     verdict(p, s.first_regression == Some(p.run)),
+                    Cell::text(p.notes.join("; ")),
                 ],
             );
         }
