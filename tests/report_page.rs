@@ -514,3 +514,44 @@ fn report_page_in_chromium() {
         }
     }
 }
+
+/// A run on one suite (equal weights: no shift, no LAION frequency) used to get a page with no
+/// plot at all. It now gets each model's top-1 recall with its 95% interval (one dot-and-whisker
+/// plot) and a histogram of each model's per-class recall, written as files and inlined in the
+/// page, every model name escaped.
+#[test]
+fn a_single_suite_run_gets_recall_plots() {
+    let d = tempfile::tempdir().unwrap();
+    let models = [("resnet-50", 9usize), (XSS_MODEL, 4)];
+    let mut logs = Vec::new();
+    for (m, right) in models {
+        write_log(d.path(), m, "imagenet-val", |i| i < right);
+        logs.push(shiftbench::log_path(d.path(), m, "imagenet-val"));
+    }
+    let reports = d.path().join("reports");
+    let o = Command::new(common::shiftbench_bin())
+        .arg("score")
+        .args(logs.iter().flat_map(|l| ["--log".as_ref(), l.as_os_str()]))
+        .arg("--report-dir")
+        .arg(&reports)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("(3 plots)"), "{}", String::from_utf8_lossy(&o.stderr));
+    let plots = reports.join("plots");
+    let dots = std::fs::read_to_string(plots.join("recall-imagenet-val.svg")).unwrap();
+    assert!(dots.contains("Top-1 recall on imagenet-val, by model") && dots.contains("resnet-50"), "{dots}");
+    assert!(dots.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !dots.contains(XSS_MODEL), "escaped in the SVG");
+    assert!(dots.contains("95% interval"), "{dots}");
+    // resnet-50 is right on samples 0..9 of 12, sample i in class i % 3: each class 3 of 4, 75%.
+    let hist = std::fs::read_to_string(plots.join("class-recall/resnet-50__imagenet-val.svg")).unwrap();
+    assert!(hist.contains("mean over classes 75.00%") && hist.contains("classes (3: 0 at 0%, 0 at 100%)"), "{hist}");
+    let slug = shiftbench::results::paths::slug(XSS_MODEL);
+    let hist = std::fs::read_to_string(plots.join(format!("class-recall/{slug}__imagenet-val.svg"))).unwrap();
+    // Samples 0..4 right: classes 0 (0, 3), 1 (1), 2 (2): 2 of 4, 1 of 4, 1 of 4.
+    assert!(hist.contains("mean over classes 33.33%"), "{hist}");
+    let page = std::fs::read_to_string(reports.join("report.html")).unwrap();
+    assert_escaped(&page);
+    assert_eq!(page.matches("<svg").count(), 3, "the three plots inlined");
+    assert!(page.contains("recall-imagenet-val.svg") && page.contains("class-recall&#x2f;resnet-50__imagenet-val.svg"));
+}

@@ -455,8 +455,12 @@ fn per_class_plots_of_the_papers_thirty_models() {
     assert_eq!(r.results.len(), 30);
     assert_eq!(r.run.as_ref().unwrap().inputs.len(), 3);
     let plots = plot_run(&r, &PlotOptions::default()).unwrap();
-    assert_eq!(plots.plots.len(), 1 + 30, "{:?}", plots.skipped);
+    // Equal- vs LAION-weighted and a per-class plot per model; one suite, so also the models'
+    // recall with its interval and a per-class recall histogram per model.
+    assert_eq!(plots.plots.len(), 1 + 30 + 1 + 30, "{:?}", plots.skipped);
     write_plots(&plots.plots, &d.path().join("plots")).unwrap();
+    let dots = svg_text(&d.path().join("plots/recall-ILSVRC2012_val.svg"));
+    assert!(dots.contains("vit-base-patch16-224") && dots.contains("LAION-weighted"), "{dots}");
     let pc = svg_text(&d.path().join("plots/per-class/vit-base-patch16-224__ILSVRC2012_val.svg"));
     assert!(pc.contains("classes with LAION weight 0 not shown") && pc.contains("mean recall of ten frequency bins"));
 }

@@ -16,6 +16,9 @@
 //!   below y = x do worse on the classes that are frequent in LAION.
 //! - `per-class/<model>__<suite>.svg`: per class, recall against the class's LAION frequency (log
 //!   scale), with the mean recall of ten frequency bins.
+//! - a run on one suite (no shift to draw; [`single`]): `recall-<suite>.svg`, each model's top-1
+//!   recall with its 95% interval, and `class-recall/<model>__<suite>.svg`, the histogram of a
+//!   model's per-class top-1 recall.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,9 +37,11 @@ use crate::results::robustness::{fit_logit, Fit, MIN_MODELS};
 
 mod classes;
 mod similarity;
+mod single;
 
 use classes::{gap_histogram, per_class};
 pub use similarity::{recall_vs_similarity, similarity_histogram};
+use single::{class_recall_histogram, recall_dots};
 
 /// Which plots and which suites.
 #[derive(Debug, Clone, Default)]
@@ -64,6 +69,10 @@ pub enum PlotKey {
     PerClass { model: String, suite: String },
     /// One model's per-class change from suite x to suite y.
     ClassGaps { model: String, x: String, y: String },
+    /// Each model's top-1 recall on the one suite of a run, with its interval.
+    Recall { suite: String },
+    /// The distribution of one model's per-class recall on the one suite of a run.
+    ClassRecall { model: String, suite: String },
     /// A history's trend on one suite.
     Trend { suite: String },
     /// The per-class differences of intra-class similarity, suite `b` against `a`.
@@ -82,6 +91,8 @@ impl PlotKey {
             PlotKey::EqualVsLaion => "equal-vs-laion.svg".into(),
             PlotKey::PerClass { model, suite } => format!("per-class/{}__{}.svg", slug(model), slug(suite)),
             PlotKey::ClassGaps { model, x, y } => format!("class-gaps/{}__{}__{}.svg", slug(model), slug(x), slug(y)),
+            PlotKey::Recall { suite } => format!("recall-{}.svg", slug(suite)),
+            PlotKey::ClassRecall { model, suite } => format!("class-recall/{}__{}.svg", slug(model), slug(suite)),
             PlotKey::Trend { suite } => format!("history-{}.svg", slug(suite)),
             PlotKey::SimilarityDifferences { a, b } => format!("similarity-differences.{}-vs-{}.svg", slug(b), slug(a)),
             PlotKey::RecallVsSimilarity { a, b } => format!("recall-vs-similarity.{}-vs-{}.svg", slug(b), slug(a)),
@@ -212,6 +223,15 @@ pub fn plot_run(run: &RunResult, opts: &PlotOptions) -> Result<Plots> {
             None,
             format!("shift plots: need two suites (the result has {}: {})", suites.len(), suites.join(", ")),
         )),
+    }
+    // One suite: no shift to draw, so each model's recall with its interval and the spread of
+    // its classes' recall.
+    if let [suite] = suites.as_slice() {
+        plots.add(PlotKey::Recall { suite: suite.clone() }, recall_dots(run, suite)?);
+        for r in run.results.iter().filter(|r| r.error.is_none()) {
+            let key = PlotKey::ClassRecall { model: r.model.clone(), suite: r.suite.clone() };
+            plots.add(key, class_recall_histogram(r)?);
+        }
     }
     if let Some(tag) = &opts.group_by {
         let tagged = run.run.iter().flat_map(|i| &i.models).any(|m| m.tags.contains_key(tag));
