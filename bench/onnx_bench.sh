@@ -4,6 +4,7 @@
 #     ./bench/onnx_bench.sh [models...]     (default: squeezenet1.1-fp16 mobilenetv2-12-int8)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --workspace -q
-cargo build --release -q --example prep_cost
+# Only the harness and the ONNX plugin: the whole workspace would need libtorch too.
+cargo build --release -q -p shiftbench -p shiftbench-onnx-plugin
+cargo build --release -q -p shiftbench --example prep_cost
 exec python3 bench/onnx_bench.py "$@"

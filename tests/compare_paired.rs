@@ -160,3 +160,49 @@ fn paired_verdicts_on_the_demo_suite() {
     let (_, records) = read_log(&the_log(&base)).unwrap();
     acceptance(&scored, d.path(), records.len() as u64, false);
 }
+
+/// A run whose predictions log was cut short is compared unpaired, and the comparison says what
+/// is wrong with the log (how many records it holds against the samples the result counts),
+/// not that there is none: cut at a record's end, or in the middle of one.
+#[test]
+fn a_cut_log_is_named_and_the_comparison_falls_back_to_unpaired() {
+    let d = tempfile::tempdir().unwrap();
+    let suites = shiftbench::demo::generate(&d.path().join("suites")).unwrap();
+    let lib = common::plugin_lib("shiftbench_example");
+    let base = d.path().join("base");
+    ok(&shiftbench(&[
+        "run",
+        "--suite",
+        suites.laionet.to_str().unwrap(),
+        "--model",
+        lib.to_str().unwrap(),
+        "--out",
+        base.to_str().unwrap(),
+    ]));
+    let (_, records) = read_log(&the_log(&base)).unwrap();
+    let text = std::fs::read_to_string(the_log(&base)).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let half = (lines.len() - 1) / 2; // records kept, after the header
+    for (name, mid_record) in [("cut", false), ("torn", true)] {
+        let new = d.path().join(name);
+        std::fs::create_dir_all(new.join("predictions")).unwrap();
+        std::fs::copy(base.join("result.json"), new.join("result.json")).unwrap();
+        let mut cut: String = lines[..=half].iter().map(|l| format!("{l}\n")).collect();
+        if mid_record {
+            cut.push_str(&lines[half + 1][..lines[half + 1].len() / 2]);
+        }
+        let log = new.join("predictions").join(the_log(&base).file_name().unwrap());
+        std::fs::write(&log, cut).unwrap();
+        let (code, out) = compare(&base, &new, "table");
+        assert_eq!(code, Some(0), "{out}");
+        let want = format!(
+            "unpaired (se of independent runs): the predictions log {} is cut: it holds {half} records, the result counts {}",
+            log.display(),
+            records.len()
+        );
+        assert!(out.contains(&want), "{name}: want {want}\n{out}");
+        assert!(!out.contains("no predictions log"), "{out}");
+        let c = json(&base, &new);
+        assert!(c.pairs[0].paired.is_none() && c.pairs[0].metrics.iter().all(|m| m.test == "unpaired"));
+    }
+}

@@ -181,3 +181,57 @@ fn the_readme_nightly_job_works_from_the_first_night() {
         assert!(page.contains(&night(n).display().to_string().replace('/', "&#x2f;")), "night {n} not on the page");
     }
 }
+
+/// What changed in a model's card is named, not only that it did: two result files whose cards
+/// differ in `channel_order` give `model card changed: channel_order rgb -> bgr` in compare's
+/// notes, and history carries it on the point (the JSON), prints it under its table and shows it
+/// beside the point on its page (escaped).
+#[test]
+fn history_and_compare_name_what_changed_in_a_card() {
+    let d = tempfile::tempdir().unwrap();
+    let suites = shiftbench::demo::generate(&d.path().join("suites")).unwrap();
+    let lib = common::plugin_lib("shiftbench_example");
+    let night0 = d.path().join("night0");
+    let o = shiftbench(&[
+        "run",
+        "--suite",
+        suites.laionet.to_str().unwrap(),
+        "--model",
+        lib.to_str().unwrap(),
+        "--out",
+        night0.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Night 1: the same result, its card's channel order flipped.
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(night0.join("result.json")).unwrap()).unwrap();
+    let pre = &mut json["run"]["models"][0]["card"]["preprocess"];
+    assert_eq!(pre["channel_order"], "rgb", "{pre}");
+    pre["channel_order"] = "bgr".into();
+    let night1 = d.path().join("night1");
+    std::fs::create_dir_all(&night1).unwrap();
+    std::fs::write(night1.join("result.json"), serde_json::to_string(&json).unwrap()).unwrap();
+    let night1_file = night1.join("result.json");
+
+    let o = shiftbench(&["compare", night0.to_str().unwrap(), night1_file.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("model card changed: channel_order rgb -> bgr"), "{out}");
+
+    let reports = d.path().join("reports");
+    let (code, out, err) = history(&[&night0, &night1_file], &["--report-dir", reports.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let model = "example-shape-colour";
+    let want =
+        format!("{model} on laionet-like in {}: model card changed: channel_order rgb -> bgr", night1_file.display());
+    let table_end = out.rfind('┘').expect("a table");
+    assert!(out[table_end..].contains(&want), "under the table: {want}\n{out}");
+    let (_, json, _) = history(&[&night0, &night1_file], &["--format", "json"]);
+    let h: History = serde_json::from_str(&json).unwrap();
+    let points = &h.series[0].points;
+    assert!(points[0].notes.is_empty(), "{:?}", points[0].notes);
+    assert_eq!(points[1].notes, ["model card changed: channel_order rgb -> bgr"]);
+    let page = std::fs::read_to_string(reports.join("report.html")).unwrap();
+    let row = page.split("<tr").filter(|r| r.contains("model card changed")).collect::<Vec<_>>();
+    assert_eq!(row.len(), 1, "the note beside its point, once");
+    assert!(row[0].contains("channel_order rgb -&gt; bgr") && row[0].contains(model), "{}", row[0]);
+}

@@ -136,3 +136,51 @@ fn sort_orders_every_report_and_the_page_shows_effective_robustness() {
     assert!(page.contains("&lt;i&gt;mb-b&lt;&#x2f;i&gt; &amp; &quot;co&quot;"), "the model name, escaped");
     assert!(!page.contains(HOSTILE) && !page.contains("<i>"), "the model name unescaped");
 }
+
+/// `--sort KEY` is checked before anything runs: an unknown column, or effective robustness on
+/// one suite or with too few models, is an error (exit 2) that names the problem, and the run
+/// never starts (its output folder is not even made). A key that exists passes the check.
+#[test]
+fn sort_key_is_checked_before_the_run() {
+    let d = tempfile::tempdir().unwrap();
+    let suites = shiftbench::demo::generate(&d.path().join("suites")).unwrap();
+    common::plugin_lib("shiftbench_example");
+    let run = |suites: &[&std::path::Path], models: usize, key: &str| {
+        let out = d.path().join(format!("out-{}-{models}-{}", suites.len(), key.replace(':', "_")));
+        let mut cmd = Command::new(common::shiftbench_bin());
+        cmd.arg("run");
+        for s in suites {
+            cmd.arg("--suite").arg(s);
+        }
+        for i in 0..models {
+            let p = d.path().join(format!("m{i}.yaml"));
+            std::fs::write(&p, format!("plugin: example\nname: m{i}\n")).unwrap();
+            cmd.arg("--model").arg(p);
+        }
+        let o = cmd.args(["--sort", key, "--out"]).arg(&out).output().unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned(), out.exists())
+    };
+    let both = [suites.imagenet.as_path(), suites.laionet.as_path()];
+    let (code, err, made) = run(&both, 1, "speed");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--sort \"speed\": no such column") && err.contains("drop:laionet-like:laion"), "{err}");
+    assert!(!made && !err.contains("resumed") && !err.contains("img/s"), "the run started: {err}");
+    // A rank column exists only with two models or more.
+    let (code, err, _) = run(&both, 1, "rank imagenet-like");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no such column"), "{err}");
+    let (code, err, made) = run(&both[1..], 3, "er");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("effective robustness needs two suites or more, and this run has 1 (laionet-like)"), "{err}");
+    assert!(!made);
+    let (code, err, made) = run(&both, 2, "er:laion:desc");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("effective robustness needs 3 models or more"), "{err}");
+    assert!(!made);
+    // Keys that exist: a suite's column, a drop, a header; the run goes ahead.
+    for key in ["laionet-like:laion", "drop:asc", "rank imagenet-like"] {
+        let (code, err, made) = run(&both, 2, key);
+        assert_eq!(code, Some(0), "{key}: {err}");
+        assert!(made);
+    }
+}

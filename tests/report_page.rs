@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use shiftbench::report::compare::{compare, Comparison, Tolerance};
 use shiftbench::report::history::{build, trend_plots, History};
-use shiftbench::report::html::{comparison_page, history_page, read_plots, run_page};
-use shiftbench::report::plot::{plot_run, PlotOptions};
+use shiftbench::report::html::{comparison_page, history_page, run_page};
+use shiftbench::report::plot::{plot_run, Plot, PlotKey, PlotOptions};
 use shiftbench::results::metrics::ClassCounts;
 use shiftbench::results::predlog::{LogHeader, LogWriter, Record, Status, LOG_VERSION};
 use shiftbench::results::provenance::{RunInfo, SuiteInfo};
@@ -92,11 +92,11 @@ fn hostile_run() -> RunResult {
     RunResult { shiftbench_version: "9.9.9".into(), ..RunResult::new(results) }.with_run(info)
 }
 
-/// The run's plots, drawn into `dir/plots`, as (title, SVG) for the page.
-fn plots(run: &RunResult, dir: &Path) -> Vec<(String, String)> {
-    let p = plot_run(run, &dir.join("plots"), &PlotOptions::default()).unwrap();
-    assert!(!p.written.is_empty(), "{:?}", p.skipped);
-    read_plots(&p.written, dir).unwrap()
+/// The run's plots, drawn, for the page.
+fn plots(run: &RunResult) -> Vec<Plot> {
+    let p = plot_run(run, &PlotOptions::default()).unwrap();
+    assert!(!p.plots.is_empty(), "{:?}", p.skipped);
+    p.plots
 }
 
 /// Writes a predictions log of `model` on `suite` under `dir`: sample `i` of 12 (three classes)
@@ -162,7 +162,7 @@ fn hostile_comparison(d: &Path) -> Comparison {
 
 /// Three nightly runs of the three models: the script-named one drops 8 points on the shifted
 /// suite in the newest run. Returns the history and its trend plots (title, SVG).
-fn hostile_history(dir: &Path) -> (History, Vec<(String, String)>) {
+fn hostile_history() -> (History, Vec<Plot>) {
     let runs: Vec<(String, RunResult)> = (0..3u64)
         .map(|night| {
             let mut results = Vec::new();
@@ -179,8 +179,8 @@ fn hostile_history(dir: &Path) -> (History, Vec<(String, String)>) {
         .collect();
     let h = build(&runs, Tolerance::default());
     assert_eq!(h.newest_regressions().len(), 1, "{}", h.summary());
-    let written = trend_plots(&h, &dir.join("plots")).unwrap();
-    (h, read_plots(&written, dir).unwrap())
+    let plots = trend_plots(&h).unwrap();
+    (h, plots)
 }
 
 /// The page's own script is its only one, no `<img>` got in, and `alert(` appears only escaped.
@@ -206,9 +206,8 @@ fn dom_text(s: &str) -> String {
 
 #[test]
 fn run_page_escapes_every_name_and_inlines_the_plots() {
-    let d = tempfile::tempdir().unwrap();
     let run = hostile_run();
-    let plots = plots(&run, d.path());
+    let plots = plots(&run);
     let page = run_page(&run, &plots).unwrap();
     assert_escaped(&page);
     // The markup is there, escaped: by the template (which also escapes '/') and by plotters.
@@ -234,7 +233,7 @@ fn run_page_escapes_every_name_and_inlines_the_plots() {
     assert!(page.contains("script-src &#x27;sha256-") || page.contains("script-src 'sha256-"));
 
     // A hostile SVG handed to the page is left out, with the reason escaped.
-    let evil = [("evil.svg".to_string(), "<svg><script>alert(3)</script></svg>".to_string())];
+    let evil = [Plot { key: PlotKey::EqualVsLaion, svg: "<svg><script>alert(3)</script></svg>".to_string() }];
     let page = run_page(&run, &evil).unwrap();
     assert_escaped(&page);
     assert!(page.contains("(this plot was left out: an element that is not a drawing element: &lt;script&gt;)"));
@@ -259,8 +258,7 @@ fn comparison_page_escapes_flipped_samples() {
 
 #[test]
 fn history_page_escapes_names_and_inlines_trend_plots() {
-    let d = tempfile::tempdir().unwrap();
-    let (h, plots) = hostile_history(d.path());
+    let (h, plots) = hostile_history();
     let page = history_page(&h, &plots).unwrap();
     assert_escaped(&page);
     assert_eq!(page.matches("<svg").count(), plots.len(), "one <svg> per trend plot");
@@ -444,7 +442,7 @@ fn report_page_in_chromium() {
 
     // The run's page: every model, suite and plot is in the rendered page.
     let run = hostile_run();
-    let plots = plots(&run, d.path());
+    let plots = plots(&run);
     let page = run_page(&run, &plots).unwrap();
     let file = out.join("run-report.html");
     std::fs::write(&file, &page).unwrap();
@@ -497,7 +495,7 @@ fn report_page_in_chromium() {
     assert!(dom.contains("REGRESSION"));
 
     // The history's page.
-    let (h, plots) = hostile_history(&d.path().join("history"));
+    let (h, plots) = hostile_history();
     let page = history_page(&h, &plots).unwrap();
     let hfile = out.join("history-report.html");
     std::fs::write(&hfile, &page).unwrap();
@@ -515,4 +513,45 @@ fn report_page_in_chromium() {
             assert!(out.join(png).is_file(), "no screenshot {png}");
         }
     }
+}
+
+/// A run on one suite (equal weights: no shift, no LAION frequency) used to get a page with no
+/// plot at all. It now gets each model's top-1 recall with its 95% interval (one dot-and-whisker
+/// plot) and a histogram of each model's per-class recall, written as files and inlined in the
+/// page, every model name escaped.
+#[test]
+fn a_single_suite_run_gets_recall_plots() {
+    let d = tempfile::tempdir().unwrap();
+    let models = [("resnet-50", 9usize), (XSS_MODEL, 4)];
+    let mut logs = Vec::new();
+    for (m, right) in models {
+        write_log(d.path(), m, "imagenet-val", |i| i < right);
+        logs.push(shiftbench::log_path(d.path(), m, "imagenet-val"));
+    }
+    let reports = d.path().join("reports");
+    let o = Command::new(common::shiftbench_bin())
+        .arg("score")
+        .args(logs.iter().flat_map(|l| ["--log".as_ref(), l.as_os_str()]))
+        .arg("--report-dir")
+        .arg(&reports)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("(3 plots)"), "{}", String::from_utf8_lossy(&o.stderr));
+    let plots = reports.join("plots");
+    let dots = std::fs::read_to_string(plots.join("recall-imagenet-val.svg")).unwrap();
+    assert!(dots.contains("Top-1 recall on imagenet-val, by model") && dots.contains("resnet-50"), "{dots}");
+    assert!(dots.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !dots.contains(XSS_MODEL), "escaped in the SVG");
+    assert!(dots.contains("95% interval"), "{dots}");
+    // resnet-50 is right on samples 0..9 of 12, sample i in class i % 3: each class 3 of 4, 75%.
+    let hist = std::fs::read_to_string(plots.join("class-recall/resnet-50__imagenet-val.svg")).unwrap();
+    assert!(hist.contains("mean over classes 75.00%") && hist.contains("classes (3: 0 at 0%, 0 at 100%)"), "{hist}");
+    let slug = shiftbench::results::paths::slug(XSS_MODEL);
+    let hist = std::fs::read_to_string(plots.join(format!("class-recall/{slug}__imagenet-val.svg"))).unwrap();
+    // Samples 0..4 right: classes 0 (0, 3), 1 (1), 2 (2): 2 of 4, 1 of 4, 1 of 4.
+    assert!(hist.contains("mean over classes 33.33%"), "{hist}");
+    let page = std::fs::read_to_string(reports.join("report.html")).unwrap();
+    assert_escaped(&page);
+    assert_eq!(page.matches("<svg").count(), 3, "the three plots inlined");
+    assert!(page.contains("recall-imagenet-val.svg") && page.contains("class-recall&#x2f;resnet-50__imagenet-val.svg"));
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use shiftbench::report::compare::{compare, Tolerance, Verdict};
-use shiftbench::report::plot::{plot_run, PlotOptions};
+use shiftbench::report::plot::{plot_run, write_plots, PlotOptions};
 use shiftbench::report::sinks::{render_comparison, render_run, Format};
 use shiftbench::results::metrics::ClassCounts;
 use shiftbench::results::result::{EvalResult, RunResult, RESULT_VERSION};
@@ -396,11 +396,12 @@ fn plots_of_a_run_and_of_many_models() {
         results.push(result(m, "laionet", &per));
     }
     let r = stored(results);
-    let plots = plot_run(&r, &d.path().join("plots"), &PlotOptions::default()).unwrap();
+    let plots = plot_run(&r, &PlotOptions::default()).unwrap();
     assert!(plots.skipped.is_empty(), "{:?}", plots.skipped);
     // Two shift plots and equal-vs-LAION, a per-class plot per model and suite, a class-gap
     // histogram per model.
-    assert_eq!(plots.written.len(), 3 + 12 + 6);
+    assert_eq!(plots.plots.len(), 3 + 12 + 6);
+    write_plots(&plots.plots, &d.path().join("plots")).unwrap();
     svg_text(&d.path().join("plots/class-gaps/vit-b16__imagenet-val__laionet.svg"));
     let fig1 = svg_text(&d.path().join("plots/shift-top1-equal.svg"));
     assert!(fig1.contains("vit-l16") && fig1.contains("y = x") && fig1.contains("imagenet-val recall (%)"), "{fig1}");
@@ -411,8 +412,8 @@ fn plots_of_a_run_and_of_many_models() {
 
     // One suite: no shift plot, and it says why.
     let one = RunResult::new(r.results.iter().filter(|e| e.suite == "laionet").cloned().collect());
-    let plots = plot_run(&one, &d.path().join("one"), &PlotOptions::default()).unwrap();
-    assert!(plots.skipped.iter().any(|s| s.contains("need two suites")), "{:?}", plots.skipped);
+    let plots = plot_run(&one, &PlotOptions::default()).unwrap();
+    assert!(plots.skipped.iter().any(|(_, s)| s.contains("need two suites")), "{:?}", plots.skipped);
 
     // The CLI on the demo's result.
     let demo = demo_run(&d.path().join("demo"));
@@ -453,8 +454,52 @@ fn per_class_plots_of_the_papers_thirty_models() {
     let r = RunResult::read(&json).unwrap();
     assert_eq!(r.results.len(), 30);
     assert_eq!(r.run.as_ref().unwrap().inputs.len(), 3);
-    let plots = plot_run(&r, &d.path().join("plots"), &PlotOptions::default()).unwrap();
-    assert_eq!(plots.written.len(), 1 + 30, "{:?}", plots.skipped);
+    let plots = plot_run(&r, &PlotOptions::default()).unwrap();
+    // Equal- vs LAION-weighted and a per-class plot per model; one suite, so also the models'
+    // recall with its interval and a per-class recall histogram per model.
+    assert_eq!(plots.plots.len(), 1 + 30 + 1 + 30, "{:?}", plots.skipped);
+    write_plots(&plots.plots, &d.path().join("plots")).unwrap();
+    let dots = svg_text(&d.path().join("plots/recall-ILSVRC2012_val.svg"));
+    assert!(dots.contains("vit-base-patch16-224") && dots.contains("LAION-weighted"), "{dots}");
     let pc = svg_text(&d.path().join("plots/per-class/vit-base-patch16-224__ILSVRC2012_val.svg"));
     assert!(pc.contains("classes with LAION weight 0 not shown") && pc.contains("mean recall of ten frequency bins"));
+}
+
+/// The table lines of `text` (those drawn with the table's box characters), in characters.
+fn table_widths(text: &str) -> Vec<usize> {
+    text.lines().filter(|l| l.starts_with(['│', '┌', '╞', '├', '└'])).map(|l| l.trim_end().chars().count()).collect()
+}
+
+/// Terminal tables fit the terminal: under a terminal 80 columns wide (`script` gives the command
+/// one) every line of the tables of `compare` and `history` is at most 80 characters, cells
+/// wrapped; piped, the same commands print the tables at full width, exactly as the report
+/// folder's files hold them.
+#[test]
+fn terminal_tables_fit_the_terminal_and_pipes_get_full_width() {
+    if Command::new("script").arg("--version").output().is_err() {
+        println!("SKIPPED terminal_tables_fit_the_terminal_and_pipes_get_full_width: no `script` command");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let r = demo_run(&d.path().join("demo"));
+    let (a, b) = (d.path().join("a"), d.path().join("b"));
+    r.write(&a.join("result.json")).unwrap();
+    r.write(&b.join("result.json")).unwrap();
+    let bin = common::shiftbench_bin();
+    for (cmd, file) in [("compare", "compare.txt"), ("history", "history.txt")] {
+        let reports = d.path().join(format!("{cmd}-reports"));
+        let o = Command::new(&bin).arg(cmd).arg(&a).arg(&b).arg("--report-dir").arg(&reports).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let piped = String::from_utf8(o.stdout).unwrap();
+        assert_eq!(piped, std::fs::read_to_string(reports.join(file)).unwrap(), "{cmd}: piped = {file}");
+        let full = table_widths(&piped);
+        assert!(full.iter().max().copied().unwrap_or(0) > 100, "{cmd}: the full table is wide: {full:?}");
+        let line = format!("stty cols 80; '{}' {cmd} '{}' '{}'", bin.display(), a.display(), b.display());
+        let o = Command::new("script").args(["-qec", &line, "/dev/null"]).output().unwrap();
+        let tty = String::from_utf8_lossy(&o.stdout).replace('\r', "");
+        let fitted = table_widths(&tty);
+        assert!(!fitted.is_empty(), "{cmd}: no table under a terminal: {tty}");
+        assert!(fitted.iter().all(|w| *w <= 80), "{cmd}: wider than the terminal: {fitted:?}\n{tty}");
+        assert!(fitted.len() > full.len(), "{cmd}: cells wrap onto more lines\n{tty}");
+    }
 }

@@ -1,12 +1,16 @@
 //! The command line's grammar: every subcommand and flag (clap derive). `main.rs` acts on them.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
 use shiftbench::host::worker::IsolationArgs;
 use shiftbench::report::compare::Tolerance;
+use shiftbench::report::history::HistoryFormat;
 use shiftbench::report::sinks::Format;
+use shiftbench::report::sweep::SweepFormat;
+use shiftbench::report::FormatSet;
 use shiftbench::results::shard::Shard;
 use shiftbench::run::options::Argmax;
 use shiftbench::run::score::ScoreSpec;
@@ -42,12 +46,16 @@ pub(crate) struct Perf {
     pub(crate) replicas: Option<u32>,
 }
 
-/// How results are reported.
+/// How results are reported: `F` is the formats the command's report has (a history's have no
+/// JUnit, so `--format junit` is refused as the command line is parsed).
 #[derive(Args, Clone)]
-pub(crate) struct Report {
+pub(crate) struct Report<F: FormatSet + FromStr + Send + Sync = Format>
+where
+    <F as FromStr>::Err: std::fmt::Display,
+{
     /// What to print: table, markdown, csv, json or junit.
-    #[arg(long, default_value = "table")]
-    pub(crate) format: Format,
+    #[arg(long, default_value = "table", value_parser = parse_format::<F>)]
+    pub(crate) format: F,
     /// Also write the report in every format, the plots and report.html (one self-contained
     /// page) into this folder.
     #[arg(long)]
@@ -183,7 +191,7 @@ pub(crate) enum Cmd {
         #[command(flatten)]
         tol: Tol,
         #[command(flatten)]
-        report: Report,
+        report: Report<HistoryFormat>,
     },
     /// Draw SVG plots of a result: ImageNet vs LAIONet recall per model (the paper's Figure 1),
     /// equal- vs LAION-weighted recall, and per-class recall against LAION frequency.
@@ -395,8 +403,16 @@ pub(crate) struct SweepArgs {
     #[arg(long, required = true)]
     pub(crate) min_similarity: String,
     /// What to print: table, csv (fractions, one row per threshold, model and metric) or json.
-    #[arg(long, default_value = "table")]
-    pub(crate) format: Format,
+    #[arg(long, default_value = "table", value_parser = parse_format::<SweepFormat>)]
+    pub(crate) format: SweepFormat,
+}
+
+/// `--format` as one of the formats `F` of a document.
+fn parse_format<F: FromStr>(s: &str) -> Result<F, String>
+where
+    F::Err: std::fmt::Display,
+{
+    s.parse::<F>().map_err(|e| e.to_string())
 }
 
 pub(crate) fn parse_kv(s: &str) -> Result<(String, String), String> {

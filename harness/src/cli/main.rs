@@ -11,10 +11,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
 use shiftbench::data::suite::Suite;
 use shiftbench::report::compare::{compare, Comparison};
-use shiftbench::report::html::{comparison_page, read_plots, run_page};
-use shiftbench::report::plot::{plot_run, PlotOptions};
-use shiftbench::report::sinks::{render_comparison, render_run, write_comparison_reports, write_run_reports, Format};
-use shiftbench::report::table::{precise_lines, sorted_run};
+use shiftbench::report::plot::{plot_run, write_plots, PlotOptions};
+use shiftbench::report::sinks::{render_comparison_width, render_run_width, ComparisonReport, Format, RunReport};
+use shiftbench::report::table::{check_sort_key, precise_lines, sorted_run};
+use shiftbench::report::{write_folder, Document};
 use shiftbench::run::merge::merge;
 use shiftbench::run::plan::Plan;
 use shiftbench::run::run_with;
@@ -87,21 +87,32 @@ fn speed_lines(run: &RunResult) -> Vec<String> {
         .collect()
 }
 
-/// Prints `run` in `format`, as its report folder's `run.<ext>` holds it: for the table, the main
-/// table, the models x suites summary (two suites or more: ranks, drops, effective robustness,
-/// the largest per-class drops) and the problems.
+/// The width of the terminal stdout is, or `None` when stdout is not a terminal (a file or a
+/// pipe gets the tables at their full width, as the report folder holds them).
+fn terminal_width() -> Option<u16> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct it is given, which outlives the call.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
+    (ok && ws.ws_col > 0).then_some(ws.ws_col)
+}
+
+/// Prints `run` in `format`, as its report folder's `run.<ext>` holds it (the tables fitted to the
+/// terminal when stdout is one): for the table, the main table, the models x suites summary (two
+/// suites or more: ranks, drops, effective robustness, the largest per-class drops) and the
+/// problems.
 fn print_run(run: &RunResult, format: Format) -> Result<()> {
-    print!("{}", render_run(run, format)?);
+    print!("{}", render_run_width(run, format, terminal_width())?);
     Ok(())
 }
 
 /// Writes the report folder of a run: every format, per-class CSV, the plots and `report.html`.
 fn write_run_dir(run: &RunResult, dir: &Path, stem: &str) -> Result<()> {
-    write_run_reports(dir, stem, run)?;
-    let plots = plot_run(run, &dir.join("plots"), &PlotOptions::default())?;
-    let page = run_page(run, &read_plots(&plots.written, dir)?)?;
-    shiftbench::util::files::write_atomic(&dir.join("report.html"), page.as_bytes())?;
-    eprintln!("reports in {} ({} plots)", dir.display(), plots.written.len());
+    let w = write_folder(&RunReport { run, stem }, dir)?;
+    eprintln!("reports in {} ({} plots)", dir.display(), w.plots);
     Ok(())
 }
 
@@ -117,10 +128,9 @@ fn report_run(run: &RunResult, report: &Report, stem: &str) -> Result<()> {
 /// Prints a comparison as `report` asks, writes the report folder (its HTML page as `page`), and
 /// says whether it regressed.
 fn report_comparison(c: &Comparison, report: &Report, page: &str) -> Result<bool> {
-    print!("{}", render_comparison(c, report.format)?);
+    print!("{}", render_comparison_width(c, report.format, terminal_width())?);
     if let Some(dir) = &report.report_dir {
-        write_comparison_reports(dir, "compare", c)?;
-        shiftbench::util::files::write_atomic(&dir.join(page), comparison_page(c)?.as_bytes())?;
+        write_folder(&ComparisonReport { comparison: c, page }, dir)?;
     }
     Ok(c.regressions() > 0)
 }
@@ -158,7 +168,7 @@ fn demo_similarity(run: &RunSpec, perf: &args::Perf, isolate: &shiftbench::host:
     println!("suite less alike within classes, and that the classes whose similarity falls most lose most recall");
     println!("(a positive r below):");
     print!("{}", shiftbench::report::similarity::render_text(&r));
-    shiftbench::report::similarity::write_all(&r, &out)?;
+    write_folder(&r, &out)?;
     println!("similarity.csv, differences.csv and the plots are in {}", out.display());
     Ok(())
 }
@@ -236,6 +246,14 @@ fn main_inner() -> Result<ExitCode> {
                 isolation,
             };
             let sort = sort.or(plan.sort.clone());
+            if let Some(key) = &sort {
+                // Before anything runs. A suite whose YAML cannot be read is left to the run to report.
+                let names: Option<Vec<String>> =
+                    spec.suites.iter().map(|p| Suite::read_yaml(p).ok().map(|y| y.name)).collect();
+                if let Some(names) = names {
+                    check_sort_key(key, &names, spec.models.len()).map_err(|e| anyhow!(e))?;
+                }
+            }
             let run = run_with(&spec, &Terminal::new(true))?;
             // One order for every report of the run: the terminal, the report folder, the page.
             let run = match sort.as_deref() {
@@ -287,11 +305,11 @@ fn main_inner() -> Result<ExitCode> {
             };
             let r = similarity_with(&spec, &Terminal::new(true))?;
             print!("{}", shiftbench::report::similarity::render_text(&r));
-            let (written, skipped) = shiftbench::report::similarity::write_all(&r, &out)?;
-            for s in &skipped {
+            let w = write_folder(&r, &out)?;
+            for s in &w.skipped {
                 println!("skipped {s}");
             }
-            println!("wrote {}", written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+            println!("wrote {}", w.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
         }
         Cmd::Compare { baseline, new, tol, report } => {
             let (b, n) = (RunResult::read(&baseline)?, RunResult::read(&new)?);
@@ -302,14 +320,14 @@ fn main_inner() -> Result<ExitCode> {
         }
         Cmd::Plot { result, out, x_suite, y_suite, top5, group_by } => {
             let r = RunResult::read(&result)?;
-            let plots = plot_run(&r, &out, &PlotOptions { x_suite, y_suite, top5, group_by })?;
+            let plots = plot_run(&r, &PlotOptions { x_suite, y_suite, top5, group_by })?;
             for n in &plots.notes {
                 eprintln!("note: {n}");
             }
-            for p in &plots.written {
+            for p in write_plots(&plots.plots, &out)? {
                 println!("wrote {}", p.display());
             }
-            for s in &plots.skipped {
+            for s in plots.skipped_lines(&out) {
                 println!("skipped {s}");
             }
         }
@@ -382,20 +400,10 @@ fn main_inner() -> Result<ExitCode> {
         Cmd::Model { cmd } => model_command(cmd)?,
         Cmd::History { runs, tol, report } => {
             let h = shiftbench::report::history::history(&runs, tol.get()?)?;
-            print!("{}", shiftbench::report::history::render(&h, report.format)?);
+            print!("{}", h.render_width(report.format, terminal_width())?);
             if let Some(dir) = &report.report_dir {
-                for f in [Format::Table, Format::Markdown, Format::Csv, Format::Json] {
-                    let text = shiftbench::report::history::render(&h, f)?;
-                    shiftbench::util::files::write_atomic(
-                        &dir.join(format!("history.{}", f.extension())),
-                        text.as_bytes(),
-                    )?;
-                }
-                let plots = shiftbench::report::history::trend_plots(&h, &dir.join("plots"))?;
-                let page =
-                    shiftbench::report::html::history_page(&h, &shiftbench::report::html::read_plots(&plots, dir)?)?;
-                shiftbench::util::files::write_atomic(&dir.join("report.html"), page.as_bytes())?;
-                eprintln!("reports in {} (report.html, {} plots)", dir.display(), plots.len());
+                let w = write_folder(&h, dir)?;
+                eprintln!("reports in {} (report.html, {} plots)", dir.display(), w.plots);
             }
             if !h.newest_regressions().is_empty() {
                 return Ok(ExitCode::from(1));
@@ -427,7 +435,7 @@ fn sweep_command(a: &args::SweepArgs) -> Result<()> {
     use shiftbench::run::sweep::{parse_thresholds, sweep, SweepSpec};
     let thresholds = parse_thresholds(&a.min_similarity).context("--min-similarity")?;
     let s = sweep(&SweepSpec { logs: a.logs.clone(), suite: a.suite.clone(), thresholds })?;
-    print!("{}", shiftbench::report::sweep::render(&s, a.format)?);
+    print!("{}", s.render_width(a.format, terminal_width())?);
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::report::table::{models_in_order, suites_in_order, summary_table_with};
+use crate::report::table::{fit, models_in_order, suites_in_order, summary_table_with};
 use crate::results::result::EvalResult;
 use crate::results::robustness::EffectiveRobustness;
 
@@ -216,11 +216,13 @@ pub fn robustness_lines(er: &[EffectiveRobustness]) -> Vec<String> {
 /// What follows the main table when the result has two suites or more: the models x suites
 /// table (ranks, drops, effective robustness), the fits' lines and each model's largest
 /// per-class drops. None with one suite.
-pub fn summary_section(results: &[EvalResult], er: &[EffectiveRobustness]) -> Option<String> {
+pub fn summary_section(results: &[EvalResult], er: &[EffectiveRobustness], width: Option<u16>) -> Option<String> {
     if suites_in_order(results).len() < 2 {
         return None;
     }
-    let mut s = summary_table_with(results, er).to_string();
+    let mut t = summary_table_with(results, er);
+    fit(&mut t, width);
+    let mut s = t.to_string();
     s.push('\n');
     for l in robustness_lines(er).into_iter().chain(drop_lines(&class_gaps(results), 3)) {
         s.push_str(&l);

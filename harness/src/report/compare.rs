@@ -25,7 +25,7 @@ use crate::results::identity::Identity;
 use crate::results::metrics::{Estimate, Headline};
 use crate::results::paired::{paired, Paired};
 use crate::results::paths::slug;
-use crate::results::predlog::{read_log, Record};
+use crate::results::predlog::{read_log, read_log_lenient, Record, LOG_VERSION};
 use crate::results::provenance::FileInfo;
 use crate::results::result::{EvalResult, RunResult};
 
@@ -285,7 +285,8 @@ fn notes(b: &EvalResult, n: &EvalResult, base: &RunResult, new: &RunResult) -> V
 /// The predictions logs of `model` on `suite` that a result at `path` was made from: the logs
 /// in the run folder's `predictions/` (shard logs too), and the logs a merge or a `score --log`
 /// recorded; read and concatenated. Returns the suite content digest and the records, or why
-/// there are none.
+/// there are none: no log, a log that cannot be read, or logs cut short (fewer records than the
+/// result counts samples; a torn last line is read up to it).
 pub fn logs_of(path: &str, r: &RunResult, model: &str, suite: &str) -> Result<(String, Vec<Record>), String> {
     let p = Path::new(path);
     let dir = if p.is_dir() { p.to_path_buf() } else { p.parent().map(Path::to_path_buf).unwrap_or_default() };
@@ -315,11 +316,26 @@ pub fn logs_of(path: &str, r: &RunResult, model: &str, suite: &str) -> Result<(S
     }
     let mut digest: Option<String> = None;
     let mut records = Vec::new();
+    // Why a log beside it could not be used, said when none could.
+    let mut unreadable: Vec<String> = Vec::new();
+    let mut used: Vec<String> = Vec::new();
     for c in &candidates {
-        let Ok((h, recs)) = read_log(c) else { continue };
+        let (h, recs) = match read_log(c) {
+            Ok(x) => x,
+            // A torn last line (a log cut mid-record): the whole records before it, which the
+            // count below then finds short.
+            Err(e) => match read_log_lenient(c) {
+                Ok((Some(h), recs, _)) if h.shiftbench_log == LOG_VERSION => (h, recs),
+                _ => {
+                    unreadable.push(format!("the predictions log {} cannot be read ({e:#})", c.display()));
+                    continue;
+                }
+            },
+        };
         if h.model != model || h.suite != suite {
             continue;
         }
+        used.push(c.display().to_string());
         match &digest {
             Some(d) if *d != h.suite_digest => {
                 return Err(format!("its logs beside {path} disagree on the suite's content"))
@@ -328,9 +344,16 @@ pub fn logs_of(path: &str, r: &RunResult, model: &str, suite: &str) -> Result<(S
         }
         records.extend(recs);
     }
-    match digest {
-        Some(d) => Ok((d, records)),
-        None => Err(format!("no predictions log of {model} on {suite} beside {path}")),
+    let counted = r.results.iter().find(|e| e.model == model && e.suite == suite).map(|e| e.totals.expected);
+    match (digest, counted) {
+        (Some(_), Some(m)) if (records.len() as u64) < m => Err(format!(
+            "the predictions log {} is cut: it holds {} records, the result counts {m}",
+            used.join(" + "),
+            records.len()
+        )),
+        (Some(d), _) => Ok((d, records)),
+        (None, _) if !unreadable.is_empty() => Err(unreadable.join("; ")),
+        (None, _) => Err(format!("no predictions log of {model} on {suite} beside {path}")),
     }
 }
 

@@ -4,21 +4,26 @@
 //! the run where a model first regressed is named, and the newest run's regressions decide the
 //! exit status. A run is named by the folder or file it was given as (with its start time beside
 //! it); a single run is a one-point history, with nothing to compare it with yet. Rendered as a
-//! table, Markdown, CSV or JSON, and drawn as SVG trend plots.
+//! table, Markdown, CSV or JSON (its [`HistoryFormat`]s: no JUnit), and drawn as SVG trend plots;
+//! as a [`Document`], `report::write_folder` writes all of them with the page.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use anyhow::{anyhow, Context, Result};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArrangement, Table};
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::report::compare::{compare, Comparison, Tolerance, Verdict};
+use crate::report::document::{Document, FormatSet, PlotPlace};
+use crate::report::html::history_page;
+use crate::report::plot::{draw_svg, Plot, PlotKey, Plots};
 use crate::report::sinks::Format;
-use crate::report::table::fmt_est;
+use crate::report::table::{fit, fmt_est};
 use crate::results::metrics::{Estimate, Z95};
-use crate::results::paths::slug;
 use crate::results::result::RunResult;
 
 /// The version of the history's JSON.
@@ -64,6 +69,10 @@ pub struct Point {
     /// The model stopped with an error on this suite in this run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What changed against the run before it besides the numbers, as `compare` notes it
+    /// (`model card changed: channel_order rgb -> bgr`, `samples 400 -> 380`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// The model's speed in this run (all its suites), when the run recorded it: images per
     /// second end to end and milliseconds per image in the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -246,12 +255,25 @@ pub fn build(results: &[(String, RunResult)], tol: Tolerance) -> History {
                 change: pair.and_then(|p| p.metrics.first().and_then(|m| m.change)),
                 regressed: pair.map(|p| p.regressions().map(|m| m.label.clone()).collect()).unwrap_or_default(),
                 error: e.error.clone(),
+                notes: pair.map(|p| p.notes.clone()).unwrap_or_default(),
                 images_per_second: speed.map(|x| x.images_per_second),
                 model_ms_per_image: speed.map(|x| x.model_ms_per_image),
             });
         }
     }
     History { shiftbench_history: HISTORY_VERSION, tolerance: tol, runs, series }
+}
+
+/// One line per point whose comparison with the run before it noted a change besides the
+/// numbers: `model on suite in run: note; note`.
+pub fn note_lines(h: &History) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in &h.series {
+        for p in s.points.iter().filter(|p| !p.notes.is_empty()) {
+            out.push(format!("{} on {} in {}: {}", s.model, s.suite, h.runs[p.run].path, p.notes.join("; ")));
+        }
+    }
+    out
 }
 
 fn verdict_cell(p: &Point) -> String {
@@ -312,10 +334,72 @@ fn rows(h: &History) -> Vec<Vec<String>> {
     out
 }
 
+/// The formats of a history: no JUnit (compare the newest run with the one before it for that).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryFormat {
+    Table,
+    Markdown,
+    Csv,
+    Json,
+}
+
+impl FormatSet for HistoryFormat {
+    const ALL: &'static [HistoryFormat] =
+        &[HistoryFormat::Table, HistoryFormat::Markdown, HistoryFormat::Csv, HistoryFormat::Json];
+    fn format(self) -> Format {
+        match self {
+            HistoryFormat::Table => Format::Table,
+            HistoryFormat::Markdown => Format::Markdown,
+            HistoryFormat::Csv => Format::Csv,
+            HistoryFormat::Json => Format::Json,
+        }
+    }
+}
+
+impl FromStr for HistoryFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<HistoryFormat, String> {
+        Ok(match s.parse::<Format>()? {
+            Format::Table => HistoryFormat::Table,
+            Format::Markdown => HistoryFormat::Markdown,
+            Format::Csv => HistoryFormat::Csv,
+            Format::Json => HistoryFormat::Json,
+            Format::Junit => {
+                return Err("history has no JUnit form: compare the newest run with the one before it for that".into())
+            }
+        })
+    }
+}
+
+/// A history is a report ([`Document`]): `history.<ext>` in each of its formats, a trend plot per
+/// suite in `plots/`, and `report.html`.
+impl Document for History {
+    type Format = HistoryFormat;
+    const PLOTS: PlotPlace = PlotPlace::Folder;
+    fn stem(&self) -> &str {
+        "history"
+    }
+    fn render_width(&self, format: HistoryFormat, width: Option<u16>) -> Result<String> {
+        render_width(self, format, width)
+    }
+    fn plots(&self) -> Result<Plots> {
+        Ok(Plots { plots: trend_plots(self)?, ..Plots::default() })
+    }
+    fn page(&self, plots: &[Plot]) -> Result<Option<(String, String)>> {
+        Ok(Some(("report.html".into(), history_page(self, plots)?)))
+    }
+}
+
 /// The history in `format`.
-pub fn render(h: &History, format: Format) -> Result<String> {
+pub fn render(h: &History, format: HistoryFormat) -> Result<String> {
+    render_width(h, format, None)
+}
+
+/// The history in `format`, its table fitted to a terminal `width` columns wide (`None`: full
+/// width).
+pub fn render_width(h: &History, format: HistoryFormat, width: Option<u16>) -> Result<String> {
     Ok(match format {
-        Format::Table => {
+        HistoryFormat::Table => {
             let mut t = Table::new();
             t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
             t.set_header(HEADER.to_vec());
@@ -328,9 +412,15 @@ pub fn render(h: &History, format: Format) -> Result<String> {
                     }
                 }));
             }
-            format!("{t}\n{}\n", h.summary())
+            fit(&mut t, width);
+            let mut s = format!("{t}\n");
+            for l in note_lines(h) {
+                let _ = writeln!(s, "{l}");
+            }
+            let _ = writeln!(s, "{}", h.summary());
+            s
         }
-        Format::Markdown => {
+        HistoryFormat::Markdown => {
             let mut s = String::from("### shiftbench history\n\n");
             let _ = writeln!(s, "| {} |", HEADER.join(" | "));
             let _ = writeln!(s, "|---|---|---|---|---:|---:|---:|---|---:|");
@@ -341,7 +431,7 @@ pub fn render(h: &History, format: Format) -> Result<String> {
             let _ = writeln!(s, "\nRecall in percent, ± one standard error. {}.", h.summary());
             s
         }
-        Format::Csv => {
+        HistoryFormat::Csv => {
             let mut w = csv::Writer::from_writer(Vec::new());
             w.write_record([
                 "model",
@@ -398,34 +488,30 @@ pub fn render(h: &History, format: Format) -> Result<String> {
             }
             String::from_utf8(w.into_inner()?)?
         }
-        Format::Json => String::from_utf8(serde_json::to_vec_pretty(h)?)? + "\n",
-        Format::Junit => {
-            return Err(anyhow!("history has no JUnit form: compare the newest run with the one before it for that"))
-        }
+        HistoryFormat::Json => String::from_utf8(serde_json::to_vec_pretty(h)?)? + "\n",
     })
 }
 
-/// Writes one SVG per suite under `dir`: each model's top-1 equal-weighted recall across the runs
-/// with 95% error bars, a regression marked with a red ring. Returns the files written.
-pub fn trend_plots(h: &History, dir: &Path) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+/// One plot per suite: each model's top-1 equal-weighted recall across the runs with 95% error
+/// bars, a regression marked with a red ring.
+pub fn trend_plots(h: &History) -> Result<Vec<Plot>> {
     let mut suites: Vec<&str> = Vec::new();
     for s in &h.series {
         if !suites.contains(&s.suite.as_str()) {
             suites.push(&s.suite);
         }
     }
-    let mut written = Vec::new();
+    let mut plots = Vec::new();
     for suite in suites {
-        let file = dir.join(format!("history-{}.svg", slug(suite)));
-        trend_plot(h, suite, &file)?;
-        written.push(file);
+        let key = PlotKey::Trend { suite: suite.to_string() };
+        let file = key.file();
+        plots.push(Plot { svg: draw_svg((860, 520), |root| trend_plot(h, suite, &file, root))?, key });
     }
-    Ok(written)
+    Ok(plots)
 }
 
-fn trend_plot(h: &History, suite: &str, file: &Path) -> Result<()> {
-    let err = |e: &dyn std::fmt::Display| anyhow!("cannot draw {}: {e}", file.display());
+fn trend_plot(h: &History, suite: &str, file: &str, root: &DrawingArea<SVGBackend, Shift>) -> Result<()> {
+    let err = |e: &dyn std::fmt::Display| anyhow!("cannot draw {file}: {e}");
     let series: Vec<&Series> = h.series.iter().filter(|s| s.suite == suite).collect();
     let values: Vec<(f64, f64)> = series
         .iter()
@@ -436,10 +522,9 @@ fn trend_plot(h: &History, suite: &str, file: &Path) -> Result<()> {
     let hi = values.iter().map(|v| v.1).fold(f64::NEG_INFINITY, f64::max);
     let (lo, hi) = if lo.is_finite() { ((lo - 1.0).max(0.0), (hi + 1.0).min(100.0)) } else { (0.0, 100.0) };
     let n = h.runs.len().max(1);
-    let root = SVGBackend::new(file, (860, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let labels: Vec<String> = h.runs.iter().map(RunPoint::short_name).collect();
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(root)
         .caption(format!("top-1 equal-weighted recall on {suite}, run by run"), ("sans-serif", 18))
         .margin(16)
         .x_label_area_size(60)
@@ -501,6 +586,5 @@ fn trend_plot(h: &History, suite: &str, file: &Path) -> Result<()> {
         .label_font(("sans-serif", 12))
         .draw()
         .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
     Ok(())
 }

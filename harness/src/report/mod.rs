@@ -9,10 +9,13 @@
 //! - [`sweep`]: the forms of a LAIONet threshold sweep;
 //! - [`similarity`]: the files and lines of `shiftbench similarity` (intra-class similarity);
 //! - [`plot`]: SVG plots;
-//! - [`html`]: the HTML report page (`report.html`), from templates.
+//! - [`html`]: the HTML report page (`report.html`), from templates;
+//! - [`document`]: the one fan-out: every report is a [`Document`] with the formats it has, and
+//!   [`write_folder`] writes its formats, files, plots and page.
 
 pub mod analysis;
 pub mod compare;
+pub mod document;
 pub mod history;
 pub mod html;
 pub mod plot;
@@ -20,3 +23,5 @@ pub mod similarity;
 pub mod sinks;
 pub mod sweep;
 pub mod table;
+
+pub use document::{write_folder, Document, FormatSet, Written};

@@ -6,18 +6,17 @@
 //! terminal gets a table per suite and the headline per comparison. No line or file holds NaN:
 //! where there is nothing to average (a suite without a measured class, two suites without a class
 //! in common, a correlation without spread) the terminal gets a sentence or `-`, the JSON `null`
-//! and a CSV an empty cell.
+//! and a CSV an empty cell. The report is a [`Document`] (formats CSV and JSON, the other files
+//! and the plots beside them), written by `report::write_folder`.
 
-use std::path::{Path, PathBuf};
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 
-use crate::report::plot::{recall_vs_similarity, similarity_histogram};
-use crate::results::paths::slug;
+use crate::report::document::{Document, FormatSet, PlotPlace};
+use crate::report::plot::{recall_vs_similarity, similarity_histogram, Plot, PlotKey, Plots};
+use crate::report::sinks::Format;
 use crate::results::similarity::pearson;
 use crate::run::similarity::SimilarityReport;
-use crate::util::files::write_atomic;
 
 /// A CSV cell of a number: empty when it is not finite (never `NaN`).
 fn cell(v: f64) -> String {
@@ -163,47 +162,70 @@ pub fn render_text(r: &SimilarityReport) -> String {
     out
 }
 
-/// Writes every file into `dir`; returns the paths written and the plots skipped (with why).
-pub fn write_all(r: &SimilarityReport, dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut written = Vec::new();
-    let mut skipped = Vec::new();
-    let mut put = |name: &str, text: String| -> Result<()> {
-        let p = dir.join(name);
-        write_atomic(&p, text.as_bytes())?;
-        written.push(p);
-        Ok(())
-    };
-    put("similarity.csv", similarity_csv(r)?)?;
-    put("similarity.json", serde_json::to_string_pretty(r)? + "\n")?;
-    if !r.comparisons.is_empty() {
-        put("differences.csv", differences_csv(r)?)?;
-    }
-    if !r.recall.is_empty() {
-        put("recall-vs-similarity.csv", recall_csv(r)?)?;
-    }
-    for c in &r.comparisons {
-        let tag = format!("{}-vs-{}", slug(&c.b), slug(&c.a));
-        let hist = dir.join(format!("similarity-differences.{tag}.svg"));
-        match similarity_histogram(c, &r.model, &hist)? {
-            None => written.push(hist),
-            Some(why) => skipped.push(format!("{}: {why}", hist.display())),
+/// The files of `shiftbench similarity` that are the report itself: `similarity.csv` and
+/// `similarity.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimilarityFormat {
+    Csv,
+    Json,
+}
+
+impl FormatSet for SimilarityFormat {
+    const ALL: &'static [SimilarityFormat] = &[SimilarityFormat::Csv, SimilarityFormat::Json];
+    fn format(self) -> Format {
+        match self {
+            SimilarityFormat::Csv => Format::Csv,
+            SimilarityFormat::Json => Format::Json,
         }
-        let pts: Vec<(String, f64, f64)> = r
-            .recall
-            .iter()
-            .filter(|p| p.a == c.a && p.b == c.b)
-            .map(|p| (p.wnid.clone(), p.similarity_diff, p.recall_diff))
-            .collect();
-        if !r.recall.is_empty() {
-            let fig = dir.join(format!("recall-vs-similarity.{tag}.svg"));
-            match recall_vs_similarity(&pts, &c.a, &c.b, &r.model, &fig)? {
-                None => written.push(fig),
-                Some(why) => skipped.push(format!("{}: {why}", fig.display())),
+    }
+}
+
+/// A similarity report is a [`Document`]: its two formats, `differences.csv` and
+/// `recall-vs-similarity.csv` where they have rows, and its plots beside them (no page).
+impl Document for SimilarityReport {
+    type Format = SimilarityFormat;
+    const PLOTS: PlotPlace = PlotPlace::Beside;
+    fn stem(&self) -> &str {
+        "similarity"
+    }
+    fn render_width(&self, format: SimilarityFormat, _width: Option<u16>) -> Result<String> {
+        Ok(match format {
+            SimilarityFormat::Csv => similarity_csv(self)?,
+            SimilarityFormat::Json => serde_json::to_string_pretty(self)? + "\n",
+        })
+    }
+    fn extra_files(&self) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        if !self.comparisons.is_empty() {
+            out.push(("differences.csv".to_string(), differences_csv(self)?));
+        }
+        if !self.recall.is_empty() {
+            out.push(("recall-vs-similarity.csv".to_string(), recall_csv(self)?));
+        }
+        Ok(out)
+    }
+    fn plots(&self) -> Result<Plots> {
+        let mut plots = Plots::default();
+        let mut add = |key: PlotKey, drawn: Result<String, String>| match drawn {
+            Ok(svg) => plots.plots.push(Plot { key, svg }),
+            Err(why) => plots.skipped.push((Some(key), why)),
+        };
+        for c in &self.comparisons {
+            let key = PlotKey::SimilarityDifferences { a: c.a.clone(), b: c.b.clone() };
+            add(key, similarity_histogram(c, &self.model)?);
+            let pts: Vec<(String, f64, f64)> = self
+                .recall
+                .iter()
+                .filter(|p| p.a == c.a && p.b == c.b)
+                .map(|p| (p.wnid.clone(), p.similarity_diff, p.recall_diff))
+                .collect();
+            if !self.recall.is_empty() {
+                let key = PlotKey::RecallVsSimilarity { a: c.a.clone(), b: c.b.clone() };
+                add(key, recall_vs_similarity(&pts, &c.a, &c.b, &self.model)?);
             }
         }
+        Ok(plots)
     }
-    Ok((written, skipped))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArra
 
 use crate::results::metrics::{Estimate, Headline};
 use crate::results::result::{EvalResult, Problem, RunResult};
-use crate::results::robustness::{ranks, EffectiveRobustness, Metric, ModelRobustness};
+use crate::results::robustness::{ranks, EffectiveRobustness, Metric, ModelRobustness, MIN_MODELS};
 
 /// `80.42 ± 0.17` (percent).
 pub fn fmt_est(e: Option<Estimate>) -> String {
@@ -272,6 +272,56 @@ pub fn sort_models_with(results: &[EvalResult], er: &[EffectiveRobustness], key:
     Ok(idx.into_iter().map(|i| models[i].to_string()).collect())
 }
 
+/// Checks `--sort key` before a run, against the columns a run of `models` models on suites
+/// named `suites` (in order) can have: the keys [`sort_models_with`] accepts and the column
+/// headers. A key for effective robustness (`er...`) needs two suites or more and
+/// [`MIN_MODELS`] models or more, and says so. Passing here does not promise the column: a fit
+/// can still fail on the numbers, which [`sorted_run`] then reports.
+pub fn check_sort_key(key: &str, suites: &[String], models: usize) -> Result<(), String> {
+    let bare = match key.rsplit_once(':') {
+        Some((k, d)) if d.eq_ignore_ascii_case("asc") || d.eq_ignore_ascii_case("desc") => k,
+        _ => key,
+    };
+    let is_er = bare.eq_ignore_ascii_case("er") || bare.to_ascii_lowercase().starts_with("er:");
+    if is_er && suites.len() < 2 {
+        return Err(format!(
+            "--sort {key:?}: effective robustness needs two suites or more, and this run has {} ({})",
+            suites.len(),
+            suites.join(", ")
+        ));
+    }
+    if is_er && models < MIN_MODELS {
+        return Err(format!(
+            "--sort {key:?}: effective robustness needs {MIN_MODELS} models or more (a fit over them), and this run has {models}"
+        ));
+    }
+    let Some(reference) = suites.first() else { return Ok(()) };
+    let mut keys: Vec<String> = vec!["model".into()];
+    let mut headers: Vec<String> = Vec::new();
+    for (si, s) in suites.iter().enumerate() {
+        keys.extend([s.clone(), format!("{s}:laion")]);
+        headers.extend([format!("{s} top-1 equal-wt"), format!("{s} top-1 LAION-wt")]);
+        if models > 1 {
+            headers.push(if si == 0 { format!("rank {s}") } else { format!("rank {s} (vs {reference})") });
+        }
+        if si == 0 {
+            continue;
+        }
+        if si == 1 {
+            keys.extend(["drop", "drop:laion", "er", "er:laion"].map(String::from));
+        }
+        keys.extend([format!("drop:{s}"), format!("drop:{s}:laion"), format!("er:{s}"), format!("er:{s}:laion")]);
+        for w in ["equal-wt", "LAION-wt"] {
+            headers.push(format!("drop {reference} -> {s} {w}"));
+            headers.push(format!("eff. robustness {reference} -> {s} {w}"));
+        }
+    }
+    if keys.iter().chain(&headers).any(|k| k.eq_ignore_ascii_case(bare)) {
+        return Ok(());
+    }
+    Err(format!("--sort {key:?}: no such column (use one of: {}, or a column header)", keys.join(", ")))
+}
+
 /// `results` reordered model by model as `order` says (models not in `order` keep their place
 /// after those that are).
 pub fn ordered(results: &[EvalResult], order: &[String]) -> Vec<EvalResult> {
@@ -291,6 +341,14 @@ pub fn sorted_run(mut run: RunResult, key: &str) -> Result<RunResult, String> {
     let order = sort_models_with(&run.results, &run.effective_robustness, key)?;
     run.results = ordered(&run.results, &order);
     Ok(run)
+}
+
+/// Fits `t` to a terminal `width` columns wide (cells wrap); `None` keeps its full width, as
+/// files and pipes get it.
+pub fn fit(t: &mut Table, width: Option<u16>) {
+    if let Some(w) = width {
+        t.set_content_arrangement(ContentArrangement::Dynamic).set_width(w);
+    }
 }
 
 /// The models x suites table: one row per model; for each suite its equal-weighted and

@@ -27,9 +27,9 @@ fn point_class(p: &Point) -> Option<&'static str> {
 }
 
 /// The page of a history (`shiftbench history`): the summary with the newest run's regressions
-/// first, the trend of each model and suite across the runs, the trend plots (title, SVG text,
-/// as [`read_plots`] gives them), every point with its change and verdict, and the runs.
-pub fn history_page(h: &History, plots: &[(String, String)]) -> Result<String> {
+/// first, the trend of each model and suite across the runs, the trend plots, every point with
+/// its change and verdict, and the runs.
+pub fn history_page(h: &History, plots: &[DrawnPlot]) -> Result<String> {
     // A run is named by the path it was given as (two runs can share a start time).
     let label = |i: usize| h.runs.get(i).map(|r| r.path.clone()).unwrap_or_default();
     let change = |p: &Point| match p.change {
@@ -104,8 +104,8 @@ pub fn history_page(h: &History, plots: &[(String, String)]) -> Result<String> {
 
     let mut points = Grid::new(
         "points-table",
-        &["model", "suite", "run", "top-1 equal-wt", "top-1 LAION-wt", "change vs previous", "verdict"],
-        &[false, false, false, true, true, true, false],
+        &["model", "suite", "run", "top-1 equal-wt", "top-1 LAION-wt", "change vs previous", "verdict", "what changed"],
+        &[false, false, false, true, true, true, false, false],
     );
     for s in &h.series {
         for p in &s.points {
@@ -119,6 +119,7 @@ pub fn history_page(h: &History, plots: &[(String, String)]) -> Result<String> {
                     Cell::est(p.top1_weighted),
                     change(p),
                     verdict(p, s.first_regression == Some(p.run)),
+                    Cell::text(p.notes.join("; ")),
                 ],
             );
         }
@@ -164,7 +165,7 @@ pub fn history_page(h: &History, plots: &[(String, String)]) -> Result<String> {
         trend,
         points,
         runs,
-        plots: plots.iter().map(|(t, s)| Plot::new(t, s)).collect(),
+        plots: plots.iter().map(Plot::drawn).collect(),
     };
     render("history.html", &title, page)
 }

@@ -1,5 +1,7 @@
 //! The HTML report page, `report.html` in a `--report-dir`: one self-contained file (inline CSS,
 //! inline SVG plots, a few lines of inline script; nothing fetched) that a CI job can publish.
+//! The plots come as drawn (`report::plot::Plot`, the SVG text and what it shows), the same
+//! strings the report folder writes as files; a page never reads a file back.
 //!
 //! - a run ([`run_page`]): what it is (run id, shiftbench version, git revision, time), the models x
 //!   suites summary (ranks, drops and, with three models or more, effective robustness, with the
@@ -28,20 +30,19 @@
 //!
 //! Numbers read as in the terminal: recall in percent with two decimals, ± one standard error.
 
-use std::path::{Path, PathBuf};
-
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::report::compare::{fmt_num, metric, Comparison, MetricChange, PairChange, Side, Verdict, METRICS};
+use crate::report::document::PLOTS_DIR;
 use crate::report::history::{History, Point};
+use crate::report::plot::Plot as DrawnPlot;
 use crate::report::sinks::fmt_change;
 use crate::report::sinks::text::{fmt_p, metric_row, COMPARE_HEADER, COMPARE_RIGHT};
 use crate::report::table::{fmt_est, models_in_order, problem_lines, suites_in_order, summary_cells_with};
 use crate::results::metrics::Estimate;
-use crate::results::paths::slug;
 use crate::results::provenance::git_revision;
 use crate::results::result::{EvalResult, RunResult};
 
@@ -182,16 +183,11 @@ impl Plot {
     }
 }
 
-/// Reads the SVG files `plot_run` wrote for a page: (the path relative to `root`, the SVG text).
-pub fn read_plots(written: &[PathBuf], root: &Path) -> Result<Vec<(String, String)>> {
-    written
-        .iter()
-        .map(|p| {
-            let title = p.strip_prefix(root).unwrap_or(p).to_string_lossy().replace('\\', "/");
-            let svg = std::fs::read_to_string(p).with_context(|| format!("cannot read the plot {}", p.display()))?;
-            Ok((title, svg))
-        })
-        .collect()
+impl Plot {
+    /// A drawn plot on a page, titled by its file in the report folder (`plots/<file>`).
+    fn drawn(p: &DrawnPlot) -> Plot {
+        Plot::new(&format!("{PLOTS_DIR}/{}", p.key.file()), &p.svg)
+    }
 }
 
 /// Standard base64 with padding (for the script's hash in the Content Security Policy).

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::report::analysis::{class_gaps, drop_lines, robustness_lines};
+use crate::report::plot::PlotKey;
 use crate::report::table::RESULTS_HEADER;
 use crate::results::robustness::EffectiveRobustness;
 
@@ -200,20 +201,19 @@ fn provenance(run: &RunResult) -> Option<Provenance> {
     Some(Provenance { models, suites })
 }
 
-/// The page of a run: `plots` are (title, SVG text) as [`read_plots`] gives them; a per-class
-/// plot (a title ending in `per-class/<model>__<suite>.svg`) goes into its model and suite's
-/// drill-down, the others into the Plots section.
-pub fn run_page(run: &RunResult, plots: &[(String, String)]) -> Result<String> {
+/// The page of a run: a model and suite's per-class plot goes into its drill-down, the other
+/// plots into the Plots section.
+pub fn run_page(run: &RunResult, plots: &[DrawnPlot]) -> Result<String> {
     let results = &run.results;
     let models = models_in_order(results);
     let suites = suites_in_order(results);
     let mut used = vec![false; plots.len()];
     let mut drills = Vec::new();
     for (i, r) in results.iter().enumerate() {
-        let own = format!("per-class/{}__{}.svg", slug(&r.model), slug(&r.suite));
-        let plot = plots.iter().enumerate().find(|(j, (t, _))| !used[*j] && t.ends_with(&own)).map(|(j, (t, s))| {
+        let own = PlotKey::PerClass { model: r.model.clone(), suite: r.suite.clone() };
+        let plot = plots.iter().enumerate().find(|(j, p)| !used[*j] && p.key == own).map(|(j, p)| {
             used[j] = true;
-            Plot::new(t, s)
+            Plot::drawn(p)
         });
         let m = &r.metrics;
         let line = if r.error.is_some() {
@@ -241,8 +241,7 @@ pub fn run_page(run: &RunResult, plots: &[(String, String)]) -> Result<String> {
         });
     }
     let drill_plots = used.iter().any(|u| *u);
-    let page_plots =
-        plots.iter().zip(&used).filter(|(_, u)| !**u).map(|((t, s), _)| Plot::new(t, s)).collect::<Vec<_>>();
+    let page_plots = plots.iter().zip(&used).filter(|(_, u)| !**u).map(|(p, _)| Plot::drawn(p)).collect::<Vec<_>>();
     let (failed, missing, expected) = results
         .iter()
         .fold((0, 0, 0), |(f, m, e), r| (f + r.totals.failed, m + r.totals.missing, e + r.totals.expected));

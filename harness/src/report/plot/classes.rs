@@ -3,10 +3,10 @@
 
 use super::*;
 
-/// Per-class recall against LAION frequency; `Some(reason)` when there is nothing to draw.
-pub(super) fn per_class(r: &EvalResult, top5: bool, file: &Path) -> Result<Option<String>> {
+/// Per-class recall against LAION frequency, as SVG; `Err(reason)` when there is nothing to draw.
+pub(super) fn per_class(r: &EvalResult, top5: bool) -> Result<Result<String, String>> {
     if r.weights == "equal" {
-        return Ok(Some("the suite has equal class weights, so no LAION frequency to plot against".into()));
+        return Ok(Err("the suite has equal class weights, so no LAION frequency to plot against".into()));
     }
     let total: f64 = r.per_class.values().filter(|c| c.counts.n > 0).map(|c| c.weight).sum();
     let mut pts: Vec<(f64, f64, f64)> = r
@@ -20,21 +20,30 @@ pub(super) fn per_class(r: &EvalResult, top5: bool, file: &Path) -> Result<Optio
         .collect();
     let zero = r.per_class.values().filter(|c| c.counts.n > 0 && c.weight <= 0.0).count();
     if pts.len() < 2 || total <= 0.0 {
-        return Ok(Some("fewer than two classes with a positive weight".into()));
+        return Ok(Err("fewer than two classes with a positive weight".into()));
     }
     pts.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (fmin, fmax) = (pts[0].0, pts[pts.len() - 1].0);
     let (lo, hi) = if fmax / fmin < 1.5 { (fmin / 1.5, fmax * 1.5) } else { (fmin / 1.25, fmax * 1.25) };
-    let ticks = log_ticks(lo, hi);
     // Few classes: each with its 95% bar; many: the points and a binned mean.
     let few = pts.len() < 40;
-    if let Some(d) = file.parent() {
-        std::fs::create_dir_all(d).map_err(|e| anyhow!("cannot create {}: {e}", d.display()))?;
-    }
-    let root = SVGBackend::new(file, SIZE).into_drawing_area();
+    draw_svg(SIZE, |root| per_class_chart(r, top5, &pts, zero, (lo, hi), few, root)).map(Ok)
+}
+
+/// [`per_class`]'s drawing: `pts` are (LAION share, recall %, 95% half-width) by share.
+fn per_class_chart(
+    r: &EvalResult,
+    top5: bool,
+    pts: &[(f64, f64, f64)],
+    zero: usize,
+    (lo, hi): (f64, f64),
+    few: bool,
+    root: &DrawingArea<SVGBackend, Shift>,
+) -> Result<()> {
+    let ticks = log_ticks(lo, hi);
     root.fill(&WHITE).map_err(err)?;
     let kk = if top5 { "top-5" } else { "top-1" };
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(root)
         .caption(format!("{} on {}: per-class {kk} recall", r.model, r.suite), (FONT, 20))
         .margin(18)
         .x_label_area_size(50)
@@ -108,13 +117,13 @@ pub(super) fn per_class(r: &EvalResult, top5: bool, file: &Path) -> Result<Optio
         ))
         .map_err(err)?;
     }
-    root.present().map_err(err)?;
-    Ok(None)
+    Ok(())
 }
 
 /// A histogram of one model's per-class changes `diffs` (fractions) from suite `x` to `y`: bins
-/// five percentage points wide, centred on multiples of five, with the mean change marked.
-pub(super) fn gap_histogram(model: &str, x: &str, y: &str, diffs: &[f64], file: &Path) -> Result<()> {
+/// five percentage points wide, centred on multiples of five, with the mean change marked. Returns
+/// the SVG.
+pub(super) fn gap_histogram(model: &str, x: &str, y: &str, diffs: &[f64]) -> Result<String> {
     const WIDTH: f64 = 5.0;
     let mut counts = [0u32; 41]; // -100, -95, ..., +100
     for d in diffs {
@@ -124,61 +133,58 @@ pub(super) fn gap_histogram(model: &str, x: &str, y: &str, diffs: &[f64], file: 
     let top = counts.iter().copied().max().unwrap_or(0).max(1) as f64 * 1.12;
     let mean = 100.0 * diffs.iter().sum::<f64>() / diffs.len().max(1) as f64;
     let (worse, better) = (diffs.iter().filter(|d| **d < 0.0).count(), diffs.iter().filter(|d| **d > 0.0).count());
-    if let Some(d) = file.parent() {
-        std::fs::create_dir_all(d).map_err(|e| anyhow!("cannot create {}: {e}", d.display()))?;
-    }
-    let root = SVGBackend::new(file, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{model}: per-class top-1 recall, {x} -> {y}"), (FONT, 18))
-        .margin(18)
-        .x_label_area_size(50)
-        .y_label_area_size(60)
-        .build_cartesian_2d(-105.0..105.0, 0.0..top)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc(format!("recall on {y} minus recall on {x} (percentage points)"))
-        .y_desc("classes")
-        .axis_desc_style((FONT, 15))
-        .label_style((FONT, 13))
-        .x_label_formatter(&|v| format!("{v:+.0}"))
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .max_light_lines(4)
-        .light_line_style(RGBColor(240, 240, 240))
-        .bold_line_style(RGBColor(215, 215, 215))
-        .draw()
-        .map_err(err)?;
-    let c = palette(0);
-    chart
-        .draw_series(counts.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, &n)| {
-            let centre = -100.0 + WIDTH * i as f64;
-            Rectangle::new([(centre - WIDTH / 2.0, 0.0), (centre + WIDTH / 2.0, n as f64)], c.mix(0.75).filled())
-        }))
-        .map_err(err)?
-        .label(format!("classes ({} in both suites: {worse} worse, {better} better)", diffs.len()))
-        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.mix(0.75).filled()));
-    chart
-        .draw_series(DashedLineSeries::new(vec![(0.0, 0.0), (0.0, top)], 6, 4, BLACK.stroke_width(1)))
-        .map_err(err)?
-        .label("no change")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
-    let red = palette(3);
-    chart
-        .draw_series(LineSeries::new(vec![(mean, 0.0), (mean, top)], red.stroke_width(2)))
-        .map_err(err)?
-        .label(format!("mean change {mean:+.2} points"))
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font((FONT, 13))
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
-    Ok(())
+    draw_svg(SIZE, |root| {
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(root)
+            .caption(format!("{model}: per-class top-1 recall, {x} -> {y}"), (FONT, 18))
+            .margin(18)
+            .x_label_area_size(50)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-105.0..105.0, 0.0..top)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(format!("recall on {y} minus recall on {x} (percentage points)"))
+            .y_desc("classes")
+            .axis_desc_style((FONT, 15))
+            .label_style((FONT, 13))
+            .x_label_formatter(&|v| format!("{v:+.0}"))
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .max_light_lines(4)
+            .light_line_style(RGBColor(240, 240, 240))
+            .bold_line_style(RGBColor(215, 215, 215))
+            .draw()
+            .map_err(err)?;
+        let c = palette(0);
+        chart
+            .draw_series(counts.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, &n)| {
+                let centre = -100.0 + WIDTH * i as f64;
+                Rectangle::new([(centre - WIDTH / 2.0, 0.0), (centre + WIDTH / 2.0, n as f64)], c.mix(0.75).filled())
+            }))
+            .map_err(err)?
+            .label(format!("classes ({} in both suites: {worse} worse, {better} better)", diffs.len()))
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.mix(0.75).filled()));
+        chart
+            .draw_series(DashedLineSeries::new(vec![(0.0, 0.0), (0.0, top)], 6, 4, BLACK.stroke_width(1)))
+            .map_err(err)?
+            .label("no change")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
+        let red = palette(3);
+        chart
+            .draw_series(LineSeries::new(vec![(mean, 0.0), (mean, top)], red.stroke_width(2)))
+            .map_err(err)?
+            .label(format!("mean change {mean:+.2} points"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(180, 180, 180))
+            .label_font((FONT, 13))
+            .draw()
+            .map_err(err)?;
+        Ok(())
+    })
 }
 
 /// Ticks at 1, 2 and 5 times powers of ten within `lo..hi` (only the powers of ten when the

@@ -1,4 +1,7 @@
-//! SVG plots of a result (plotters' SVG backend; no fonts needed to draw them):
+//! SVG plots of a result (plotters' SVG backend; no fonts needed to draw them), each drawn into a
+//! string: a [`Plot`] is its [`PlotKey`] (what it shows, which names its file) and its SVG text.
+//! The report folder writes the files from these strings ([`write_plots`]) and the page embeds
+//! the same strings; nothing is read back from disk.
 //!
 //! - `shift-top1-equal.svg`, `shift-top1-laion.svg`: the paper's Figure 1. One point per model,
 //!   its recall on one suite (x, ImageNet) against another (y, LAIONet), with 95% error bars
@@ -13,6 +16,9 @@
 //!   below y = x do worse on the classes that are frequent in LAION.
 //! - `per-class/<model>__<suite>.svg`: per class, recall against the class's LAION frequency (log
 //!   scale), with the mean recall of ten frequency bins.
+//! - a run on one suite (no shift to draw; [`single`]): `recall-<suite>.svg`, each model's top-1
+//!   recall with its 95% interval, and `class-recall/<model>__<suite>.svg`, the histogram of a
+//!   model's per-class top-1 recall.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,9 +37,11 @@ use crate::results::robustness::{fit_logit, Fit, MIN_MODELS};
 
 mod classes;
 mod similarity;
+mod single;
 
 use classes::{gap_histogram, per_class};
 pub use similarity::{recall_vs_similarity, similarity_histogram};
+use single::{class_recall_histogram, recall_dots};
 
 /// Which plots and which suites.
 #[derive(Debug, Clone, Default)]
@@ -49,13 +57,114 @@ pub struct PlotOptions {
     pub group_by: Option<String>,
 }
 
-/// What [`plot_run`] wrote, and what it could not draw (with the reason).
+/// What a plot shows. It names the plot's file ([`PlotKey::file`]) and lets a page find the plot
+/// it wants (a model and suite's per-class plot) without rebuilding file names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlotKey {
+    /// Recall on suite x against suite y per model (top-5 or top-1; LAION- or equal-weighted).
+    Shift { top5: bool, laion: bool },
+    /// Equal- against LAION-weighted recall per model and suite.
+    EqualVsLaion,
+    /// One model's per-class recall on one suite against LAION frequency.
+    PerClass { model: String, suite: String },
+    /// One model's per-class change from suite x to suite y.
+    ClassGaps { model: String, x: String, y: String },
+    /// Each model's top-1 recall on the one suite of a run, with its interval.
+    Recall { suite: String },
+    /// The distribution of one model's per-class recall on the one suite of a run.
+    ClassRecall { model: String, suite: String },
+    /// A history's trend on one suite.
+    Trend { suite: String },
+    /// The per-class differences of intra-class similarity, suite `b` against `a`.
+    SimilarityDifferences { a: String, b: String },
+    /// Recall change against similarity change, suite `b` against `a`.
+    RecallVsSimilarity { a: String, b: String },
+}
+
+impl PlotKey {
+    /// The plot's file, relative to the folder the plots go into.
+    pub fn file(&self) -> String {
+        match self {
+            PlotKey::Shift { top5, laion } => {
+                format!("shift-{}-{}.svg", if *top5 { "top5" } else { "top1" }, if *laion { "laion" } else { "equal" })
+            }
+            PlotKey::EqualVsLaion => "equal-vs-laion.svg".into(),
+            PlotKey::PerClass { model, suite } => format!("per-class/{}__{}.svg", slug(model), slug(suite)),
+            PlotKey::ClassGaps { model, x, y } => format!("class-gaps/{}__{}__{}.svg", slug(model), slug(x), slug(y)),
+            PlotKey::Recall { suite } => format!("recall-{}.svg", slug(suite)),
+            PlotKey::ClassRecall { model, suite } => format!("class-recall/{}__{}.svg", slug(model), slug(suite)),
+            PlotKey::Trend { suite } => format!("history-{}.svg", slug(suite)),
+            PlotKey::SimilarityDifferences { a, b } => format!("similarity-differences.{}-vs-{}.svg", slug(b), slug(a)),
+            PlotKey::RecallVsSimilarity { a, b } => format!("recall-vs-similarity.{}-vs-{}.svg", slug(b), slug(a)),
+        }
+    }
+}
+
+/// One drawn plot: what it shows and its SVG text.
+#[derive(Debug, Clone)]
+pub struct Plot {
+    pub key: PlotKey,
+    pub svg: String,
+}
+
+/// The plots drawn, and what could not be drawn (the plot, when it names one, and the reason).
 #[derive(Debug, Default)]
 pub struct Plots {
-    pub written: Vec<PathBuf>,
-    pub skipped: Vec<String>,
+    pub plots: Vec<Plot>,
+    pub skipped: Vec<(Option<PlotKey>, String)>,
     /// What the plots could not do as asked (a `group_by` tag no model has).
     pub notes: Vec<String>,
+}
+
+impl Plots {
+    /// Keeps `svg` as the plot `key`, or notes why it was not drawn.
+    fn add(&mut self, key: PlotKey, drawn: Result<String, String>) {
+        match drawn {
+            Ok(svg) => self.plots.push(Plot { key, svg }),
+            Err(why) => self.skipped.push((Some(key), why)),
+        }
+    }
+
+    /// The skipped plots as lines, each plot named by its file under `dir`.
+    pub fn skipped_lines(&self, dir: &Path) -> Vec<String> {
+        self.skipped
+            .iter()
+            .map(|(k, why)| match k {
+                Some(k) => format!("{}: {why}", dir.join(k.file()).display()),
+                None => why.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Writes each plot's SVG as `dir/<its file>` (creating `dir` even when there is none); returns
+/// the paths, in the plots' order.
+pub fn write_plots(plots: &[Plot], dir: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|e| anyhow!("cannot create {}: {e}", dir.display()))?;
+    let mut out = Vec::with_capacity(plots.len());
+    for p in plots {
+        let file = dir.join(p.key.file());
+        if let Some(d) = file.parent() {
+            std::fs::create_dir_all(d).map_err(|e| anyhow!("cannot create {}: {e}", d.display()))?;
+        }
+        crate::util::files::write_atomic(&file, p.svg.as_bytes())?;
+        out.push(file);
+    }
+    Ok(out)
+}
+
+/// Draws into a new SVG string of `size` with `draw`.
+pub(crate) fn draw_svg(
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<()>,
+) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        draw(&root)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
 }
 
 const SIZE: (u32, u32) = (760, 720);
@@ -92,9 +201,8 @@ pub fn suites_in(run: &RunResult) -> Vec<String> {
     v
 }
 
-/// Draws every plot the result allows under `dir`.
-pub fn plot_run(run: &RunResult, dir: &Path, opts: &PlotOptions) -> Result<Plots> {
-    std::fs::create_dir_all(dir).map_err(|e| anyhow!("cannot create {}: {e}", dir.display()))?;
+/// Draws every plot the result allows.
+pub fn plot_run(run: &RunResult, opts: &PlotOptions) -> Result<Plots> {
     let mut plots = Plots::default();
     let k = if opts.top5 { "top5" } else { "top1" };
     let suites = suites_in(run);
@@ -104,21 +212,26 @@ pub fn plot_run(run: &RunResult, dir: &Path, opts: &PlotOptions) -> Result<Plots
         (Some(x), Some(y)) if x != y => {
             for (weighting, label) in [("equal", "equal-weighted"), ("weighted", "LAION-weighted")] {
                 let key = format!("{k}_{weighting}");
-                let file = dir.join(format!("shift-{k}-{}.svg", if weighting == "equal" { "equal" } else { "laion" }));
+                let plot = PlotKey::Shift { top5: opts.top5, laion: weighting != "equal" };
                 let groups = opts.group_by.as_deref().map(|tag| (tag, tags_of(run, tag)));
-                match shift_plot(run, &x, &y, &key, label, groups.as_ref().map(|(t, m)| (*t, m)), &file)? {
-                    true => plots.written.push(file),
-                    false => plots
-                        .skipped
-                        .push(format!("{}: no model has {label} recall on both {x} and {y}", file.display())),
-                }
+                let drawn = shift_plot(run, &x, &y, &key, label, groups.as_ref().map(|(t, m)| (*t, m)))?
+                    .ok_or_else(|| format!("no model has {label} recall on both {x} and {y}"));
+                plots.add(plot, drawn);
             }
         }
-        _ => plots.skipped.push(format!(
-            "shift plots: need two suites (the result has {}: {})",
-            suites.len(),
-            suites.join(", ")
+        _ => plots.skipped.push((
+            None,
+            format!("shift plots: need two suites (the result has {}: {})", suites.len(), suites.join(", ")),
         )),
+    }
+    // One suite: no shift to draw, so each model's recall with its interval and the spread of
+    // its classes' recall.
+    if let [suite] = suites.as_slice() {
+        plots.add(PlotKey::Recall { suite: suite.clone() }, recall_dots(run, suite)?);
+        for r in run.results.iter().filter(|r| r.error.is_none()) {
+            let key = PlotKey::ClassRecall { model: r.model.clone(), suite: r.suite.clone() };
+            plots.add(key, class_recall_histogram(r)?);
+        }
     }
     if let Some(tag) = &opts.group_by {
         let tagged = run.run.iter().flat_map(|i| &i.models).any(|m| m.tags.contains_key(tag));
@@ -128,17 +241,12 @@ pub fn plot_run(run: &RunResult, dir: &Path, opts: &PlotOptions) -> Result<Plots
             ));
         }
     }
-    let file = dir.join("equal-vs-laion.svg");
-    match equal_vs_weighted(run, k, &file)? {
-        true => plots.written.push(file),
-        false => plots.skipped.push(format!("{}: no result has both equal- and LAION-weighted recall", file.display())),
-    }
+    let drawn =
+        equal_vs_weighted(run, k)?.ok_or_else(|| "no result has both equal- and LAION-weighted recall".to_string());
+    plots.add(PlotKey::EqualVsLaion, drawn);
     for r in &run.results {
-        let file = dir.join("per-class").join(format!("{}__{}.svg", slug(&r.model), slug(&r.suite)));
-        match per_class(r, opts.top5, &file)? {
-            None => plots.written.push(file),
-            Some(why) => plots.skipped.push(format!("{}: {why}", file.display())),
-        }
+        let key = PlotKey::PerClass { model: r.model.clone(), suite: r.suite.clone() };
+        plots.add(key, per_class(r, opts.top5)?);
     }
     // The x suite first, so the gaps are of every other suite (or the y suite asked for) against it.
     let mut by_x = run.results.clone();
@@ -154,11 +262,10 @@ pub fn plot_run(run: &RunResult, dir: &Path, opts: &PlotOptions) -> Result<Plots
         }
     }
     for (m, x, y) in pairs {
-        let file = dir.join("class-gaps").join(format!("{}__{}__{}.svg", slug(m), slug(x), slug(y)));
         let mine: Vec<f64> =
             gaps.iter().filter(|g| g.model == m && g.x_suite == x && g.y_suite == y).map(|g| g.diff).collect();
-        gap_histogram(m, x, y, &mine, &file)?;
-        plots.written.push(file);
+        let key = PlotKey::ClassGaps { model: m.to_string(), x: x.to_string(), y: y.to_string() };
+        plots.add(key, Ok(gap_histogram(m, x, y, &mine)?));
     }
     Ok(plots)
 }
@@ -371,8 +478,7 @@ fn shift_plot(
     key: &str,
     label: &str,
     group_by: Option<(&str, &BTreeMap<String, String>)>,
-    file: &Path,
-) -> Result<bool> {
+) -> Result<Option<String>> {
     let mut points = Vec::new();
     let mut models: Vec<String> = Vec::new();
     for a in run.results.iter().filter(|r| r.suite == xs) {
@@ -383,10 +489,9 @@ fn shift_plot(
         }
     }
     if points.is_empty() {
-        return Ok(false);
+        return Ok(None);
     }
     let k = if key.starts_with("top5") { "Top-5" } else { "Top-1" };
-    let root = SVGBackend::new(file, SIZE).into_drawing_area();
     let many = models.len() > 10;
     let mut fits = Vec::new();
     if let Some(f) = fit_points(points.iter()) {
@@ -417,23 +522,24 @@ fn shift_plot(
         }
         None => models,
     };
-    scatter_with_diagonal(
-        &root,
-        &Labels {
-            title: &format!("{k} recall ({label}): {xs} vs {ys}"),
-            x: &format!("{xs} recall (%)"),
-            y: &format!("{ys} recall (%)"),
-        },
-        &points,
-        &groups,
-        !many,
-        &fits,
-    )?;
-    root.present().map_err(err)?;
-    Ok(true)
+    let svg = draw_svg(SIZE, |root| {
+        scatter_with_diagonal(
+            root,
+            &Labels {
+                title: &format!("{k} recall ({label}): {xs} vs {ys}"),
+                x: &format!("{xs} recall (%)"),
+                y: &format!("{ys} recall (%)"),
+            },
+            &points,
+            &groups,
+            !many,
+            &fits,
+        )
+    })?;
+    Ok(Some(svg))
 }
 
-fn equal_vs_weighted(run: &RunResult, k: &str, file: &Path) -> Result<bool> {
+fn equal_vs_weighted(run: &RunResult, k: &str) -> Result<Option<String>> {
     let suites = suites_in(run);
     let mut points = Vec::new();
     for r in &run.results {
@@ -448,25 +554,25 @@ fn equal_vs_weighted(run: &RunResult, k: &str, file: &Path) -> Result<bool> {
         }
     }
     if points.is_empty() {
-        return Ok(false);
+        return Ok(None);
     }
     let models = run.results.iter().map(|r| &r.model).collect::<std::collections::BTreeSet<_>>().len();
     let kk = if k == "top5" { "Top-5" } else { "Top-1" };
-    let root = SVGBackend::new(file, SIZE).into_drawing_area();
-    scatter_with_diagonal(
-        &root,
-        &Labels {
-            title: &format!("{kk} recall: equal- vs LAION-weighted"),
-            x: "equal-weighted recall (%)",
-            y: "LAION-weighted recall (%)",
-        },
-        &points,
-        &suites,
-        models <= 6,
-        &[],
-    )?;
-    root.present().map_err(err)?;
-    Ok(true)
+    let svg = draw_svg(SIZE, |root| {
+        scatter_with_diagonal(
+            root,
+            &Labels {
+                title: &format!("{kk} recall: equal- vs LAION-weighted"),
+                x: "equal-weighted recall (%)",
+                y: "LAION-weighted recall (%)",
+            },
+            &points,
+            &suites,
+            models <= 6,
+            &[],
+        )
+    })?;
+    Ok(Some(svg))
 }
 
 #[cfg(test)]
@@ -500,7 +606,6 @@ mod tests {
 
     #[test]
     fn shift_plots_draw_a_fit_overall_and_per_group() {
-        let d = tempfile::tempdir().unwrap();
         // Two groups of three models, each on a line of its own.
         let models = [("a1", 8, 6), ("a2", 12, 9), ("a3", 16, 13), ("b1", 9, 3), ("b2", 13, 5), ("b3", 17, 10)];
         let mut results = Vec::new();
@@ -511,9 +616,7 @@ mod tests {
         let run = RunResult::new(results);
         let tags: BTreeMap<String, String> =
             models.iter().map(|(m, _, _)| (m.to_string(), m[..1].to_string())).filter(|(m, _)| m != "b3").collect();
-        let file = d.path().join("grouped.svg");
-        assert!(shift_plot(&run, "x", "y", "top1_equal", "equal", Some(("arch", &tags)), &file).unwrap());
-        let svg = std::fs::read_to_string(&file).unwrap();
+        let svg = shift_plot(&run, "x", "y", "top1_equal", "equal", Some(("arch", &tags))).unwrap().expect("drawn");
         let wanted =
             ["logit-linear fit, 6 models", "arch = a", "arch = b", "arch = (no arch)", "fit, arch = a (3 models)"];
         for want in wanted {
@@ -528,9 +631,7 @@ mod tests {
             assert!((y - 100.0 * f.predict(x / 100.0)).abs() < 1e-9 && (20.0..=90.0).contains(&y));
         }
         // Ungrouped: one fit, the models each a colour.
-        let file = d.path().join("plain.svg");
-        assert!(shift_plot(&run, "x", "y", "top1_equal", "equal", None, &file).unwrap());
-        let svg = std::fs::read_to_string(&file).unwrap();
+        let svg = shift_plot(&run, "x", "y", "top1_equal", "equal", None).unwrap().expect("drawn");
         assert!(svg.contains("logit-linear fit, 6 models") && svg.contains("b3") && !svg.contains("fit, arch"));
     }
 }

@@ -17,8 +17,17 @@ const MIN_RECALL_SPAN: f64 = 1.0;
 
 /// The histogram of `c`'s per-class differences of mean cosine (suite `b` minus suite `a`), each
 /// bin's bar stacked by verdict, with the headline (the shares significantly lower and higher) under
-/// the title. `Some(reason)` when there is nothing to draw (fewer than two classes).
-pub fn similarity_histogram(c: &SuiteComparison, model: &str, file: &Path) -> Result<Option<String>> {
+/// the title, as SVG. `Err(reason)` when there is nothing to draw (fewer than two classes).
+pub fn similarity_histogram(c: &SuiteComparison, model: &str) -> Result<Result<String, String>> {
+    let mut svg = String::new();
+    Ok(match histogram_into(c, model, &mut svg)? {
+        None => Ok(svg),
+        Some(why) => Err(why),
+    })
+}
+
+/// [`similarity_histogram`] drawn into `svg`; `Some(reason)` when there is nothing to draw.
+fn histogram_into(c: &SuiteComparison, model: &str, svg: &mut String) -> Result<Option<String>> {
     let classes: Vec<(f64, Verdict)> =
         c.classes.iter().filter(|d| d.diff.is_finite()).map(|d| (d.diff, d.verdict)).collect();
     if classes.len() < 2 {
@@ -45,7 +54,7 @@ pub fn similarity_histogram(c: &SuiteComparison, model: &str, file: &Path) -> Re
         c.higher,
         100.0 * c.share_higher.unwrap_or_default()
     );
-    let root = svg_root(file)?;
+    let root = svg_root(svg)?;
     let area = titled(&root, &format!("{model}: intra-class similarity, {} minus {}", c.b, c.a), &headline)?;
     let mut chart = ChartBuilder::on(&area)
         .margin(18)
@@ -97,13 +106,28 @@ pub fn similarity_histogram(c: &SuiteComparison, model: &str, file: &Path) -> Re
 /// The paper's figure: per class (`(wnid, similarity change, recall change)`, the changes from
 /// suite `a` to suite `b`, similarity in mean cosine, recall in percentage points), the change in
 /// recall against the change in intra-class similarity, with the least-squares line and Pearson's
-/// r. `Some(reason)` when there is nothing to draw (fewer than three classes with both changes).
+/// r, as SVG. `Err(reason)` when there is nothing to draw (fewer than three classes with both
+/// changes).
 pub fn recall_vs_similarity(
     points: &[(String, f64, f64)],
     a: &str,
     b: &str,
     model: &str,
-    file: &Path,
+) -> Result<Result<String, String>> {
+    let mut svg = String::new();
+    Ok(match recall_into(points, a, b, model, &mut svg)? {
+        None => Ok(svg),
+        Some(why) => Err(why),
+    })
+}
+
+/// [`recall_vs_similarity`] drawn into `svg`; `Some(reason)` when there is nothing to draw.
+fn recall_into(
+    points: &[(String, f64, f64)],
+    a: &str,
+    b: &str,
+    model: &str,
+    svg: &mut String,
 ) -> Result<Option<String>> {
     let pts: Vec<(f64, f64)> =
         points.iter().filter(|p| p.1.is_finite() && p.2.is_finite()).map(|p| (p.1, p.2)).collect();
@@ -126,7 +150,7 @@ pub fn recall_vs_similarity(
         Some(r) => format!("{r:+.3}"),
         None => "undefined (no spread)".to_string(),
     };
-    let root = svg_root(file)?;
+    let root = svg_root(svg)?;
     let area = titled(
         &root,
         &format!("{model}: recall vs intra-class similarity, {b} minus {a}"),
@@ -175,12 +199,9 @@ pub fn recall_vs_similarity(
     Ok(None)
 }
 
-/// A white SVG canvas of the plots' size at `file`, its folder created.
-fn svg_root(file: &Path) -> Result<DrawingArea<SVGBackend<'_>, Shift>> {
-    if let Some(d) = file.parent() {
-        std::fs::create_dir_all(d).map_err(|e| anyhow!("cannot create {}: {e}", d.display()))?;
-    }
-    let root = SVGBackend::new(file, SIZE).into_drawing_area();
+/// A white SVG canvas of the plots' size, drawn into `svg`.
+fn svg_root(svg: &mut String) -> Result<DrawingArea<SVGBackend<'_>, Shift>> {
+    let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     Ok(root)
 }
@@ -366,20 +387,17 @@ mod tests {
         compare(a, &ra, b, &rb)
     }
 
-    fn svg(file: &Path) -> String {
-        let s = std::fs::read_to_string(file).unwrap();
+    fn svg(drawn: Result<String, String>) -> String {
+        let s = drawn.expect("drawn");
         assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"), "{s}");
         s
     }
 
     #[test]
     fn histogram_draws_the_headline_and_escapes_names() {
-        let d = tempfile::tempdir().unwrap();
         let c = comparison("imagenet", "laionet");
         assert_eq!((c.lower, c.higher, c.classes.len()), (2, 1, 4));
-        let file = d.path().join("nested").join("hist.svg");
-        assert_eq!(similarity_histogram(&c, "vit", &file).unwrap(), None);
-        let s = svg(&file);
+        let s = svg(similarity_histogram(&c, "vit").unwrap());
         for want in [
             "vit: intra-class similarity, laionet minus imagenet",
             "2 of 4 classes significantly lower (50.0%), 1 higher (25.0%)",
@@ -393,25 +411,21 @@ mod tests {
         }
         // Names from the user reach the SVG escaped.
         let c = comparison("a<b", "x&y");
-        let file = d.path().join("escaped.svg");
-        assert_eq!(similarity_histogram(&c, "m<1>&co", &file).unwrap(), None);
-        let s = svg(&file);
+        let s = svg(similarity_histogram(&c, "m<1>&co").unwrap());
         assert!(s.contains("m&lt;1&gt;&amp;co: intra-class similarity, x&amp;y minus a&lt;b"), "{s}");
         assert!(!s.contains("m<1>") && !s.contains("x&y"));
         // Nothing to draw: one class, or only NaN differences.
         let mut one = comparison("a", "b");
         one.classes.truncate(1);
-        let file = d.path().join("one.svg");
-        let why = similarity_histogram(&one, "m", &file).unwrap().expect("a reason");
+        let why = similarity_histogram(&one, "m").unwrap().expect_err("a reason");
         assert!(why.contains("fewer than two classes"), "{why}");
-        assert!(!file.exists());
         let mut nan = comparison("a", "b");
         nan.classes.iter_mut().skip(1).for_each(|x| x.diff = f64::NAN);
-        assert!(similarity_histogram(&nan, "m", &file).unwrap().is_some());
+        assert!(similarity_histogram(&nan, "m").unwrap().is_err());
         // All differences equal (and zero): an axis of some width all the same.
         let mut flat = comparison("a", "b");
         flat.classes.iter_mut().for_each(|x| x.diff = 0.0);
-        assert_eq!(similarity_histogram(&flat, "m", &d.path().join("flat.svg")).unwrap(), None);
+        svg(similarity_histogram(&flat, "m").unwrap());
     }
 
     #[test]
@@ -437,16 +451,13 @@ mod tests {
 
     #[test]
     fn recall_plot_draws_the_fit_and_r() {
-        let d = tempfile::tempdir().unwrap();
         // y = 100 x exactly, with a NaN class left out: r = 1.
         let points: Vec<(String, f64, f64)> = [(-0.1, -10.0), (0.0, 0.0), (0.05, 5.0), (0.2, 20.0), (f64::NAN, 3.0)]
             .iter()
             .enumerate()
             .map(|(i, &(x, y))| (format!("n{i:08}"), x, y))
             .collect();
-        let file = d.path().join("deep").join("recall.svg");
-        assert_eq!(recall_vs_similarity(&points, "in<1>", "laion&co", "m<&>", &file).unwrap(), None);
-        let s = svg(&file);
+        let s = svg(recall_vs_similarity(&points, "in<1>", "laion&co", "m<&>").unwrap());
         for want in [
             "m&lt;&amp;&gt;: recall vs intra-class similarity, laion&amp;co minus in&lt;1&gt;",
             "4 classes, Pearson&apos;s r = +1.000",
@@ -456,17 +467,15 @@ mod tests {
             assert!(s.contains(want), "{want}\n{s}");
         }
         // Fewer than three usable classes.
-        let why = recall_vs_similarity(&points[..2], "a", "b", "m", &d.path().join("few.svg")).unwrap();
-        assert!(why.expect("a reason").contains("fewer than three"));
+        let why = recall_vs_similarity(&points[..2], "a", "b", "m").unwrap();
+        assert!(why.expect_err("a reason").contains("fewer than three"));
         let mut nan = points.clone();
         nan[0].2 = f64::NAN;
         nan[1].1 = f64::INFINITY;
-        assert!(recall_vs_similarity(&nan, "a", "b", "m", &d.path().join("nan.svg")).unwrap().is_some());
+        assert!(recall_vs_similarity(&nan, "a", "b", "m").unwrap().is_err());
         // All equal: no spread, no fit, no r, but a plot with axes of some width.
         let same: Vec<(String, f64, f64)> = (0..3).map(|i| (format!("c{i}"), 0.1, -2.0)).collect();
-        let file = d.path().join("same.svg");
-        assert_eq!(recall_vs_similarity(&same, "a", "b", "m", &file).unwrap(), None);
-        let s = svg(&file);
+        let s = svg(recall_vs_similarity(&same, "a", "b", "m").unwrap());
         assert!(s.contains("undefined (no spread)") && !s.contains("least squares"));
     }
 

@@ -8,24 +8,26 @@
 
 //!
 //! One file per sink: [`text`] (the terminal), [`markdown`], [`csv`], [`junit`]; JSON is the
-//! result model itself.
+//! result model itself. [`RunReport`] and [`ComparisonReport`] are the two as
+//! [`Document`]s, which `report::write_folder` writes with their plots and page.
 
 pub mod csv;
 pub mod junit;
 pub mod markdown;
 pub mod text;
 
-use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use anyhow::Result;
 
 use crate::report::analysis::{class_gaps, gaps_csv, gaps_json, summary_section};
 use crate::report::compare::Comparison;
-use crate::report::table::{problem_lines, table};
+use crate::report::document::{Document, PlotPlace};
+use crate::report::html::{comparison_page, run_page};
+use crate::report::plot::{plot_run, Plot, PlotOptions, Plots};
+use crate::report::table::{fit, problem_lines, table};
 use crate::results::metrics::Estimate;
 use crate::results::result::RunResult;
-use crate::util::files::write_atomic;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -67,11 +69,19 @@ impl FromStr for Format {
 
 /// A run's result in `format`.
 pub fn render_run(run: &RunResult, format: Format) -> Result<String> {
+    render_run_width(run, format, None)
+}
+
+/// A run's result in `format`, its tables fitted to a terminal `width` columns wide (`None`: full
+/// width). The one place the run's terminal text is assembled.
+pub fn render_run_width(run: &RunResult, format: Format, width: Option<u16>) -> Result<String> {
     Ok(match format {
         Format::Table => {
-            let mut s = table(&run.results).to_string();
+            let mut t = table(&run.results);
+            fit(&mut t, width);
+            let mut s = t.to_string();
             s.push('\n');
-            if let Some(section) = summary_section(&run.results, &run.effective_robustness) {
+            if let Some(section) = summary_section(&run.results, &run.effective_robustness, width) {
                 s.push_str(&section);
             }
             for l in problem_lines(&run.results, 10) {
@@ -89,9 +99,17 @@ pub fn render_run(run: &RunResult, format: Format) -> Result<String> {
 
 /// A comparison in `format`.
 pub fn render_comparison(c: &Comparison, format: Format) -> Result<String> {
+    render_comparison_width(c, format, None)
+}
+
+/// A comparison in `format`, its table fitted to a terminal `width` columns wide (`None`: full
+/// width).
+pub fn render_comparison_width(c: &Comparison, format: Format, width: Option<u16>) -> Result<String> {
     Ok(match format {
         Format::Table => {
-            let mut s = text::comparison_table(c).to_string();
+            let mut t = text::comparison_table(c);
+            fit(&mut t, width);
+            let mut s = t.to_string();
             s.push('\n');
             for l in text::comparison_notes(c) {
                 s.push_str(&l);
@@ -112,40 +130,62 @@ pub(crate) fn fmt_change(d: Estimate) -> String {
     format!("{:+.2} ± {:.2}", 100.0 * d.value, 100.0 * d.se)
 }
 
-/// Writes a run's report in every format under `dir` as `<stem>.<ext>`, plus
-/// `<stem>.per-class.csv` and, with two suites or more, `<stem>.class-gaps.csv` and
-/// `<stem>.class-gaps.json` (each model's per-class change from the first suite to each other
-/// one, [`class_gaps`]); returns the paths.
-pub fn write_run_reports(dir: &Path, stem: &str, run: &RunResult) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for f in Format::ALL {
-        let p = dir.join(format!("{stem}.{}", f.extension()));
-        write_atomic(&p, render_run(run, f)?.as_bytes())?;
-        out.push(p);
-    }
-    let p = dir.join(format!("{stem}.per-class.csv"));
-    write_atomic(&p, csv::per_class_csv(run)?.as_bytes())?;
-    out.push(p);
-    let gaps = class_gaps(&run.results);
-    if !gaps.is_empty() {
-        for (ext, text) in [("csv", gaps_csv(&gaps)?), ("json", gaps_json(&gaps)?)] {
-            let p = dir.join(format!("{stem}.class-gaps.{ext}"));
-            write_atomic(&p, text.as_bytes())?;
-            out.push(p);
-        }
-    }
-    Ok(out)
+/// A run's report ([`Document`]): every format as `<stem>.<ext>` (`run`, or `score` for a
+/// re-scored log), plus `<stem>.per-class.csv` and, with two suites or more,
+/// `<stem>.class-gaps.csv` and `<stem>.class-gaps.json` (each model's per-class change from the
+/// first suite to each other one, [`class_gaps`]); the plots of [`plot_run`] and `report.html`.
+pub struct RunReport<'a> {
+    pub run: &'a RunResult,
+    pub stem: &'a str,
 }
 
-/// Writes a comparison in every format under `dir` as `<stem>.<ext>`; returns the paths.
-pub fn write_comparison_reports(dir: &Path, stem: &str, c: &Comparison) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for f in Format::ALL {
-        let p = dir.join(format!("{stem}.{}", f.extension()));
-        write_atomic(&p, render_comparison(c, f)?.as_bytes())?;
-        out.push(p);
+impl Document for RunReport<'_> {
+    type Format = Format;
+    const PLOTS: PlotPlace = PlotPlace::Folder;
+    fn stem(&self) -> &str {
+        self.stem
     }
-    Ok(out)
+    fn render_width(&self, format: Format, width: Option<u16>) -> Result<String> {
+        render_run_width(self.run, format, width)
+    }
+    fn extra_files(&self) -> Result<Vec<(String, String)>> {
+        let stem = self.stem;
+        let mut out = vec![(format!("{stem}.per-class.csv"), csv::per_class_csv(self.run)?)];
+        let gaps = class_gaps(&self.run.results);
+        if !gaps.is_empty() {
+            out.push((format!("{stem}.class-gaps.csv"), gaps_csv(&gaps)?));
+            out.push((format!("{stem}.class-gaps.json"), gaps_json(&gaps)?));
+        }
+        Ok(out)
+    }
+    fn plots(&self) -> Result<Plots> {
+        plot_run(self.run, &PlotOptions::default())
+    }
+    fn page(&self, plots: &[Plot]) -> Result<Option<(String, String)>> {
+        Ok(Some(("report.html".into(), run_page(self.run, plots)?)))
+    }
+}
+
+/// A comparison's report ([`Document`]): every format as `compare.<ext>` and its page, named
+/// `page` (`report.html` for `compare`; `compare.html` beside a run's own page for
+/// `run --baseline`).
+pub struct ComparisonReport<'a> {
+    pub comparison: &'a Comparison,
+    pub page: &'a str,
+}
+
+impl Document for ComparisonReport<'_> {
+    type Format = Format;
+    const PLOTS: PlotPlace = PlotPlace::None;
+    fn stem(&self) -> &str {
+        "compare"
+    }
+    fn render_width(&self, format: Format, width: Option<u16>) -> Result<String> {
+        render_comparison_width(self.comparison, format, width)
+    }
+    fn page(&self, _plots: &[Plot]) -> Result<Option<(String, String)>> {
+        Ok(Some((self.page.to_string(), comparison_page(self.comparison)?)))
+    }
 }
 
 pub(crate) fn f6(v: f64) -> String {
