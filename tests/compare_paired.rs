@@ -136,18 +136,7 @@ fn paired_verdicts_on_the_sample_photos() {
 #[test]
 fn paired_verdicts_on_the_demo_suite() {
     let d = tempfile::tempdir().unwrap();
-    let suites = shiftbench::demo::generate(&d.path().join("suites")).unwrap();
-    let lib = common::plugin_lib("shiftbench_example");
-    let base = d.path().join("base");
-    ok(&shiftbench(&[
-        "run",
-        "--suite",
-        suites.laionet.to_str().unwrap(),
-        "--model",
-        lib.to_str().unwrap(),
-        "--out",
-        base.to_str().unwrap(),
-    ]));
+    let base = common::example_run_on_demo(d.path(), "base");
     let scored = d.path().join("scored");
     std::fs::create_dir_all(&scored).unwrap();
     ok(&shiftbench(&[
@@ -167,18 +156,7 @@ fn paired_verdicts_on_the_demo_suite() {
 #[test]
 fn a_cut_log_is_named_and_the_comparison_falls_back_to_unpaired() {
     let d = tempfile::tempdir().unwrap();
-    let suites = shiftbench::demo::generate(&d.path().join("suites")).unwrap();
-    let lib = common::plugin_lib("shiftbench_example");
-    let base = d.path().join("base");
-    ok(&shiftbench(&[
-        "run",
-        "--suite",
-        suites.laionet.to_str().unwrap(),
-        "--model",
-        lib.to_str().unwrap(),
-        "--out",
-        base.to_str().unwrap(),
-    ]));
+    let base = common::example_run_on_demo(d.path(), "base");
     let (_, records) = read_log(&the_log(&base)).unwrap();
     let text = std::fs::read_to_string(the_log(&base)).unwrap();
     let lines: Vec<&str> = text.lines().collect();

@@ -26,19 +26,7 @@ fn history(runs: &[&Path], extra: &[&str]) -> (Option<i32>, String, String) {
 #[test]
 fn a_series_of_nightly_runs() {
     let d = tempfile::tempdir().unwrap();
-    let suites = shiftbench::demo::generate(&d.path().join("suites")).unwrap();
-    let lib = common::plugin_lib("shiftbench_example");
-    let night0 = d.path().join("night0");
-    let o = shiftbench(&[
-        "run",
-        "--suite",
-        suites.laionet.to_str().unwrap(),
-        "--model",
-        lib.to_str().unwrap(),
-        "--out",
-        night0.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let night0 = common::example_run_on_demo(d.path(), "night0");
     let log: PathBuf = std::fs::read_dir(night0.join("predictions")).unwrap().next().unwrap().unwrap().path();
     // Night 1: a few flips each way (noise); night 2: 80 right answers lost; night 3: the same
     // predictions as night 2.
@@ -189,19 +177,7 @@ fn the_readme_nightly_job_works_from_the_first_night() {
 #[test]
 fn history_and_compare_name_what_changed_in_a_card() {
     let d = tempfile::tempdir().unwrap();
-    let suites = shiftbench::demo::generate(&d.path().join("suites")).unwrap();
-    let lib = common::plugin_lib("shiftbench_example");
-    let night0 = d.path().join("night0");
-    let o = shiftbench(&[
-        "run",
-        "--suite",
-        suites.laionet.to_str().unwrap(),
-        "--model",
-        lib.to_str().unwrap(),
-        "--out",
-        night0.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let night0 = common::example_run_on_demo(d.path(), "night0");
     // Night 1: the same result, its card's channel order flipped.
     let mut json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(night0.join("result.json")).unwrap()).unwrap();

@@ -179,3 +179,23 @@ pub fn flipped_run(log: &std::path::Path, dir: &std::path::Path, to_wrong: usize
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     dir.to_path_buf()
 }
+
+/// Generates the demo suites under `dir/suites` and runs the example plugin on the LAIONet-like
+/// one into `dir/<name>` (panicking with its stderr if the run fails); returns that folder.
+pub fn example_run_on_demo(dir: &std::path::Path, name: &str) -> PathBuf {
+    let suites = shiftbench::demo::generate(&dir.join("suites")).unwrap();
+    let out = dir.join(name);
+    let o = std::process::Command::new(shiftbench_bin())
+        .arg("run")
+        .arg("--suite")
+        .arg(&suites.laionet)
+        .arg("--model")
+        .arg(plugin_lib("shiftbench_example"))
+        .arg("--out")
+        .arg(&out)
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
