@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::report::plot::{write_plots, Plot, Plots};
-use crate::report::sinks::Format;
+use crate::report::plot::plots::{write_plots, Plot, Plots};
+use crate::report::sinks::format::Format;
 use crate::util::files::write_atomic;
 
 /// The formats a document has: a closed set of values, each one of the general [`Format`]s.

@@ -12,10 +12,13 @@
 //! - [`html`]: the HTML report page (`report.html`), from templates;
 //! - [`document`]: the one fan-out: every report is a [`Document`] with the formats it has, and
 //!   [`write_folder`] writes its formats, files, plots and page.
+//! - [`documents`]: the reports that have a page (a run, a comparison, a history) as
+//!   [`Document`]s, above their formats, plots and page.
 
 pub mod analysis;
 pub mod compare;
 pub mod document;
+pub mod documents;
 pub mod history;
 pub mod html;
 pub mod plot;

@@ -13,8 +13,9 @@ use anyhow::Result;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 
 use crate::report::document::{Document, FormatSet, PlotPlace};
-use crate::report::plot::{recall_vs_similarity, similarity_histogram, Plot, PlotKey, Plots};
-use crate::report::sinks::Format;
+use crate::report::plot::plots::{Plot, PlotKey, Plots};
+use crate::report::plot::similarity::{recall_vs_similarity, similarity_histogram};
+use crate::report::sinks::format::Format;
 use crate::results::similarity::pearson;
 use crate::run::similarity::SimilarityReport;
 

@@ -10,7 +10,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArra
 use crate::report::compare::{metric, METRICS};
 use crate::report::document::{Document, FormatSet, PlotPlace};
 use crate::report::sinks::csv::{write_metric_rows, Counted, METRIC_ROW_HEADER};
-use crate::report::sinks::Format;
+use crate::report::sinks::format::Format;
 use crate::report::table::{fit, fmt_est};
 use crate::run::sweep::Sweep;
 

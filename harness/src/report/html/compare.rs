@@ -1,6 +1,17 @@
 //! The page of a comparison (`compare`, `run --baseline`).
 
-use super::*;
+use anyhow::Result;
+use serde::Serialize;
+
+use super::page::render;
+use super::parts::{plural, rev, Cell, Grid};
+use crate::report::compare::{fmt_num, Comparison, MetricChange, PairChange, Side, Verdict};
+use crate::report::sinks::format::fmt_change;
+use crate::report::sinks::text::{fmt_p, metric_row, COMPARE_HEADER, COMPARE_RIGHT};
+use crate::report::table::fmt_est;
+
+/// How many classes that moved most a comparison shows before the full list.
+const CLASSES_FIRST: usize = 20;
 
 #[derive(Debug, Serialize)]
 struct PairSection {

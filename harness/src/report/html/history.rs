@@ -1,7 +1,15 @@
 //! The page of a history (`history`).
 
+use anyhow::Result;
+use serde::Serialize;
+
 use super::compare::verdict_class;
-use super::*;
+use super::page::render;
+use super::parts::{plural, Cell, Grid, Plot};
+use crate::report::compare::fmt_num;
+use crate::report::history::series::{History, Point};
+use crate::report::plot::plots::Plot as DrawnPlot;
+use crate::report::sinks::format::fmt_change;
 
 #[derive(Debug, Serialize)]
 struct HistoryPage {

@@ -1,10 +1,25 @@
 //! The page of a run (`run`, `score`, `merge`).
 
-use super::*;
+use anyhow::Result;
+use serde::Serialize;
+
+use super::page::render;
+use super::parts::{plural, rev, share, Cell, Grid, Plot};
 use crate::report::analysis::{class_gaps, drop_lines, robustness_lines};
-use crate::report::plot::PlotKey;
-use crate::report::table::RESULTS_HEADER;
+use crate::report::compare::{metric, METRICS};
+use crate::report::plot::plots::{Plot as DrawnPlot, PlotKey};
+use crate::report::table::{
+    fmt_est, models_in_order, problem_lines, suites_in_order, summary_cells_with, RESULTS_HEADER,
+};
+use crate::results::metrics::Estimate;
+use crate::results::result::{EvalResult, RunResult};
 use crate::results::robustness::EffectiveRobustness;
+
+/// How many problem lines the Problems section shows per group (every sample is in its
+/// drill-down).
+const PROBLEM_LINES: usize = 20;
+/// How many failed or missing samples a drill-down lists (result.json has all).
+const PROBLEMS_LISTED: usize = 1000;
 
 #[derive(Debug, Serialize)]
 struct Drill {

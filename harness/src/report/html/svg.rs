@@ -1,6 +1,6 @@
 //! The check every plot's SVG passes before it is inlined into a page unescaped.
 
-use super::*;
+use anyhow::Result;
 
 /// The elements an inlined SVG may use (what plotters draws with, and a few of their kind).
 const SVG_ELEMENTS: [&str; 13] =
@@ -93,4 +93,38 @@ pub fn checked_svg(svg: &str) -> Result<&str, String> {
         return Err("text after the </svg>".into());
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn svg_check() {
+        let ok = "<svg width=\"10\" viewBox=\"0 0 10 10\" xmlns=\"http://www.w3.org/2000/svg\">\n<rect x=\"0\"/>\n\
+                  <text x=\"1\">&lt;script&gt; a &amp; b</text>\n</svg>\n";
+        assert_eq!(checked_svg(ok), Ok(ok.trim()));
+        assert!(checked_svg(&format!("<?xml version=\"1.0\"?>\n{ok}")).is_ok());
+        for bad in [
+            "<div></div>",
+            "<svg><script>alert(1)</script></svg>",
+            "<svg><rect onload=\"alert(1)\"/></svg>",
+            "<svg><rect ONclick=\"x\"/></svg>",
+            "<svg><a xlink:href=\"javascript:x\"></a></svg>",
+            "<svg><image href=\"x\"/></svg>",
+            "<svg><rect style=\"x\"/></svg>",
+            "<svg><rect x=1/></svg>",
+            "<svg><rect x=\"<b>\"/></svg>",
+            "<svg><text>a</svg>",
+            "<svg></svg><svg></svg>",
+            "<svg></svg><img src=x onerror=alert(2)>",
+            "<svg><!-- c --></svg>",
+            "<svg><text><![CDATA[x]]></text></svg>",
+            "<svg><foreignObject><p>x</p></foreignObject></svg>",
+            "<svg><rect x=\"1\"y=\"2\"/></svg>",
+            "<svg",
+        ] {
+            assert!(checked_svg(bad).is_err(), "{bad} passed");
+        }
+    }
 }

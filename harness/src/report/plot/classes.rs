@@ -1,7 +1,13 @@
 //! Per-class plots: recall against LAION frequency, and the histogram of per-class gaps between
 //! two suites.
 
-use super::*;
+use anyhow::Result;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::draw::{bar, draw_svg, err, palette, FONT, SIZE};
+use crate::results::metrics::Z95;
+use crate::results::result::EvalResult;
 
 /// Per-class recall against LAION frequency, as SVG; `Err(reason)` when there is nothing to draw.
 pub(super) fn per_class(r: &EvalResult, top5: bool) -> Result<Result<String, String>> {
@@ -213,5 +219,22 @@ pub(super) fn fmt_share(v: f64) -> String {
     } else {
         let digits = (-p.log10()).ceil().max(1.0) as usize;
         format!("{p:.digits$}%")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::plot::draw::square_range;
+
+    #[test]
+    fn shares() {
+        assert_eq!(fmt_share(0.02), "2%");
+        assert_eq!(fmt_share(0.001), "0.1%");
+        assert_eq!(fmt_share(0.0001), "0.01%");
+        assert_eq!(square_range([50.0, 60.0].into_iter()), (49.0, 61.0));
+        let t: Vec<String> = log_ticks(0.03, 0.4).iter().map(|v| fmt_share(*v)).collect();
+        assert_eq!(t, ["5%", "10%", "20%"]);
+        assert_eq!(log_ticks(2e-7, 0.05).len(), 5);
     }
 }

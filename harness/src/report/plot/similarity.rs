@@ -2,9 +2,12 @@
 //! similarity between two suites (coloured by whether the change is significant), and the paper's
 //! figure of the change in per-class recall against the change in intra-class similarity.
 
+use anyhow::Result;
 use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
+use plotters::prelude::*;
 
-use super::*;
+use super::draw::{err, palette, FONT, SIZE};
 use crate::results::similarity::{pearson, SuiteComparison, Verdict};
 
 /// A chart with plain numbers on both axes.

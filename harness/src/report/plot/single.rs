@@ -2,7 +2,12 @@
 //! with its 95% interval (a dot-and-whisker plot, equal-weighted, and LAION-weighted where the
 //! suite has LAION weights), and per model a histogram of its per-class top-1 recall.
 
-use super::*;
+use anyhow::Result;
+use plotters::prelude::*;
+
+use super::draw::{axis_label, bar, draw_svg, err, palette, pct, square_range, FONT, SIZE};
+use crate::results::metrics::Estimate;
+use crate::results::result::{EvalResult, RunResult};
 
 /// Each model's top-1 recall on `suite` with its 95% interval, one row per model in the run's
 /// order; `Err(reason)` when no model has a recall there.

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use super::f6;
+use super::format::f6;
 use crate::report::compare::{metric, Comparison, METRICS};
 use crate::results::metrics::{Estimate, Headline};
 use crate::results::result::{EvalResult, RunResult};

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::fmt_change;
+use super::format::fmt_change;
 use super::text::{comparison_notes, comparison_rows, COMPARE_HEADER, COMPARE_RIGHT};
 use crate::report::analysis::{class_gaps, drop_lines, robustness_lines};
 use crate::report::compare::{metric, Comparison, Side, Verdict, METRICS};

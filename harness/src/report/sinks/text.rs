@@ -3,7 +3,7 @@
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArrangement, Table};
 
-use super::fmt_change;
+use super::format::fmt_change;
 use crate::report::compare::{Comparison, MetricChange, PairChange, Verdict};
 use crate::report::table::fmt_est;
 
