@@ -2,6 +2,7 @@
 //! [`Series`] of [`Point`]s, each compared with the run before it; [`history`] reads the runs and
 //! [`build`] builds it.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -39,8 +40,9 @@ pub struct Point {
     pub run: usize,
     pub top1_equal: Option<Estimate>,
     pub top1_weighted: Option<Estimate>,
-    /// Against the run before it (absent for the first run, or when the run before it lacks this
-    /// model on this suite): the worst verdict over the four headline recalls.
+    /// Against the last run before it in which this model has numbers on this suite (absent for
+    /// its first such run): the worst verdict over the four headline recalls. When that is not
+    /// the run just before, `notes` says which run it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
     /// The test behind the verdict: `paired` or `unpaired`.
@@ -188,15 +190,12 @@ pub fn build(results: &[(String, RunResult)], tol: Tolerance) -> History {
             }
         })
         .collect();
-    // Each run against the one before it.
-    let comparisons: Vec<Option<Comparison>> = (0..results.len())
-        .map(|i| {
-            (i > 0).then(|| {
-                let ((bp, b), (np, n)) = (&results[i - 1], &results[i]);
-                compare(b, n, bp, np, tol)
-            })
-        })
-        .collect();
+    // Each model on each suite is compared with the last run before it in which it has numbers
+    // (a night whose model failed to load leaves no baseline, so the night after it is compared
+    // with the last good one, not left without a verdict). Comparisons are made once per pair of
+    // runs.
+    let mut comparisons: BTreeMap<(usize, usize), Comparison> = BTreeMap::new();
+    let mut last_with_numbers: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     let mut series: Vec<Series> = Vec::new();
     for (i, (_, r)) in results.iter().enumerate() {
         for e in &r.results {
@@ -212,8 +211,18 @@ pub fn build(results: &[(String, RunResult)], tol: Tolerance) -> History {
                     series.len() - 1
                 }
             };
-            let pair =
-                comparisons[i].as_ref().and_then(|c| c.pairs.iter().find(|p| p.model == e.model && p.suite == e.suite));
+            let against = last_with_numbers.get(&(e.model.as_str(), e.suite.as_str())).copied();
+            if e.error.is_none() && e.metrics.top1_equal.is_some() {
+                last_with_numbers.insert((e.model.as_str(), e.suite.as_str()), i);
+            }
+            let pair = against.and_then(|j| {
+                let c = comparisons.entry((j, i)).or_insert_with(|| {
+                    let ((bp, b), (np, n)) = (&results[j], &results[i]);
+                    compare(b, n, bp, np, tol)
+                });
+                c.pairs.iter().find(|p| p.model == e.model && p.suite == e.suite).cloned()
+            });
+            let pair = pair.as_ref();
             let verdict = pair.map(|p| {
                 let vs: Vec<Verdict> = p.metrics.iter().map(|m| m.verdict).collect();
                 if vs.contains(&Verdict::Regression) {
@@ -241,7 +250,13 @@ pub fn build(results: &[(String, RunResult)], tol: Tolerance) -> History {
                 change: pair.and_then(|p| p.metrics.first().and_then(|m| m.change)),
                 regressed: pair.map(|p| p.regressions().map(|m| m.label.clone()).collect()).unwrap_or_default(),
                 error: e.error.clone(),
-                notes: pair.map(|p| p.notes.clone()).unwrap_or_default(),
+                notes: {
+                    let mut notes = pair.map(|p| p.notes.clone()).unwrap_or_default();
+                    if let Some(j) = against.filter(|&j| j + 1 < i) {
+                        notes.insert(0, format!("compared with {}, the last run with numbers", results[j].0));
+                    }
+                    notes
+                },
                 images_per_second: speed.map(|x| x.images_per_second),
                 model_ms_per_image: speed.map(|x| x.model_ms_per_image),
             });
@@ -260,4 +275,44 @@ pub fn note_lines(h: &History) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::weights::Weights;
+    use crate::results::predlog::{Record, Status};
+    use crate::results::result::EvalResult;
+    use crate::results::tally::Tally;
+
+    /// A run of model m on suite s: `right` of 200 samples (2 classes) predicted right.
+    fn run(right: usize) -> RunResult {
+        let records: Vec<Record> = (0..200)
+            .map(|i| {
+                let wnid = if i % 2 == 0 { "n01440764" } else { "n01443537" };
+                let top = if i < right { wnid } else { "n01484850" };
+                Record { top: vec![top.into()], scores: vec![1.0], ..Record::of(&format!("{i}"), wnid, Status::Ok) }
+            })
+            .collect();
+        RunResult::new(vec![EvalResult::weighted("m", "s", &Weights::Equal, &Tally::from_records(&records))])
+    }
+
+    #[test]
+    fn a_night_after_an_error_row_is_compared_with_the_last_night_with_numbers() {
+        let failed =
+            RunResult::new(vec![EvalResult::weighted("m", "s", &Weights::Equal, &Tally::default())
+                .with_error("could not load".into(), 200)]);
+        let runs = vec![("n1".to_string(), run(180)), ("n2".to_string(), failed), ("n3".to_string(), run(120))];
+        let h = build(&runs, Tolerance::default());
+        let p = &h.series[0].points;
+        assert_eq!(p.len(), 3);
+        assert_eq!(p[1].verdict, Some(Verdict::NotComparable), "an error row has no numbers to judge");
+        assert_eq!(p[2].verdict, Some(Verdict::Regression), "night 3 against night 1: {:?}", p[2]);
+        assert!(p[2].notes[0].contains("compared with n1, the last run with numbers"), "{:?}", p[2].notes);
+        assert_eq!(h.series[0].first_regression, Some(2));
+        // Consecutive nights say nothing of the kind.
+        let h = build(&[("a".to_string(), run(180)), ("b".to_string(), run(120))], Tolerance::default());
+        assert_eq!(h.series[0].points[1].verdict, Some(Verdict::Regression));
+        assert!(h.series[0].points[1].notes.iter().all(|n| !n.contains("compared with")));
+    }
 }
