@@ -71,6 +71,7 @@ fn an_onnx_file_runs_with_an_assumed_card_like_its_yaml() {
     assert!(err.contains("shiftbench model init"), "{err}");
     let info = &assumed.run.as_ref().unwrap().models[0];
     assert!(info.card_assumed && info.name == "mobilenetv2-12-int8", "{info:?}");
+    assert!(info.config.is_none(), "no YAML of the user's to record (the one written for the run is gone): {info:?}");
     // The example YAML is torchvision's default card: the same predictions, photo for photo.
     let (pinned, _) = run_ok("plugins/onnx/examples/mobilenetv2-12-int8.yaml", &d.path().join("yaml"));
     assert!(!pinned.run.as_ref().unwrap().models[0].card_assumed);

@@ -189,7 +189,9 @@ impl ModelInfo {
             reference: model.arg.clone(),
             plugin: plugin.to_string(),
             library: FileInfo::of(&model.library),
-            config: model.config_path().map(FileInfo::of),
+            // A model given as a bare file has no YAML of the user's (the one shiftbench wrote for
+            // it is gone with the run): `card_assumed` says so instead.
+            config: model.config_path().filter(|_| !model.assumed()).map(FileInfo::of),
             model_file: model.model_file().map(FileInfo::of),
             card: CardInfo::of(card, labels),
             batch,

@@ -85,6 +85,8 @@ pub struct Loaded {
 /// `labels_only`, a LAIONet source's images are not looked at.
 pub fn load(src: &SourceYaml, base: &Path, path: &Path, suite_name: &str, labels_only: bool) -> Result<Loaded> {
     let here = |key: &str| format!("{}: {key}", path.display());
+    // A path of the source, resolved; an unset `${VAR}` in it names the suite file and the key.
+    let at = |key: &str, p: &str| resolve(base, p).with_context(|| here(key));
     let kinds = [
         src.image_folder.is_some(),
         src.files.is_some(),
@@ -108,22 +110,22 @@ pub fn load(src: &SourceYaml, base: &Path, path: &Path, suite_name: &str, labels
     let mut notes = Vec::new();
     let samples;
     if let Some(dir) = &src.image_folder {
-        let root = resolve(base, dir)?;
+        let root = at("source.image_folder", dir)?;
         if !root.is_dir() {
             bail!("{}: folder {} does not exist", here("source.image_folder"), root.display());
         }
         samples = folders::image_folder(&root, src.folder_labels.unwrap_or_default())
             .with_context(|| here("source.image_folder"))?;
     } else if let Some(dir) = &src.files {
-        let root = resolve(base, dir)?;
+        let root = at("source.files", dir)?;
         if !root.is_dir() {
             bail!("{}: folder {} does not exist", here("source.files"), root.display());
         }
         samples = folders::flat_files(&root)?;
     } else if let Some(t) = &src.table {
-        let table = resolve(base, t)?;
+        let table = at("source.table", t)?;
         let root = match &src.root {
-            Some(r) => resolve(base, r)?,
+            Some(r) => at("source.root", r)?,
             None => table.parent().unwrap_or(Path::new(".")).to_path_buf(),
         };
         let (s, sums) = labels::samples(
@@ -143,11 +145,11 @@ pub fn load(src: &SourceYaml, base: &Path, path: &Path, suite_name: &str, labels
         let id_map_path;
         let map = match (&src.meta, &src.id_map) {
             (Some(m), None) => {
-                id_map_path = resolve(base, m)?;
+                id_map_path = at("source.meta", m)?;
                 devkit::IdMap::Meta(&id_map_path)
             }
             (None, Some(t)) => {
-                id_map_path = resolve(base, t)?;
+                id_map_path = at("source.id_map", t)?;
                 devkit::IdMap::Table {
                     path: &id_map_path,
                     id_column: src.id_column.as_deref().unwrap_or("ILSVRC2012_ID"),
@@ -159,7 +161,8 @@ pub fn load(src: &SourceYaml, base: &Path, path: &Path, suite_name: &str, labels
                 here("source")
             ),
         };
-        samples = devkit::load(&resolve(base, images)?, &resolve(base, gt)?, &map).with_context(|| here("source"))?;
+        let (images, gt) = (at("source.images", images)?, at("source.ground_truth", gt)?);
+        samples = devkit::load(&images, &gt, &map).with_context(|| here("source"))?;
     } else if let Some(l) = &src.laionet {
         let res = |p: &str| resolve(base, p);
         let loaded = laionet::load(l, &res, labels_only).with_context(|| here("source.laionet"))?;

@@ -357,6 +357,17 @@ mod tests {
         let p = write(d.path(), "s4.yaml", b"name: t\nsource: {table: t.csv}\n");
         let e = format!("{:#}", Suite::load(&p).unwrap_err());
         assert!(e.contains("t.csv:3") && e.contains("listed twice"), "{e}");
+        // An unset variable in a path names the suite file and the key, whatever the layout.
+        for (key, yaml) in [
+            ("source.image_folder", "image_folder: ${SHIFTBENCH_UNSET_Y}/val"),
+            ("source.files", "files: ${SHIFTBENCH_UNSET_Y}"),
+            ("source.table", "table: ${SHIFTBENCH_UNSET_Y}/t.csv"),
+            ("source.ground_truth", "images: .\n  ground_truth: ${SHIFTBENCH_UNSET_Y}\n  id_map: t.csv"),
+        ] {
+            let p = write(d.path(), "s5.yaml", format!("name: t\nsource:\n  {yaml}\n").as_bytes());
+            let e = format!("{:#}", Suite::load(&p).unwrap_err());
+            assert!(e.contains(&format!("s5.yaml: {key}: environment variable SHIFTBENCH_UNSET_Y is not set")), "{e}");
+        }
     }
 
     #[test]
