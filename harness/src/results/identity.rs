@@ -28,7 +28,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::host::model::ModelRef;
 use crate::results::provenance::{CardInfo, FileInfo, ModelInfo};
-use crate::util::safeio;
 
 /// Options of a model YAML that change how fast a model runs, not what it answers.
 const SPEED_OPTIONS: &[&str] = &["threads", "spinning"];
@@ -184,7 +183,9 @@ fn file_digest(f: &FileInfo) -> String {
 /// looks for that pattern rather than parsing the whole graph (the core links no ONNX reader).
 pub fn external_weights(model: &Path) -> Vec<PathBuf> {
     let is_onnx = model.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
-    let Some(bytes) = is_onnx.then(|| safeio::read_bounded(model, MAX_ONNX_BYTES).ok()).flatten() else {
+    // Mapped, not read into memory: a model of gigabytes costs no copy (its sha256 was just
+    // streamed over the same pages, so they are in the page cache).
+    let Some(bytes) = is_onnx.then(|| map_model(model)).flatten() else {
         return Vec::new();
     };
     let dir = model.parent().unwrap_or(Path::new("."));
@@ -197,6 +198,19 @@ pub fn external_weights(model: &Path) -> Vec<PathBuf> {
     found.sort();
     found.dedup();
     found
+}
+
+/// The model file mapped read-only, if it is one of at most [`MAX_ONNX_BYTES`].
+fn map_model(model: &Path) -> Option<memmap2::Mmap> {
+    let f = std::fs::File::open(model).ok()?;
+    let meta = f.metadata().ok()?;
+    if !meta.is_file() || meta.len() > MAX_ONNX_BYTES {
+        return None;
+    }
+    // SAFETY: the map is only read, as plain bytes with no invariant to break; shiftbench never
+    // writes model files, and another process rewriting it meanwhile can only change which names
+    // are found (the model file's digest, taken separately, then differs anyway).
+    unsafe { memmap2::Mmap::map(&f) }.ok()
 }
 
 /// The values of the `location` entries in `bytes` (see [`external_weights`]).
