@@ -1,11 +1,10 @@
 //! The seam between running and presenting, as nextest's runner events: the session
 //! ([`crate::run::session`]) and the pipeline say what happens as typed [`Event`]s to a
 //! [`Reporter`], and decide nothing about how it is shown. The CLI's reporter draws progress bars
-//! and writes lines on stderr; a library caller may ignore events ([`Silent`]) or collect them
-//! ([`Collect`], what the tests use). Nothing below the CLI prints.
+//! and writes lines on stderr; a library caller may ignore events ([`Silent`]) or implement its
+//! own. Nothing below the CLI prints.
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use crate::results::predlog::Resumed;
 
@@ -62,32 +61,4 @@ pub struct Silent;
 
 impl Reporter for Silent {
     fn report(&self, _event: Event<'_>) {}
-}
-
-/// A reporter that keeps a line per event (what a test asserts on).
-#[derive(Debug, Default)]
-pub struct Collect {
-    pub lines: Mutex<Vec<String>>,
-}
-
-impl Collect {
-    /// The lines so far.
-    pub fn lines(&self) -> Vec<String> {
-        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-}
-
-impl Reporter for Collect {
-    fn report(&self, event: Event<'_>) {
-        let line = match &event {
-            Event::LogOpened { log, total, resumed } => {
-                resumed.describe(log, *total).unwrap_or_else(|| format!("new log {}", log.display()))
-            }
-            Event::Note(n) => n.to_string(),
-            other => format!("{other:?}"),
-        };
-        if let Ok(mut l) = self.lines.lock() {
-            l.push(line);
-        }
-    }
 }

@@ -231,8 +231,7 @@ fn run_suite(session: &Session<'_>, models: &mut [RunModel], suite: &Suite, spec
             identity: Some(m.identity.clone()),
             ..topk::log_header_opts(first, suite, &spec.eval)
         };
-        let (log, done) =
-            session.open_log(&path, &header, suite, suite.samples.len(), spec.fresh, spec.eval.threads)?;
+        let (log, done) = session.open_log(&path, &header, suite, spec.fresh, spec.eval.threads)?;
         parts.push(Some(InPass { log, done, outcome: JobOutcome::default() }));
     }
     let stats = {

@@ -130,14 +130,13 @@ impl<'r> Session<'r> {
         path: &Path,
         header: &LogHeader,
         suite: &Suite,
-        total: usize,
         fresh: bool,
         threads: usize,
     ) -> Result<(LogWriter, HashSet<String>)> {
         debug_assert!(self.lock.is_some(), "a log is opened only under the folder's lock");
         let changed = |records: &[Record]| changed_images(suite, records, threads);
         let (writer, resumed) = LogWriter::resume(path, header, fresh, &changed)?;
-        self.reporter.report(Event::LogOpened { log: path, total, resumed: &resumed });
+        self.reporter.report(Event::LogOpened { log: path, total: suite.samples.len(), resumed: &resumed });
         Ok((writer, resumed.done))
     }
 

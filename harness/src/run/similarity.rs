@@ -301,7 +301,7 @@ fn embed_suite(
 ) -> Result<()> {
     // The log is this model's embeddings of exactly this choice: a different model, card,
     // embedding, K, seed or suite content starts a new log (the old one kept aside), never mixed in.
-    let n_chosen = chosen.len();
+
     let ids: Vec<String> = chosen.iter().map(|s| format!("{}\t{}", s.id, s.wnid)).collect();
     let choice = format!("{}\nper_class {} seed {}\n{}", suite.digest, spec.per_class, spec.seed, ids.join("\n"));
     let header = LogHeader {
@@ -324,7 +324,7 @@ fn embed_suite(
         checksums: suite.checksums.clone(),
         notes: Vec::new(),
     };
-    let (mut writer, done) = session.open_log(log, &header, &sub, n_chosen, spec.fresh, spec.eval.threads)?;
+    let (mut writer, done) = session.open_log(log, &header, &sub, spec.fresh, spec.eval.threads)?;
     let mut outcome = JobOutcome::default();
     let (first, rest) = model.copies.split_first_mut().expect("at least one copy");
     let extra = rest.iter_mut().map(|m| &mut **m as &mut (dyn Scorer + Send)).collect();
