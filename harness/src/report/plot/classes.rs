@@ -5,7 +5,7 @@ use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::draw::{bar, draw_svg, err, palette, FONT, SIZE};
+use super::draw::{bar, draw_svg, err, legend, palette, FONT, SIZE};
 use crate::results::metrics::Z95;
 use crate::results::result::EvalResult;
 
@@ -107,14 +107,7 @@ fn per_class_chart(
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(2)));
         chart.draw_series(means.iter().map(|&p| Circle::new(p, 4, red.filled()))).map_err(err)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font((FONT, 13))
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     if zero > 0 {
         root.draw(&Text::new(
             format!("{zero} classes with LAION weight 0 not shown"),
@@ -181,14 +174,7 @@ pub(super) fn gap_histogram(model: &str, x: &str, y: &str, diffs: &[f64]) -> Res
             .map_err(err)?
             .label(format!("mean change {mean:+.2} points"))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(180, 180, 180))
-            .label_font((FONT, 13))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     })
 }

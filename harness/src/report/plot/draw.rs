@@ -45,6 +45,21 @@ pub(super) fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow!("cannot draw the plot: {e}")
 }
 
+/// Draws a chart's legend at `position`, the way every plot does.
+pub(super) fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font((FONT, 13))
+        .draw()
+        .map_err(err)
+}
+
 /// The range `[lo, hi]` (in percent) covering `values`, padded, within 0..100.
 pub(super) fn square_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);

@@ -10,7 +10,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::draw::{axis_label, bar, draw_svg, err, palette, pct, square_range, FONT, SIZE};
+use super::draw::{axis_label, bar, draw_svg, err, legend, palette, pct, square_range, FONT, SIZE};
 use crate::report::compare::metric;
 use crate::results::metrics::Estimate;
 use crate::results::result::RunResult;
@@ -146,14 +146,7 @@ fn scatter_with_diagonal(
             }))
             .map_err(err)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font((FONT, 13))
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     area.draw(&Text::new(
         "error bars: 95% interval (± 1.96 se)",
         (SIZE.0 as i32 - 250, SIZE.1 as i32 - 14),

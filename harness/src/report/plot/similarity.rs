@@ -7,7 +7,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::draw::{err, palette, FONT, SIZE};
+use super::draw::{err, legend, palette, FONT, SIZE};
 use crate::results::similarity::{pearson, SuiteComparison, Verdict};
 
 /// A chart with plain numbers on both axes.
@@ -241,17 +241,6 @@ fn mesh(
         .max_light_lines(4)
         .light_line_style(RGBColor(240, 240, 240))
         .bold_line_style(RGBColor(215, 215, 215))
-        .draw()
-        .map_err(err)
-}
-
-fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) -> Result<()> {
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font((FONT, 13))
         .draw()
         .map_err(err)
 }

@@ -5,7 +5,7 @@
 use anyhow::Result;
 use plotters::prelude::*;
 
-use super::draw::{axis_label, bar, draw_svg, err, palette, pct, square_range, FONT, SIZE};
+use super::draw::{axis_label, bar, draw_svg, err, legend, palette, pct, square_range, FONT, SIZE};
 use crate::results::metrics::Estimate;
 use crate::results::result::{EvalResult, RunResult};
 
@@ -95,14 +95,7 @@ pub(super) fn recall_dots(run: &RunResult, suite: &str) -> Result<Result<String,
                 .label(label)
                 .legend(move |(x, y)| Circle::new((x + 9, y), 5, c.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(180, 180, 180))
-            .label_font((FONT, 13))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         Ok(())
     })?;
     Ok(Ok(svg))
@@ -161,14 +154,7 @@ pub(super) fn class_recall_histogram(r: &EvalResult) -> Result<Result<String, St
             .map_err(err)?
             .label(format!("mean over classes {mean:.2}%"))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(180, 180, 180))
-            .label_font((FONT, 13))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     })?;
     Ok(Ok(svg))
