@@ -16,6 +16,7 @@ pub mod card;
 pub mod model;
 pub mod plugin;
 pub mod scorer;
+pub mod text;
 pub mod worker;
 
 pub use model::ModelRef;
