@@ -188,3 +188,185 @@ fn errors_lies_and_load_failures_are_sentences() {
     let msg = format!("{:#}", open_text_encoder(bad.to_str().unwrap(), &both()[1].1).err().unwrap());
     assert!(msg.contains("names plugin \"no-such-plugin\"") && msg.contains("no plugin named"), "{msg}");
 }
+
+// ---- The ONNX plugin's encoder: export folders, and the reference against sentence-transformers.
+
+#[test]
+fn an_export_folder_missing_a_file_is_one_sentence_naming_it() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("all-mpnet-base-v2");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("encoder.yaml"),
+        format!(
+            "plugin: {}\nname: x\nmodel: model.onnx\ntokenizer: tokenizer.json\nmax_seq_length: 384\n",
+            plugin_lib("shiftbench_onnx").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("model.onnx"), b"").unwrap();
+    for (mode, options) in both() {
+        let e = format!("{:#}", open_text_encoder(dir.to_str().unwrap(), &options).err().unwrap());
+        assert!(
+            e.contains(&format!(
+                "text encoder folder {}: tokenizer.json (its tokenizer:) does not exist",
+                dir.display()
+            )),
+            "{mode}: {e}"
+        );
+        assert!(!e.contains('\n'), "{e}");
+    }
+}
+
+/// The Python test environment (`scripts/setup-python-env.sh`), or None with a SKIPPED line.
+fn pyenv(test: &str) -> Option<PathBuf> {
+    let env = common::repo().join(".pyenv-test");
+    if env.join("venv/bin/python").is_file() {
+        Some(env)
+    } else {
+        common::skipped(test, &format!("{} is absent (scripts/setup-python-env.sh makes it)", env.display()));
+        None
+    }
+}
+
+/// `${SHIFTBENCH_CACHE:-$HOME/.cache/shiftbench}`, as the setup scripts compute it.
+fn cache_root() -> PathBuf {
+    match std::env::var_os("SHIFTBENCH_CACHE").filter(|v| !v.is_empty()) {
+        Some(c) => PathBuf::from(c),
+        None => match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+            Some(x) => PathBuf::from(x).join("shiftbench"),
+            None => PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/shiftbench"),
+        },
+    }
+}
+
+/// The export of the sentence-transformers model `name` (from the test environment's models),
+/// made once per content of the source folder and of the export script, and cached under the
+/// shiftbench cache (`text-encoders/<name>-<key>`).
+fn exported(env: &Path, name: &str) -> PathBuf {
+    use shiftbench::util::digest::{sha256_file, sha256_hex};
+    let src = env.join("models").join(name);
+    let script = common::repo().join("scripts/export-text-encoder.py");
+    let mut files: Vec<PathBuf> = walk(&src);
+    files.sort();
+    let mut key = String::new();
+    for f in files.iter().chain([&script]) {
+        let rel = f.strip_prefix(&src).unwrap_or(f);
+        key.push_str(&format!("{}\t{}\n", rel.display(), sha256_file(f).unwrap().1));
+    }
+    let dest = cache_root().join("text-encoders").join(format!("{name}-{}", &sha256_hex(key.as_bytes())[..16]));
+    if dest.join("encoder.yaml").is_file() {
+        return dest;
+    }
+    let o = std::process::Command::new(env.join("venv/bin/python")).arg(&script).arg(&src).arg(&dest).output().unwrap();
+    assert!(o.status.success(), "export failed: {}", String::from_utf8_lossy(&o.stderr));
+    eprintln!("{}", String::from_utf8_lossy(&o.stdout).trim());
+    dest
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Caption/query pairs of real texts nobody here wrote: WordNet definitions as captions. The
+/// first `own` are the definitions of LAIONet classes paired with their own class's query (high
+/// similarities); the next `other` are definitions of other synsets, each paired with a query
+/// picked by its position (low ones); every 25th caption is the paper's null caption `None`.
+fn pairs(data: &Path, own: usize, other: usize) -> (Vec<String>, Vec<String>) {
+    let q = std::fs::read_to_string(data.join("paper/laionet_name_def_queries.tsv")).unwrap();
+    let queries: Vec<(String, String)> = q
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0].to_string(), f[3].to_string())
+        })
+        .collect();
+    assert_eq!(queries.len(), 1000);
+    let by_wnid: std::collections::HashMap<&str, &str> =
+        queries.iter().map(|(w, q)| (w.as_str(), q.as_str())).collect();
+    let defs = std::fs::read_to_string(data.join("classes/imagenet_synset_to_definition.txt")).unwrap();
+    let defs: Vec<(&str, &str)> = defs.lines().filter_map(|l| l.split_once('\t')).collect();
+    let (mut captions, mut paired) = (vec![], vec![]);
+    let step_own = (1000 / own.max(1)).max(1);
+    for (w, d) in defs.iter().filter(|(w, _)| by_wnid.contains_key(w)).step_by(step_own).take(own) {
+        captions.push(d.to_string());
+        paired.push(by_wnid[w].to_string());
+    }
+    let others: Vec<&(&str, &str)> = defs.iter().filter(|(w, _)| !by_wnid.contains_key(w)).collect();
+    for (i, (_, d)) in others.iter().step_by((others.len() / other.max(1)).max(1)).take(other).enumerate() {
+        captions.push(d.to_string());
+        paired.push(queries[(i * 7919) % 1000].1.clone());
+    }
+    for c in captions.iter_mut().step_by(25) {
+        *c = "None".to_string();
+    }
+    (captions, paired)
+}
+
+/// shiftbench's similarities (the encoder through the host, in a worker) against the Python
+/// reference's, for the model `name`: all within 1e-4.
+fn matches_the_reference(name: &str, own: usize, other: usize) {
+    let test = "text_encoder reference";
+    let Some(data) = common::shared_data(test) else { return };
+    let Some(env) = pyenv(test) else { return };
+    let dir = exported(&env, name);
+    let (captions, queries) = pairs(&data, own, other);
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("pairs.json");
+    std::fs::write(&input, serde_json::json!({"captions": captions, "queries": queries}).to_string()).unwrap();
+    let output = d.path().join("reference.json");
+    let o = std::process::Command::new(env.join("venv/bin/python"))
+        .arg(common::repo().join("bench/text_encoder_reference.py"))
+        .arg(env.join("models").join(name))
+        .arg(&input)
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "reference failed: {}", String::from_utf8_lossy(&o.stderr));
+    let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+    let reference: Vec<f64> = reference["similarity"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+
+    let options = TextEncoderOptions { threads: 0, isolation: worker(Duration::from_secs(600)) };
+    let mut e = open_text_encoder(dir.to_str().unwrap(), &options).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(e.name(), name);
+    let c: Vec<&str> = captions.iter().map(String::as_str).collect();
+    let q: Vec<&str> = queries.iter().map(String::as_str).collect();
+    let (ce, qe) = (e.encode(&c).unwrap(), e.encode(&q).unwrap());
+    let dim = e.dim();
+    let ours: Vec<f64> = (0..c.len()).map(|i| dot(&ce[i * dim..][..dim], &qe[i * dim..][..dim]) as f64).collect();
+    let (mut worst, mut at) = (0f64, 0);
+    for (i, (a, b)) in ours.iter().zip(&reference).enumerate() {
+        if (a - b).abs() > worst {
+            (worst, at) = ((a - b).abs(), i);
+        }
+    }
+    let high = ours.iter().filter(|&&s| s > 0.58).count();
+    eprintln!(
+        "{name}: {} caption/query pairs ({high} above the paper's 0.58), largest difference from sentence-transformers {worst:.2e} (pair {at}: {:?})",
+        ours.len(),
+        captions[at]
+    );
+    assert_eq!(ours.len(), reference.len());
+    assert!(high > own / 2, "the pairs of a class's own definition should mostly be similar: {high}");
+    assert!(worst <= 1e-4, "{name}: pair {at} differs by {worst:.2e}: {} vs {}", ours[at], reference[at]);
+}
+
+#[test]
+fn all_minilm_l6_v2_matches_sentence_transformers_within_1e_4() {
+    matches_the_reference("all-MiniLM-L6-v2", 1000, 1000);
+}
+
+#[test]
+fn all_mpnet_base_v2_matches_sentence_transformers_within_1e_4() {
+    matches_the_reference("all-mpnet-base-v2", 300, 300);
+}
