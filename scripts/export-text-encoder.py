@@ -122,10 +122,29 @@ class ClipGraph:
 
     def __init__(self, src):
         import torch
-        from transformers import AutoTokenizer, CLIPTextModelWithProjection
+        from transformers import AutoTokenizer, CLIPModel, CLIPTextModelWithProjection
 
-        self.model = CLIPTextModelWithProjection.from_pretrained(src, attn_implementation="eager").eval()
-        model = self.model
+        with open(os.path.join(src, "config.json")) as f:
+            whole = json.load(f).get("model_type") == "clip"
+        if whole:
+            # A whole CLIPModel: its text tower and text_projection (loading only the tower class
+            # would take the text config's default projection size, not the model's).
+            model = CLIPModel.from_pretrained(src, attn_implementation="eager").eval()
+
+            def features(input_ids, attention_mask):
+                f = model.get_text_features(input_ids=input_ids, attention_mask=attention_mask)
+                return f if isinstance(f, torch.Tensor) else f.pooler_output
+
+            positions = model.config.text_config.max_position_embeddings
+        else:
+            model = CLIPTextModelWithProjection.from_pretrained(src, attn_implementation="eager").eval()
+
+            def features(input_ids, attention_mask):
+                return model(input_ids=input_ids, attention_mask=attention_mask).text_embeds
+
+            positions = model.config.max_position_embeddings
+        self.model = model
+        self.features = features
 
         class Wrap(torch.nn.Module):
             def __init__(self):
@@ -133,11 +152,11 @@ class ClipGraph:
                 self.model = model
 
             def forward(self, input_ids, attention_mask):
-                return self.model(input_ids=input_ids, attention_mask=attention_mask).text_embeds
+                return features(input_ids, attention_mask)
 
         self.module = Wrap().eval()
         self.tokenizer = AutoTokenizer.from_pretrained(src)
-        self.max_seq_length = int(model.config.max_position_embeddings)  # 77
+        self.max_seq_length = int(positions)  # 77
         self.lowercase = False  # CLIP's tokenizer.json lowercases itself
         self.pooling = "eos"
         self.normalize = False
@@ -151,7 +170,7 @@ class ClipGraph:
 
         ids, mask = self.tokenize(texts)
         with torch.no_grad():
-            return self.model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).text_embeds.numpy()
+            return self.features(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
 
 
 def export_onnx(graph, path):

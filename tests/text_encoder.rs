@@ -370,3 +370,71 @@ fn all_minilm_l6_v2_matches_sentence_transformers_within_1e_4() {
 fn all_mpnet_base_v2_matches_sentence_transformers_within_1e_4() {
     matches_the_reference("all-mpnet-base-v2", 300, 300);
 }
+
+/// The CLIP path of the export (the text tower, the end-of-text token's state, `text_projection`)
+/// on a small CLIP with random weights made here (no CLIP checkpoint is available offline),
+/// with all-MiniLM-L6-v2's tokenizer (its `[SEP]` as the end-of-text token): the exported encoder
+/// through the host against `CLIPModel.get_text_features` in the reference script.
+#[test]
+fn a_small_random_clip_exports_and_matches_transformers_within_1e_4() {
+    let test = "text_encoder clip";
+    let Some(data) = common::shared_data(test) else { return };
+    let Some(env) = pyenv(test) else { return };
+    let d = tempfile::tempdir().unwrap();
+    let clip = d.path().join("tiny-clip");
+    let make = r#"
+import sys, torch
+from transformers import AutoTokenizer, CLIPConfig, CLIPModel
+tok = AutoTokenizer.from_pretrained(sys.argv[1])
+torch.manual_seed(0)
+text = dict(vocab_size=tok.vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+            num_attention_heads=4, max_position_embeddings=77, eos_token_id=tok.sep_token_id,
+            pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id)
+vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=16)
+CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=48)).save_pretrained(sys.argv[2])
+tok.save_pretrained(sys.argv[2])
+"#;
+    let python = env.join("venv/bin/python");
+    let o = std::process::Command::new(&python)
+        .args(["-c", make])
+        .arg(env.join("models/all-MiniLM-L6-v2"))
+        .arg(&clip)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dir = d.path().join("tiny-clip-onnx");
+    let o = std::process::Command::new(&python)
+        .arg(common::repo().join("scripts/export-text-encoder.py"))
+        .arg(&clip)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "export failed: {}", String::from_utf8_lossy(&o.stderr));
+    let yaml = std::fs::read_to_string(dir.join("encoder.yaml")).unwrap();
+    assert!(yaml.contains("kind: clip") && yaml.contains("max_seq_length: 77"), "{yaml}");
+
+    let (captions, queries) = pairs(&data, 100, 100);
+    let input = d.path().join("pairs.json");
+    std::fs::write(&input, serde_json::json!({"captions": captions, "queries": queries}).to_string()).unwrap();
+    let output = d.path().join("reference.json");
+    let o = std::process::Command::new(&python)
+        .arg(common::repo().join("bench/text_encoder_reference.py"))
+        .arg(&clip)
+        .arg(&input)
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "reference failed: {}", String::from_utf8_lossy(&o.stderr));
+    let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+    let reference: Vec<f64> = reference["similarity"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let mut e = open_text_encoder(dir.to_str().unwrap(), &both()[1].1).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!((e.name(), e.dim()), ("tiny-clip", 48));
+    let c: Vec<&str> = captions.iter().map(String::as_str).collect();
+    let q: Vec<&str> = queries.iter().map(String::as_str).collect();
+    let (ce, qe) = (e.encode(&c).unwrap(), e.encode(&q).unwrap());
+    let worst = (0..c.len())
+        .map(|i| (dot(&ce[i * 48..][..48], &qe[i * 48..][..48]) as f64 - reference[i]).abs())
+        .fold(0f64, f64::max);
+    eprintln!("tiny random CLIP: {} pairs, largest difference from transformers {worst:.2e}", c.len());
+    assert!(worst <= 1e-4, "{worst}");
+}
