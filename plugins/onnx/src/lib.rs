@@ -12,6 +12,10 @@
 //! [`graph`], a small protobuf reader and writer), and every run asks the session only for the
 //! output it needs, so the scores are unchanged.
 //!
+//! It also offers a text encoder ([`text`], interface 0.1.3): a folder made by
+//! `scripts/export-text-encoder.py` (its `encoder.yaml`), tokenized in Rust with the `tokenizers`
+//! crate and run by ONNX Runtime.
+//!
 //! ONNX Runtime itself is loaded at run time (see [`runtime`]); `scripts/setup-onnxruntime.sh`
 //! installs it where the plugin looks by default.
 //!
@@ -44,6 +48,7 @@ pub mod runtime;
 mod session;
 mod settings;
 mod tensors;
+pub mod text;
 
 pub use plan::{Elem, Plan, TensorInfo};
 pub use settings::{Device, Settings, KNOWN_OPTIONS};
@@ -437,4 +442,5 @@ impl Classifier for OnnxClassifier {
     }
 }
 
-export_plugin!(OnnxClassifier);
+// The classifier, and the text encoder of a folder made by scripts/export-text-encoder.py.
+export_plugin!(OnnxClassifier, text_encoder = text::OnnxTextEncoder);
