@@ -471,7 +471,9 @@ fn model_command(cmd: ModelCmd) -> Result<()> {
         }
         ModelCmd::Init { file, out, force } => {
             let Some(plugin) = plugin_for_model_file(&file) else {
-                bail!("model init writes a YAML for a model file (.onnx, or .pt for TorchScript); {file} is not one");
+                bail!(
+                    "model init writes a YAML for a model file (.onnx, .pt for TorchScript, or .py for Python); {file} is not one"
+                );
             };
             if let Some(o) = &out {
                 check_init_out(o, force)?;

@@ -40,7 +40,7 @@ pub fn auto_replicas(config: Option<&shiftbench_model_config::ModelConfig>, core
     let on_cpu = match cfg.options.get("device") {
         None => true,
         Some(v) => v.as_str().is_some_and(|d| d.eq_ignore_ascii_case("cpu")),
-    };
+    } && cfg.python.as_ref().is_none_or(|p| p.device == "cpu");
     if !on_cpu {
         return 1;
     }

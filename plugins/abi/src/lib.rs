@@ -385,6 +385,15 @@ pub trait Classifier: Send + Sized + 'static {
         0
     }
 
+    /// Whether the model can take another batch after the error its last [`Classifier::infer`]
+    /// or [`Classifier::embed`] returned: `true` (the default) makes that error
+    /// [`ErrorKind::Sample`] (that batch failed), `false` makes it [`ErrorKind::Fatal`] (the
+    /// harness stops the model, with the error's message). Asked only after an `Err`; a
+    /// plugin-side choice that changes nothing crossing the interface.
+    fn can_go_on(&self) -> bool {
+        true
+    }
+
     /// The embeddings of `batch` preprocessed images (input as for [`Classifier::infer`]):
     /// `batch * embedding_len()` values, row-major. Only called when `embedding_len() > 0`.
     fn embed(&mut self, _input: &[f32], _batch: usize) -> Result<Vec<f32>, String> {
