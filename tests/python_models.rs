@@ -219,7 +219,7 @@ fn a_numpy_model_runs_in_an_environment_without_torch() {
     let bad = d.path().join("other.yaml");
     std::fs::write(
         &bad,
-        format!("plugin: python\npython: no_torch.py\nname: other\npython_env: py27-env\npreprocess: {{resize: 32, crop: 32}}\n"),
+        "plugin: python\npython: no_torch.py\nname: other\npython_env: py27-env\npreprocess: {resize: 32, crop: 32}\n",
     )
     .unwrap();
     let o = run(&suite, &[&bad, &yaml], &d.path().join("out2"), &[], None);
