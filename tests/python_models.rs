@@ -615,3 +615,86 @@ fn ctrl_c_stops_a_python_model_after_the_batch_and_the_run_resumes() {
     assert_eq!(all.len(), 40);
     assert_eq!(&all[..kept.len()], &kept[..]);
 }
+
+// ---- a torch.nn.Module from `module:`, its embedding from a submodule -------------------------
+
+#[test]
+fn a_modules_submodule_is_its_embedding_through_a_forward_hook() {
+    let test = "python_models";
+    if !ready(test) || !common::python_has("PIL, numpy", test) {
+        return;
+    }
+    let Some(venv) = torch_env(test) else { return };
+    let d = tempfile::tempdir().unwrap();
+    let pkg = d.path().join("nets");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("__init__.py"), "").unwrap();
+    std::fs::write(
+        pkg.join("small.py"),
+        "import torch\n\n\nclass Net(torch.nn.Module):\n    def __init__(self, width):\n        super().__init__()\n        torch.manual_seed(0)\n        self.features = torch.nn.Sequential(torch.nn.Conv2d(3, width, 3, stride=2), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(2))\n        self.head = torch.nn.Linear(4 * width, 1000)\n\n    def forward(self, x):\n        return self.head(self.features(x).flatten(1))\n\n\ndef build(width):\n    return Net(width)\n",
+    )
+    .unwrap();
+    let yaml = d.path().join("small.yaml");
+    std::fs::write(
+        &yaml,
+        "plugin: python\nmodule: nets.small\nfactory: build\nargs: {width: 6}\nembedding: features\npreprocess: {resize: 32, crop: 32}\n",
+    )
+    .unwrap();
+    let suite = common::synthetic_suite(d.path(), "shapes", 3);
+    let out = d.path().join("out");
+    let o = shiftbench(
+        &[
+            os("similarity"),
+            os("--per-class"),
+            os("3"),
+            os("--min-per-class"),
+            os("3"),
+            os("--suite"),
+            suite.as_os_str(),
+            os("--model"),
+            yaml.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+        ],
+        Some(&venv),
+    );
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}{stderr}");
+    let (header, recs) = read_log(&out.join("embeddings/small__shapes.jsonl")).unwrap();
+    let identity = header.identity.unwrap().0;
+    assert_eq!(identity["python code"], "module nets.small");
+    assert_eq!(identity["python embedding"], "features");
+    assert_eq!(recs.len(), 30);
+
+    // The same images through PIL (the harness's pixels are PIL's), then the submodule called
+    // directly in the test environment.
+    let batch = d.path().join("batch.npy");
+    let prep = format!(
+        "import sys, numpy as np\nsys.path.insert(0, {:?})\nimport reference_onnx as ref\nref.RESIZE = ref.CROP = 32\nref.init_worker(dict(order='rgb', scale=1 / 255, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)))\nnp.save({:?}, np.stack([ref.preprocess(p)[1] for p in sys.argv[1:]]))\n",
+        common::repo().join("bench").display().to_string(),
+        batch.display().to_string()
+    );
+    let paths: Vec<PathBuf> = recs.iter().map(|r| d.path().join("shapes").join(&r.id)).collect();
+    assert!(paths.iter().all(|p| p.is_file()), "{:?}", &paths[..2]);
+    let o = Command::new("python3").args(["-c", &prep]).args(&paths).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let embed = format!(
+        "import sys, numpy as np, torch\nsys.path.insert(0, {:?})\nfrom nets.small import build\nnet = build(6).eval()\nwith torch.no_grad():\n    e = net.features(torch.from_numpy(np.load({:?}))).flatten(1).numpy()\nprint(' '.join(repr(float(v)) for v in e.ravel()))\n",
+        d.path().display().to_string(),
+        batch.display().to_string()
+    );
+    let o = Command::new(venv.join("bin/python")).args(["-c", &embed]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let reference: Vec<f32> =
+        String::from_utf8_lossy(&o.stdout).split_whitespace().map(|v| v.parse().unwrap()).collect();
+    assert_eq!(reference.len(), 30 * 24);
+    let mut max_diff = 0f32;
+    for (r, want) in recs.iter().zip(reference.chunks(24)) {
+        assert_eq!(r.embedding.len(), 24, "{r:?}");
+        for (a, b) in r.embedding.iter().zip(want) {
+            max_diff = max_diff.max((a - b).abs());
+        }
+    }
+    eprintln!("forward-hook embedding vs the submodule called in Python: max |difference| {max_diff:e}");
+    assert!(max_diff < 1e-5, "{max_diff}");
+}
