@@ -561,7 +561,7 @@ fn a_crash_inside_a_c_extension_stops_that_model_only() {
     let d = tempfile::tempdir().unwrap();
     let bad = python_model(d.path(), "crashy", &numpy_code("if x.any():\n    import os\n    os.abort()"), "");
     let (all, recs) = beside_a_good_model(d.path(), &bad, "crashy");
-    assert!(all.contains("crashy") && all.contains("stopped"), "{all}");
+    assert!(all.contains("its worker process was killed by signal 6 (SIGABRT"), "{all}");
     assert!(recs.values().all(|r| r.status != Status::Ok), "{recs:?}");
 }
 
@@ -697,4 +697,25 @@ fn a_modules_submodule_is_its_embedding_through_a_forward_hook() {
     }
     eprintln!("forward-hook embedding vs the submodule called in Python: max |difference| {max_diff:e}");
     assert!(max_diff < 1e-5, "{max_diff}");
+}
+
+#[test]
+fn the_batch_is_a_view_valid_during_the_call_only() {
+    if !ready("python_models") {
+        return;
+    }
+    // Scores that are themselves a view of the batch are copied before the view is released.
+    let d = tempfile::tempdir().unwrap();
+    let code = "import numpy as np\n\ndef load():\n    return lambda x: x.reshape(len(x), -1)[:, :1000]\n";
+    let viewer = python_model(d.path(), "viewer", code, "");
+    let (all, recs) = beside_a_good_model(d.path(), &viewer, "viewer");
+    assert_eq!(recs.len(), 20, "{all}");
+    assert!(recs.values().all(|r| r.status == Status::Ok), "{all}");
+
+    // A model that keeps the batch past the call is stopped: the next batch overwrites it.
+    let d = tempfile::tempdir().unwrap();
+    let keeper = python_model(d.path(), "keeper", &numpy_code("if x.any():\n    self.kept = x"), "");
+    let (all, recs) = beside_a_good_model(d.path(), &keeper, "keeper");
+    assert!(all.contains("the model kept a reference to its input batch after the call"), "{all}");
+    assert!(recs.values().all(|r| r.status != Status::Ok), "{recs:?}");
 }

@@ -1,4 +1,6 @@
-//! The model YAML: one schema for every generic backend plugin (ONNX, TorchScript) and the harness.
+//! The model YAML: one schema for every generic backend plugin (ONNX, TorchScript, Python) and the
+//! harness. The keys only `plugin: python` reads (`python`/`module`, `factory`, `args`,
+//! `python_env`, `device`) are in [`python`].
 //!
 //! ```yaml
 //! plugin: onnx                      # which plugin runs it: a name (onnx, torchscript, example)

@@ -7,6 +7,7 @@
 #   OutputError  what the model returned cannot be scores (shape, dtype): the model is stopped
 # Anything else raised here is a bug of this file, and stops the model.
 
+import gc
 import importlib
 import importlib.util
 import os
@@ -14,6 +15,7 @@ import sys
 import time
 import traceback
 import warnings
+import weakref
 
 try:
     import numpy as np
@@ -138,6 +140,7 @@ class Runner:
         # figure the plugin prints with SHIFTBENCH_PYTHON_TIMING=1).
         self.inside_ns = 0
         self.calls = 0
+        self._batch = None
 
     def _hook(self, module, inputs, output):
         self.hooked = output
@@ -159,21 +162,40 @@ class Runner:
         try:
             return self._call(fn, x)
         except Exception as e:
-            raise BatchError(last_line(e)) from None
+            failure = last_line(e)
+            # The traceback's frames hold the batch: let them go now, so the view of the
+            # harness's buffer is released when the call returns.
+            e.__traceback__ = None
         finally:
             self.inside_ns += time.perf_counter_ns() - start
             self.calls += 1
+        raise BatchError(failure)
+
+    def _batch_of(self, view, shape):
+        """The batch as a read-only numpy array over `view`, remembered (weakly) for `kept`."""
+        x = np.frombuffer(view, dtype=np.float32).reshape(shape)
+        self._batch = weakref.ref(x)
+        return x
+
+    def kept(self):
+        """Whether the last batch outlived its call (after a garbage collection, in case only a
+        reference cycle holds it): the model kept it, or a view of it, or a tensor over it."""
+        ref, self._batch = self._batch, None
+        if ref is None or ref() is None:
+            return False
+        gc.collect()
+        return ref() is not None
 
     def infer(self, view, shape, labels):
         """Scores of a batch: float32, C-contiguous, [N, labels] (labels None: any width)."""
-        x = np.frombuffer(view, dtype=np.float32).reshape(shape)
+        x = self._batch_of(view, shape)
         out = self._timed(self.obj, x)
         del x
         return self._array(out, "scores", shape[0], labels)
 
     def embed(self, view, shape, width):
         """Embeddings of a batch: float32, C-contiguous, [N, width] (width None: any)."""
-        x = np.frombuffer(view, dtype=np.float32).reshape(shape)
+        x = self._batch_of(view, shape)
         if self.embed_fn is not None:
             out = self._timed(self.embed_fn, x)
         else:

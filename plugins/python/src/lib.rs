@@ -139,6 +139,13 @@ impl PythonModel {
         interp::start(env.as_deref(), threads).map_err(at)?;
         let mut model = Python::attach(|py| load_runner(py, config, py_cfg, env.as_deref(), threads)).map_err(at)?;
         model.probe(config).map_err(at)?;
+        // The overhead figure (SHIFTBENCH_PYTHON_TIMING) counts the harness's calls, not the
+        // load-time test runs.
+        Python::attach(|py| {
+            let r = model.runner.bind(py);
+            r.setattr("inside_ns", 0).and_then(|_| r.setattr("calls", 0)).map_err(|e| err_text(py, &e))
+        })
+        .map_err(at)?;
         Ok(model)
     }
 
@@ -208,12 +215,29 @@ impl PythonModel {
             );
             Bound::from_owned_ptr_or_err(py, ptr).map_err(|e| self.fatal(py, e))?
         };
-        let out = self.runner.bind(py).call_method1(what, (&view, shape, width));
-        let released = release(py, &view);
-        let out = out.map_err(|e| self.classify(py, e))?;
-        released.map_err(Failure::Fatal)?;
-        let buf = PyBuffer::<f32>::get(&out).map_err(|e| self.fatal(py, e))?;
-        buf.to_vec(py).map_err(|e| self.fatal(py, e))
+        let answer = match self.runner.bind(py).call_method1(what, (&view, shape, width)) {
+            // The scores are copied out before the view is released: an array the model returned
+            // may itself be a view of its input.
+            Ok(out) => PyBuffer::<f32>::get(&out).and_then(|buf| buf.to_vec(py)).map_err(|e| self.fatal(py, e)),
+            Err(e) => Err(self.classify(py, e)),
+        };
+        self.release(py, &view).map_err(Failure::Fatal)?;
+        answer
+    }
+
+    /// Releases the memoryview over the batch; an error sentence when the model kept the batch
+    /// (or a view of it, or a tensor over it) past the call: the next batch overwrites it.
+    fn release(&self, py: Python<'_>, view: &Bound<'_, PyAny>) -> Result<(), String> {
+        let kept = self.runner.bind(py).call_method0("kept").and_then(|k| k.extract::<bool>());
+        // A view still exported (a memoryview of it kept) makes release raise: kept too.
+        let released = view.call_method0("release").is_ok();
+        match kept {
+            Ok(false) if released => Ok(()),
+            Ok(_) => Err("the model kept a reference to its input batch after the call; the batch is a view of the \
+                          harness's buffer, valid only during the call: copy it (np.array(x)) to keep it"
+                .to_string()),
+            Err(e) => Err(err_text(py, &e)),
+        }
     }
 
     fn fatal(&self, py: Python<'_>, e: PyErr) -> Failure {
@@ -296,20 +320,6 @@ impl Drop for PythonModel {
             );
         }
     }
-}
-
-/// Releases the memoryview over the batch; an error sentence when the model kept a reference to
-/// the batch past the call (after a garbage collection, in case a cycle holds it).
-fn release(py: Python<'_>, view: &Bound<'_, PyAny>) -> Result<(), String> {
-    if view.call_method0("release").is_ok() {
-        return Ok(());
-    }
-    let _ = py.import("gc").and_then(|gc| gc.call_method0("collect"));
-    view.call_method0("release").map(|_| ()).map_err(|_| {
-        "the model kept a reference to its input batch after the call; the batch is a view of the harness's \
-         buffer, valid only during the call: copy it (np.array(x)) to keep it"
-            .to_string()
-    })
 }
 
 /// An exception as one line: `Type: message`.
