@@ -719,3 +719,18 @@ fn the_batch_is_a_view_valid_during_the_call_only() {
     assert!(all.contains("the model kept a reference to its input batch after the call"), "{all}");
     assert!(recs.values().all(|r| r.status != Status::Ok), "{recs:?}");
 }
+
+#[test]
+fn the_readmes_python_model_yaml_is_a_valid_model_yaml() {
+    let readme = std::fs::read_to_string(common::repo().join("README.md")).unwrap();
+    let yaml = common::fenced_blocks(&readme, "yaml")
+        .into_iter()
+        .find(|b| b.starts_with("# my_model.yaml"))
+        .expect("README.md's Python models section lost its model YAML");
+    let c = shiftbench_model_config::ModelConfig::parse(&yaml, Path::new("models/my_model.yaml")).unwrap();
+    let p = c.python.unwrap();
+    assert_eq!(p.source, shiftbench_model_config::PythonSource::File(PathBuf::from("models/my_model.py")));
+    assert_eq!((p.factory.as_str(), p.device.as_str()), ("load", "cpu"));
+    assert_eq!(p.python_env, Some(PathBuf::from("models/.venv")));
+    assert_eq!(c.name, "my-resnet50");
+}
