@@ -620,6 +620,7 @@ fn ctrl_c_stops_a_python_model_after_the_batch_and_the_run_resumes() {
 
 #[test]
 fn a_modules_submodule_is_its_embedding_through_a_forward_hook() {
+    // Also: --model-threads reaches torch and the thread variables (the module checks them).
     let test = "python_models";
     if !ready(test) || !common::python_has("PIL, numpy", test) {
         return;
@@ -631,7 +632,7 @@ fn a_modules_submodule_is_its_embedding_through_a_forward_hook() {
     std::fs::write(pkg.join("__init__.py"), "").unwrap();
     std::fs::write(
         pkg.join("small.py"),
-        "import torch\n\n\nclass Net(torch.nn.Module):\n    def __init__(self, width):\n        super().__init__()\n        torch.manual_seed(0)\n        self.features = torch.nn.Sequential(torch.nn.Conv2d(3, width, 3, stride=2), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(2))\n        self.head = torch.nn.Linear(4 * width, 1000)\n\n    def forward(self, x):\n        return self.head(self.features(x).flatten(1))\n\n\ndef build(width):\n    return Net(width)\n",
+        "import os\nimport torch\n\n\nclass Net(torch.nn.Module):\n    def __init__(self, width):\n        super().__init__()\n        torch.manual_seed(0)\n        self.features = torch.nn.Sequential(torch.nn.Conv2d(3, width, 3, stride=2), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(2))\n        self.head = torch.nn.Linear(4 * width, 1000)\n\n    def forward(self, x):\n        threads = (torch.get_num_threads(), os.environ.get('OMP_NUM_THREADS'), os.environ.get('SHIFTBENCH_MODEL_THREADS'))\n        if threads != (2, '2', '2'):\n            raise RuntimeError(f'--model-threads 2 did not reach torch: {threads}')\n        return self.head(self.features(x).flatten(1))\n\n\ndef build(width):\n    return Net(width)\n",
     )
     .unwrap();
     let yaml = d.path().join("small.yaml");
@@ -649,6 +650,8 @@ fn a_modules_submodule_is_its_embedding_through_a_forward_hook() {
             os("3"),
             os("--min-per-class"),
             os("3"),
+            os("--model-threads"),
+            os("2"),
             os("--suite"),
             suite.as_os_str(),
             os("--model"),
