@@ -457,6 +457,20 @@ fn an_import_error_names_the_package_and_the_environment() {
     let (all, _) = beside_a_good_model(d.path(), &bad, "needs");
     assert!(all.contains("cannot import the module no_such_package_xyz"), "{all}");
     assert!(all.contains("must be installed in the plugin's Python 3."), "{all}");
+
+    // A module: that is nowhere.
+    let d = tempfile::tempdir().unwrap();
+    let bad = d.path().join("nowhere.yaml");
+    std::fs::write(
+        &bad,
+        "plugin: python\nmodule: no_such_pkg.models\nname: nowhere\npreprocess: {resize: 32, crop: 32}\n",
+    )
+    .unwrap();
+    let (all, _) = beside_a_good_model(d.path(), &bad, "nowhere");
+    assert!(
+        all.contains("cannot import no_such_pkg.models: neither the YAML's folder nor the plugin's Python 3."),
+        "{all}"
+    );
 }
 
 #[test]
@@ -736,4 +750,34 @@ fn the_readmes_python_model_yaml_is_a_valid_model_yaml() {
     assert_eq!((p.factory.as_str(), p.device.as_str()), ("load", "cpu"));
     assert_eq!(p.python_env, Some(PathBuf::from("models/.venv")));
     assert_eq!(c.name, "my-resnet50");
+}
+
+#[test]
+fn the_batch_is_a_read_only_float32_view_in_the_cards_layout() {
+    if !ready("python_models") {
+        return;
+    }
+    for (layout, shape) in [("nchw", "(3, 32, 32)"), ("nhwc", "(32, 32, 3)")] {
+        let d = tempfile::tempdir().unwrap();
+        // Raises unless the batch is float32 in the card's layout, read-only, and no copy: a view
+        // whose base is a memoryview (of the worker's shared memory), owning no data.
+        let check = format!(
+            "base = x\nwhile isinstance(base, np.ndarray):\n    base = base.base\nseen = (x.dtype == np.float32, x.shape[1:] == {shape}, x.flags.writeable, x.flags.owndata, type(base).__name__)\nif seen != (True, True, False, False, 'memoryview'):\n    raise ValueError(f'batch {{x.shape}}: {{seen}}')\nx = x.transpose(0, 3, 1, 2) if x.shape[3] == 3 else x"
+        );
+        let model = python_model(
+            d.path(),
+            "layout",
+            &numpy_code(&check),
+            &format!("preprocess: {{resize: 32, crop: 32, layout: {layout}}}\n"),
+        );
+        // python_model's own preprocess line is replaced by this one.
+        let yaml = std::fs::read_to_string(&model).unwrap().replace("preprocess: {resize: 32, crop: 32}\n", "");
+        std::fs::write(&model, yaml).unwrap();
+        let suite = common::synthetic_suite(d.path(), "shapes", 1);
+        let o = run(&suite, &[&model], &d.path().join("out"), &[], None);
+        let (stdout, stderr) = text(&o);
+        assert!(o.status.success(), "{layout}: {stdout}{stderr}");
+        let recs = records(&d.path().join("out"), "layout", "shapes");
+        assert!(recs.values().all(|r| r.status == Status::Ok), "{layout}: {recs:?}");
+    }
 }
