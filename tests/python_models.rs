@@ -333,7 +333,8 @@ fn a_bare_python_file_runs_with_an_assumed_card_and_model_init_writes_its_yaml()
         return;
     }
     let d = tempfile::tempdir().unwrap();
-    std::fs::write(d.path().join("my_model.py"), numpy_code("")).unwrap();
+    // What the model prints reaches stderr as it prints it (the interpreter is never finalised).
+    std::fs::write(d.path().join("my_model.py"), numpy_code("print('my_model: a batch of', len(x))")).unwrap();
     let suite = common::synthetic_suite(d.path(), "shapes", 1);
     let file = d.path().join("my_model.py");
     let o = run(&suite, &[&file], &d.path().join("out"), &[], None);
@@ -344,6 +345,7 @@ fn a_bare_python_file_runs_with_an_assumed_card_and_model_init_writes_its_yaml()
         "the card is printed:\n{stderr}"
     );
     assert_eq!(records(&d.path().join("out"), "my_model", "shapes").len(), 10);
+    assert!(stderr.contains("my_model: a batch of 1") && !stdout.contains("my_model: a batch"), "{stderr}");
 
     let yaml = d.path().join("my_model.yaml");
     let o = shiftbench(&[os("model"), os("init"), file.as_os_str(), os("--out"), yaml.as_os_str()], None);
@@ -573,8 +575,11 @@ fn a_crash_inside_a_c_extension_stops_that_model_only() {
         return;
     }
     let d = tempfile::tempdir().unwrap();
-    let bad = python_model(d.path(), "crashy", &numpy_code("if x.any():\n    import os\n    os.abort()"), "");
+    // What it printed just before is not lost with it (stdout is unbuffered, as `python -u`).
+    let code = numpy_code("if x.any():\n    print('crashy: about to abort')\n    import os\n    os.abort()");
+    let bad = python_model(d.path(), "crashy", &code, "");
     let (all, recs) = beside_a_good_model(d.path(), &bad, "crashy");
+    assert!(all.contains("crashy: about to abort"), "{all}");
     assert!(all.contains("its worker process was killed by signal 6 (SIGABRT"), "{all}");
     assert!(recs.values().all(|r| r.status != Status::Ok), "{recs:?}");
 }

@@ -462,7 +462,9 @@ fn model_command(cmd: ModelCmd) -> Result<()> {
             };
             println!("card, {how}:\n  name {}: {}", m.card().name, card_summary(m.card(), m.labels()));
             match m.embedding_len() {
-                0 => println!("embedding: none (shiftbench similarity needs one: `embedding:` in the model YAML)"),
+                0 => println!(
+                    "embedding: none (shiftbench similarity needs one: `embedding:` in the model YAML, or an embed(batch) method of a Python model)"
+                ),
                 n => println!("embedding: {n} values per image (for shiftbench similarity)"),
             }
             if r.assumed() {

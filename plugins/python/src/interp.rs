@@ -94,6 +94,9 @@ fn init(env: Option<&Path>, threads: u32) -> Result<Option<PathBuf>, String> {
         let config = config.assume_init_mut();
         config.install_signal_handlers = 0;
         config.parse_argv = 0;
+        // As `python -u`: what the model prints is written out at once, not held in a buffer
+        // (the interpreter is never finalised, and a worker may die with its model).
+        config.buffered_stdio = 0;
         let mut status = ffi::PyConfig_SetBytesString(config, &mut config.program_name, exe.as_ptr());
         if ffi::PyStatus_Exception(status) == 0 {
             status = ffi::PyConfig_SetBytesString(config, &mut config.executable, exe.as_ptr());
