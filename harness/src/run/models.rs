@@ -50,8 +50,8 @@ pub fn auto_replicas(config: Option<&shiftbench_model_config::ModelConfig>, core
     let arg_files = cfg.python.as_ref().map(|p| p.arg_paths()).unwrap_or_default();
     let files = cfg.model_file.iter().cloned().chain(arg_files.into_iter().map(|(_, f)| f));
     let size: u64 = files.filter_map(|f| std::fs::metadata(f).ok()).filter(|m| m.is_file()).map(|m| m.len()).sum();
-    if size > 0 {
-        r = r.min((AUTO_REPLICA_BYTES / size).clamp(1, u32::MAX as u64) as u32);
+    if let Some(fit) = AUTO_REPLICA_BYTES.checked_div(size) {
+        r = r.min(fit.clamp(1, u32::MAX as u64) as u32);
     }
     r
 }
