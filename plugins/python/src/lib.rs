@@ -203,10 +203,12 @@ impl PythonModel {
         let shape =
             PyTuple::new(py, [batch, self.image[0], self.image[1], self.image[2]]).map_err(|e| self.fatal(py, e))?;
         let bytes = std::mem::size_of_val(input);
-        // SAFETY: the memoryview points at `input`, which outlives it: the view is released below
-        // before this function returns (and a model that kept a reference to it is stopped, so no
-        // later call reads it); PyBUF_READ makes it read-only, so Python cannot write through a
-        // shared reference. The pointer is cast to *mut only because the C signature asks for it.
+        // SAFETY: the memoryview points at `input`, which outlives the call that reads it: the
+        // view is released below before this function returns, and a model that kept the batch
+        // past the call (found by `release`) is stopped and never called again, so its code does
+        // not run on the stale memory (a thread the model started itself is outside what the
+        // plugin can guard). PyBUF_READ makes the view read-only, so Python cannot write through
+        // a shared reference; the pointer is cast to *mut only because the C signature asks.
         let view = unsafe {
             let ptr = pyo3::ffi::PyMemoryView_FromMemory(
                 input.as_ptr() as *mut c_char,
