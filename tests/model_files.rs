@@ -161,10 +161,11 @@ fn what_is_not_a_model_is_one_sentence() {
     for (arg, want) in [
         (d.path().join("missing.onnx"), "model file"),
         (d.path().join("missing.pt"), "model file"),
+        (d.path().join("missing.py"), "model file"),
         (d.path().join("missing.yaml"), "model YAML"),
         (
             text.clone(),
-            "is neither a model YAML (.yaml), an ONNX model (.onnx), a TorchScript model (.pt) nor a plugin library",
+            "is neither a model YAML (.yaml), an ONNX model (.onnx), a TorchScript model (.pt), a Python model (.py) nor a plugin library",
         ),
     ] {
         let a = arg.to_str().unwrap();

@@ -321,7 +321,7 @@ pub(crate) enum Cmd {
 
 #[derive(Subcommand)]
 pub(crate) enum ModelCmd {
-    /// Write a commented model YAML for a model file (.onnx, .pt) holding the card shiftbench
+    /// Write a commented model YAML for a model file (.onnx, .pt, .py) holding the card shiftbench
     /// would assume for it (input size and labels read from the model, torchvision's
     /// preprocessing), to adjust and keep.
     Init {
@@ -335,7 +335,7 @@ pub(crate) enum ModelCmd {
         force: bool,
     },
     /// Print what the plugin reads from the model (inputs, outputs, element types, batch) and
-    /// the card the harness will use. FILE: a model YAML, an .onnx or a .pt file.
+    /// the card the harness will use. FILE: a model YAML, an .onnx, a .pt or a .py file.
     Show {
         /// The model: a model YAML, a model file or a plugin.
         file: String,

@@ -467,7 +467,9 @@ fn model_command(cmd: ModelCmd) -> Result<()> {
             };
             println!("card, {how}:\n  name {}: {}", m.card().name, card_summary(m.card(), m.labels()));
             match m.embedding_len() {
-                0 => println!("embedding: none (shiftbench similarity needs one: `embedding:` in the model YAML)"),
+                0 => println!(
+                    "embedding: none (shiftbench similarity needs one: `embedding:` in the model YAML, or an embed(batch) method of a Python model)"
+                ),
                 n => println!("embedding: {n} values per image (for shiftbench similarity)"),
             }
             if r.assumed() {
@@ -476,7 +478,9 @@ fn model_command(cmd: ModelCmd) -> Result<()> {
         }
         ModelCmd::Init { file, out, force } => {
             let Some(plugin) = plugin_for_model_file(&file) else {
-                bail!("model init writes a YAML for a model file (.onnx, or .pt for TorchScript); {file} is not one");
+                bail!(
+                    "model init writes a YAML for a model file (.onnx, .pt for TorchScript, or .py for Python); {file} is not one"
+                );
             };
             if let Some(o) = &out {
                 check_init_out(o, force)?;

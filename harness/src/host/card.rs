@@ -105,6 +105,27 @@ pub fn model_yaml(
         n => format!("# batch: {n:<26} # most images per call; the model takes at most {n}"),
     };
     let f = |v: [f32; 3]| format!("[{}, {}, {}]", v[0], v[1], v[2]);
+    // A Python model's file is its code, called through a factory; other models' files are
+    // weights, tuned with `options:`.
+    let (model_line, tail) = if plugin == "python" {
+        (
+            format!(
+                "python: {:<27} # the Python file (relative to this YAML); or module: <package.module>\n\
+                 factory: load                       # the function that builds the model, called once with args",
+                q(model)
+            ),
+            "# args: {weights: model.pth}        # the factory's keyword arguments; a file named here is passed as its path\n\
+             # python_env: .venv                 # a virtual environment of the plugin's Python (default: $VIRTUAL_ENV)\n\
+             # device: cpu                       # cpu | cuda | cuda:N: where a torch.nn.Module runs\n\
+             # embedding: avgpool                # a submodule whose output is the embedding (or an embed(batch) method)"
+                .to_string(),
+        )
+    } else {
+        (
+            format!("model: {:<28} # the model file (a relative path is relative to this YAML)", q(model)),
+            "# options: {threads: 0}            # backend options: see the plugin's README".to_string(),
+        )
+    };
     // The source goes into a comment: a line break in it would end the comment.
     let source = if source.chars().any(char::is_control) { format!("{source:?}") } else { source.to_string() };
     format!(
@@ -113,8 +134,8 @@ pub fn model_yaml(
          # torchvision's default. Check it against how the model was trained (above all the\n\
          # preprocessing: Caffe-style models want bgr, 0-255 and mean [104, 117, 123] with std 1),\n\
          # then run it with --model THIS_FILE.yaml.\n\
-         plugin: {plugin:<27} # the plugin that runs the model: onnx or torchscript\n\
-         model: {:<28} # the model file (a relative path is relative to this YAML)\n\
+         plugin: {plugin:<27} # the plugin that runs the model: onnx, torchscript or python\n\
+         {model_line}\n\
          name: {:<29} # the name results are filed under\n\
          {labels_line}\n\
          scores: {:<27} # logits | probabilities: what the model outputs (a test batch summed to 1 or not)\n\
@@ -128,8 +149,7 @@ pub fn model_yaml(
          \x20 mean: {:<27} # per channel, in the model's channel order and range\n\
          \x20 std: {:<28} # per channel\n\
          \x20 layout: {:<25} # nchw | nhwc\n\
-         # options: {{threads: 0}}            # backend options: see the plugin's README\n",
-        q(model),
+         {tail}\n",
         q(card.name.as_str()),
         card.scores.as_str(),
         p.resize,

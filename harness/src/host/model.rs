@@ -1,5 +1,5 @@
 //! What `--model` names, resolved once: a model YAML whose `plugin:` names a plugin, a model file
-//! (`.onnx`, or `.pt`/`.pth` for TorchScript) run by the matching plugin with an *assumed card*,
+//! (`.onnx`, `.pt`/`.pth` for TorchScript, `.py` for Python) run by the matching plugin with an *assumed card*,
 //! or a plugin library (a path, or a bare name such as `example` found next to the `shiftbench`
 //! executable or in `$SHIFTBENCH_PLUGIN_PATH`). The YAML is read and checked here, once;
 //! everything else (the name results are filed under, the copies to run, the provenance of the
@@ -42,11 +42,12 @@ impl Drop for TempFolder {
 }
 
 /// The plugin that runs a model file, by its extension: `onnx` for `.onnx`, `torchscript` for
-/// `.pt`/`.pth`.
+/// `.pt`/`.pth`, `python` for `.py` (a file with a `load()` function).
 pub fn plugin_for_model_file(arg: &str) -> Option<&'static str> {
     match Path::new(arg).extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref() {
         Some("onnx") => Some("onnx"),
         Some("pt" | "pth") => Some("torchscript"),
+        Some("py") => Some("python"),
         _ => None,
     }
 }
@@ -97,7 +98,7 @@ impl ModelRef {
         }
         if p.extension().is_some() && !is_library_name(arg) {
             bail!(
-                "{arg} is neither a model YAML (.yaml), an ONNX model (.onnx), a TorchScript model (.pt) nor a plugin library ({}): give one of those",
+                "{arg} is neither a model YAML (.yaml), an ONNX model (.onnx), a TorchScript model (.pt), a Python model (.py) nor a plugin library ({}): give one of those",
                 std::env::consts::DLL_SUFFIX
             );
         }
@@ -159,8 +160,10 @@ fn write_assumed_yaml(model: &Path, plugin: &str) -> Result<(TempFolder, PathBuf
     let folder = TempFolder(dir);
     let stem = abs.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
     let quoted = |s: &str| serde_yaml::to_string(s).map(|q| q.trim_end().to_string());
+    // A Python file is code (`python:`, its `load()` builds the model); others are `model:`.
+    let key = if plugin == "python" { "python" } else { "model" };
     let text = format!(
-        "# Written by shiftbench for --model {}: the plugin reads or assumes the rest.\nplugin: {plugin}\nmodel: {}\nname: {}\ndefaults: torchvision\n",
+        "# Written by shiftbench for --model {}: the plugin reads or assumes the rest.\nplugin: {plugin}\n{key}: {}\nname: {}\ndefaults: torchvision\n",
         model.display(),
         quoted(&abs.to_string_lossy())?,
         quoted(&stem)?
@@ -215,6 +218,8 @@ pub fn find_plugin(reference: &str, base: &Path) -> Result<PathBuf> {
                 .to_string()
         }
         "example" => "build it with `cargo build --release -p shiftbench-example-plugin`".to_string(),
+        "python" => "build it with `cargo build --release -p shiftbench-python-plugin` (against python3 on PATH, or PYO3_PYTHON)"
+            .to_string(),
         _ => "build it with `cargo build --release -p <its crate>`".to_string(),
     };
     bail!(

@@ -17,6 +17,8 @@
 //! | `option <key>` | each `options:` entry of the model YAML but `threads` and `spinning` (which change speed, not results) |
 //! | `argmax` | `--argmax` (a run's logs) |
 //! | `embedding` | the embedding tensor or method (embeddings logs) |
+//! | `python code`, `python factory`, `python args`, `python env`, `python device`, `python embedding` | a Python model's YAML keys (`module` and its file when found; its `.py` file's digest is the `model file`) |
+//! | `python arg <key>` | sha256 of each file a Python model's `args:` value names (a folder: its path) |
 //!
 //! The suite's content digest and the digest of the labels predictions are taken over stay in
 //! the log header's own fields; each sample's image is fingerprinted in its record.
@@ -25,6 +27,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use shiftbench_model_config::{PythonConfig, PythonSource};
 
 use crate::host::model::ModelRef;
 use crate::results::provenance::{CardInfo, FileInfo, ModelInfo};
@@ -68,6 +71,40 @@ impl Identity {
                 let v = serde_yaml::to_string(v).map(|s| s.trim_end().to_string()).unwrap_or_default();
                 id.set(&format!("option {k}"), &v);
             }
+            if let Some(p) = &cfg.python {
+                id.0.extend(Identity::of_python(p, cfg.embedding.as_deref()).0);
+            }
+        }
+        id
+    }
+
+    /// The part of a Python model's identity its YAML's Python keys decide (its code file's
+    /// digest is the `model file`): the module (when its file was not found), the factory and
+    /// its arguments, the environment, the device, the embedding, and the digest of every file
+    /// an argument names (a folder is named, its files not read).
+    pub fn of_python(p: &PythonConfig, embedding: Option<&str>) -> Identity {
+        let mut id = Identity::default();
+        match &p.source {
+            PythonSource::File(_) => id.set("python code", "file"),
+            PythonSource::Module(m) => {
+                let found = p.code_file().map_or(" (its file not found: not hashed)".to_string(), |_| String::new());
+                id.set("python code", &format!("module {m}{found}"));
+            }
+        }
+        id.set("python factory", &p.factory);
+        id.set("python args", &serde_json::to_string(&p.args).unwrap_or_else(|e| format!("unreadable ({e})")));
+        let env =
+            p.env_dir().map_or("(none)".to_string(), |e| std::path::absolute(&e).unwrap_or(e).display().to_string());
+        id.set("python env", &env);
+        id.set("python device", &p.device);
+        id.set("python embedding", embedding.unwrap_or("(none)"));
+        for (at, path) in p.arg_paths() {
+            let value = if path.is_dir() {
+                format!("folder {} (its files are not hashed)", path.display())
+            } else {
+                file_digest(&FileInfo::of(&path))
+            };
+            id.set(&format!("python arg {at}"), &value);
         }
         id
     }

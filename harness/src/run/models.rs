@@ -33,20 +33,25 @@ pub const AUTO_REPLICA_BYTES: u64 = 2 << 30;
 /// `replicas:` says: one per core (at most [`AUTO_MAX_REPLICAS`], and no more than fit
 /// [`AUTO_REPLICA_BYTES`] of model files) for a model YAML that runs on the CPU, so that each
 /// copy computes on one core without waiting on the others (a batch-1 model keeps every core
-/// busy, and nobody spins); 1 for a model YAML whose `options.device` is not `cpu`, and for
+/// busy, and nobody spins; a Python model's files are its code and the files its `args:` name);
+/// 1 for a model YAML whose `options.device` (a Python model's `device:`) is not `cpu`, and for
 /// plugins given without a model YAML (a plugin of one's own may not expect to be loaded twice).
 pub fn auto_replicas(config: Option<&shiftbench_model_config::ModelConfig>, cores: u32) -> u32 {
     let Some(cfg) = config else { return 1 };
     let on_cpu = match cfg.options.get("device") {
         None => true,
         Some(v) => v.as_str().is_some_and(|d| d.eq_ignore_ascii_case("cpu")),
-    };
+    } && cfg.python.as_ref().is_none_or(|p| p.device == "cpu");
     if !on_cpu {
         return 1;
     }
     let mut r = cores.clamp(1, AUTO_MAX_REPLICAS);
-    if let Some(size) = cfg.model_file.as_deref().and_then(|f| std::fs::metadata(f).ok()).map(|m| m.len()) {
-        r = r.min((AUTO_REPLICA_BYTES / size.max(1)).clamp(1, u32::MAX as u64) as u32);
+    // A Python model's weights are the files its `args:` name, beside its code.
+    let arg_files = cfg.python.as_ref().map(|p| p.arg_paths()).unwrap_or_default();
+    let files = cfg.model_file.iter().cloned().chain(arg_files.into_iter().map(|(_, f)| f));
+    let size: u64 = files.filter_map(|f| std::fs::metadata(f).ok()).filter(|m| m.is_file()).map(|m| m.len()).sum();
+    if let Some(fit) = AUTO_REPLICA_BYTES.checked_div(size) {
+        r = r.min(fit.clamp(1, u32::MAX as u64) as u32);
     }
     r
 }
@@ -127,6 +132,15 @@ mod tests {
         // Copies of a big model stay within AUTO_REPLICA_BYTES of model files.
         let big = config(d.path(), "", AUTO_REPLICA_BYTES / 3 + 1);
         assert_eq!(auto_replicas(Some(&big), 8), 2);
+        // A Python model: its device, and the weights its args name.
+        std::fs::write(d.path().join("w.bin"), vec![0u8; (AUTO_REPLICA_BYTES / 3 + 1) as usize]).unwrap();
+        let py = |extra: &str| {
+            std::fs::write(d.path().join("p.yaml"), format!("plugin: python\npython: p.py\n{extra}")).unwrap();
+            shiftbench_model_config::ModelConfig::load(&d.path().join("p.yaml")).unwrap()
+        };
+        assert_eq!(auto_replicas(Some(&py("")), 8), 4);
+        assert_eq!(auto_replicas(Some(&py("args: {weights: w.bin}\n")), 8), 2);
+        assert_eq!(auto_replicas(Some(&py("device: cuda\n")), 8), 1);
     }
 
     #[test]

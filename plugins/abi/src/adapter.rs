@@ -80,7 +80,10 @@ impl<C: Classifier> Adapter<C> {
         };
         match catch_unwind(AssertUnwindSafe(|| f(model))) {
             Ok(Ok(values)) => Ok(values),
-            Ok(Err(e)) => Err(PluginError { kind: ErrorKind::Sample, message: e.into() }),
+            // The model says whether it can go on after this error (it cannot, say, after
+            // returning values of the wrong shape): if not, the harness stops it.
+            Ok(Err(e)) if model.can_go_on() => Err(PluginError { kind: ErrorKind::Sample, message: e.into() }),
+            Ok(Err(e)) => Err(PluginError { kind: ErrorKind::Fatal, message: e.into() }),
             Err(payload) => {
                 // State after a panic is unknown; refuse further calls rather than trust it.
                 // Leaking is deliberate: dropping half-updated state could panic again.

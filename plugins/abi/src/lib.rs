@@ -401,6 +401,15 @@ pub trait Classifier: Send + Sized + 'static {
         0
     }
 
+    /// Whether the model can take another batch after the error its last [`Classifier::infer`]
+    /// or [`Classifier::embed`] returned: `true` (the default) makes that error
+    /// [`ErrorKind::Sample`] (that batch failed), `false` makes it [`ErrorKind::Fatal`] (the
+    /// harness stops the model, with the error's message). Asked only after an `Err`; a
+    /// plugin-side choice that changes nothing crossing the interface.
+    fn can_go_on(&self) -> bool {
+        true
+    }
+
     /// The embeddings of `batch` preprocessed images (input as for [`Classifier::infer`]):
     /// `batch * embedding_len()` values, row-major. Only called when `embedding_len() > 0`.
     fn embed(&mut self, _input: &[f32], _batch: usize) -> Result<Vec<f32>, String> {
@@ -590,6 +599,40 @@ mod tests {
             e,
             PluginError { kind: ErrorKind::Fatal, message: "model is unusable after an earlier panic".into() }
         );
+    }
+
+    /// Fails a batch of 2 and goes on; fails a batch of 3 and says it cannot go on.
+    struct Tired {
+        worn_out: bool,
+    }
+    impl Classifier for Tired {
+        fn load(_: &LoadRequest) -> Result<Self, String> {
+            Ok(Tired { worn_out: false })
+        }
+        fn card(&self) -> ModelCard {
+            ModelCard { name: "tired".into(), ..Panicky.card() }
+        }
+        fn infer(&mut self, _: &[f32], batch: usize) -> Result<Vec<f32>, String> {
+            self.worn_out = batch == 3;
+            match batch {
+                2 | 3 => Err(format!("no batch of {batch}")),
+                _ => Ok(vec![0.5; batch]),
+            }
+        }
+        fn can_go_on(&self) -> bool {
+            !self.worn_out
+        }
+    }
+
+    #[test]
+    fn an_error_the_model_cannot_go_on_after_is_fatal() {
+        let mut m = load_embed_adapter::<Tired>(&req()).unwrap();
+        let one = [0.0; 1];
+        let e = m.infer(RSlice::from_slice(&one), 2).unwrap_err();
+        assert_eq!(e, PluginError { kind: ErrorKind::Sample, message: "no batch of 2".into() });
+        assert_eq!(m.infer(RSlice::from_slice(&one), 1).unwrap().as_slice(), &[0.5]);
+        let e = m.infer(RSlice::from_slice(&one), 3).unwrap_err();
+        assert_eq!(e, PluginError { kind: ErrorKind::Fatal, message: "no batch of 3".into() });
     }
 
     /// Embeds as two values per image (the batch size, then the image's first input value);

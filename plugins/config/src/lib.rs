@@ -1,4 +1,6 @@
-//! The model YAML: one schema for every generic backend plugin (ONNX, TorchScript) and the harness.
+//! The model YAML: one schema for every generic backend plugin (ONNX, TorchScript, Python) and the
+//! harness. The keys only `plugin: python` reads (`python`/`module`, `factory`, `args`,
+//! `python_env`, `device`) are in [`python`].
 //!
 //! ```yaml
 //! plugin: onnx                      # which plugin runs it: a name (onnx, torchscript, example)
@@ -42,6 +44,9 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 use shiftbench_plugin::{ChannelOrder, Interpolation, Layout, PreprocessSpec, ScoreKind};
+
+pub mod python;
+pub use python::{PythonConfig, PythonSource};
 
 /// The ImageNet-1k wnids in the standard model output order (timm's `imagenet_synsets.txt`).
 pub const IMAGENET1K: &str = include_str!("../../../suites/classes/imagenet1k.txt");
@@ -279,6 +284,19 @@ pub struct ModelYaml {
     /// them in the result and groups models by them in plots; the plugins ignore them.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// `plugin: python` only (see [`python`]): the Python file, or module, and how it is called.
+    #[serde(default)]
+    pub python: Option<String>,
+    #[serde(default)]
+    pub module: Option<String>,
+    #[serde(default)]
+    pub factory: Option<String>,
+    #[serde(default)]
+    pub args: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub python_env: Option<String>,
+    #[serde(default)]
+    pub device: Option<String>,
 }
 
 /// A model YAML resolved against its location: paths made absolute, labels loaded.
@@ -308,6 +326,8 @@ pub struct ModelConfig {
     pub options: BTreeMap<String, serde_yaml::Value>,
     /// The YAML's `tags:` (empty when none).
     pub tags: BTreeMap<String, String>,
+    /// The Python section, for `plugin: python` (None for every other plugin).
+    pub python: Option<PythonConfig>,
 }
 
 /// Formats a serde_yaml error as `file:line:column: message`.
@@ -398,8 +418,28 @@ impl ModelConfig {
     pub fn parse(text: &str, path: &Path) -> Result<ModelConfig, ConfigError> {
         let y: ModelYaml = serde_yaml::from_str(text).map_err(|e| yaml_error(path, &e))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let model_file = y.model.as_ref().map(|m| base.join(m));
-        let name = match (&y.name, &model_file) {
+        let at = |key: &str| match python::key_line(text, key) {
+            Some(line) => format!("{}:{line}", path.display()),
+            None => path.display().to_string(),
+        };
+        let python = python::PythonYaml {
+            python: y.python.as_deref(),
+            module: y.module.as_deref(),
+            factory: y.factory.as_deref(),
+            args: y.args.as_ref(),
+            python_env: y.python_env.as_deref(),
+            device: y.device.as_deref(),
+        }
+        .resolve(&y.plugin, y.model.as_deref(), base, &at)?;
+        // A Python model's file is its code (its weights are in `args:`).
+        let model_file = match &python {
+            Some(p) => p.code_file(),
+            None => y.model.as_ref().map(|m| base.join(m)),
+        };
+        // A module's file (`__init__.py`, say) does not name it: the YAML does.
+        let named_by =
+            model_file.as_ref().filter(|_| !matches!(&python, Some(p) if matches!(p.source, PythonSource::Module(_))));
+        let name = match (&y.name, named_by) {
             (Some(n), _) => n.clone(),
             (None, Some(f)) => f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
             (None, None) => path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
@@ -456,6 +496,7 @@ impl ModelConfig {
             preprocess,
             options: y.options,
             tags: y.tags,
+            python,
         })
     }
 
