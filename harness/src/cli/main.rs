@@ -1,6 +1,7 @@
 //! The `shiftbench` command line: parses ([`args`]), calls the library, prints.
 
 mod args;
+mod laionet;
 mod reporter;
 
 use std::collections::BTreeMap;
@@ -426,6 +427,7 @@ fn main_inner() -> Result<ExitCode> {
             }
         }
         Cmd::Sweep(a) => sweep_command(&a)?,
+        Cmd::Laionet { cmd } => laionet::laionet_command(cmd)?,
     }
     Ok(ExitCode::SUCCESS)
 }
