@@ -318,6 +318,9 @@ pub(crate) enum Cmd {
         /// The inherited shared-memory file batches arrive in.
         #[arg(long)]
         shm_fd: Option<i32>,
+        /// Run the plugin's text encoder (`--config`: its encoder.yaml) instead of its model.
+        #[arg(long)]
+        text_encoder: bool,
     },
 }
 

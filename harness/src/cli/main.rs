@@ -386,9 +386,14 @@ fn main_inner() -> Result<ExitCode> {
                 bail!("verify failed for {}", failed.join(", "));
             }
         }
-        Cmd::Worker { library, config, threads, shm_fd } => {
-            use shiftbench::host::worker::{serve, WorkerExit};
-            let code = match serve(&library, config.as_deref(), threads, shm_fd) {
+        Cmd::Worker { library, config, threads, shm_fd, text_encoder } => {
+            use shiftbench::host::worker::{serve, serve_text, WorkerExit};
+            let served = if text_encoder {
+                serve_text(&library, config.as_deref(), threads)
+            } else {
+                serve(&library, config.as_deref(), threads, shm_fd)
+            };
+            let code = match served {
                 Ok(()) => 0,
                 Err(WorkerExit::Quiet) => 2,
                 Err(e) => {

@@ -22,12 +22,12 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-fn panicked(what: &str, payload: Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panicked(what: &str, payload: Box<dyn std::any::Any + Send>) -> String {
     format!("plugin panicked in {what}: {}", panic_message(payload))
 }
 
 /// What the adapter answers once its model has panicked.
-const POISONED: &str = "model is unusable after an earlier panic";
+pub(crate) const POISONED: &str = "model is unusable after an earlier panic";
 
 /// Runs `f`, turning a panic into an error sentence.
 pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {

@@ -29,11 +29,11 @@
 //! loads a plugin: a plugin built against an incompatible version of this crate (different major,
 //! or for 0.x a different minor: 0.1.z and 0.2.z do not mix) is refused instead of crashing, and
 //! so is a plugin whose types differ in layout. Within one 0.x minor any patch version loads with
-//! any other: interface 0.1.0 and 0.1.1 plugins load in a 0.1.2 host, and the other way round.
+//! any other: interface 0.1.0, 0.1.1 and 0.1.2 plugins load in a 0.1.3 host, and the other way round.
 //!
 //! The interface grows compatibly through the root module, [`PluginMod`], an `abi_stable` prefix
 //! type: fields are only ever added after the last one (`load_typed`, in 0.1.1, was added this
-//! way, and `load_embed`, in 0.1.2). An older host ignores the fields it does not know. A newer
+//! way, `load_embed` in 0.1.2, and `load_text_encoder` in 0.1.3). An older host ignores the fields it does not know. A newer
 //! host loads the root module with [`init_plugin_module`] (abi_stable's own `init_root_module`
 //! refuses a root module with fewer fields than the host's) and gets `None` from the accessor of a
 //! field the plugin predates: an interface 0.1.0 plugin has only `load`, a 0.1.1 plugin `load`
@@ -43,6 +43,12 @@
 //! A model may have an embedding: [`Classifier::embedding_len`] values per image (0, the default,
 //! for none), returned by [`Classifier::embed`] for a batch laid out as for `infer`. The host reaches
 //! them through `load_embed` ([`FfiModelEmbed`]); a plugin built before 0.1.2 has no embedding.
+//!
+//! ## Text encoders (0.1.3)
+//! A plugin may also offer a text encoder ([`TextEncoder`]: texts in, one embedding per text
+//! out), exported with `export_plugin!(Model, text_encoder = Encoder)`; the host reaches it
+//! through `load_text_encoder` ([`FfiTextEncoder`]). A plugin built before 0.1.3, or exported
+//! with `export_plugin!(Model)`, offers none.
 //!
 //! ## Panics
 //! Every call from the harness into the plugin runs under `catch_unwind`: a panic in plugin code
@@ -69,7 +75,7 @@ use abi_stable::{
     library::RootModule,
     package_version_strings, sabi_trait,
     sabi_types::VersionStrings,
-    std_types::{RBox, RResult, RSlice, RStr, RString, RVec},
+    std_types::{RBox, ROption, RResult, RSlice, RStr, RString, RVec},
     StableAbi,
 };
 
@@ -80,9 +86,14 @@ pub mod __private {
 
 mod adapter;
 mod loader;
+mod text;
 
 pub use adapter::{guard, interface_version, load_adapter, load_embed_adapter, load_typed_adapter, Adapter};
 pub use loader::init_plugin_module;
+pub use text::{
+    load_text_adapter, no_text_encoder, FfiTextEncoder, FfiTextEncoderBox, FfiTextEncoder_TO, TextAdapter, TextEncoder,
+    TextEncoderInfo, TextLoadRequest,
+};
 
 /// The version of this interface; a plugin records the one it was built against.
 pub const INTERFACE_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -351,6 +362,11 @@ pub struct PluginMod {
     /// 0.1.2: `module.load_embed()` is `None` for a plugin built against 0.1.0 or 0.1.1.
     #[sabi(missing_field(option))]
     pub load_embed: extern "C" fn(request: &LoadRequest) -> RResult<FfiModelEmbedBox, RString>,
+    /// Loads the plugin's text encoder ([`FfiTextEncoder`]). Since interface 0.1.3:
+    /// `module.load_text_encoder()` is `None` for a plugin built before 0.1.3; for a plugin that
+    /// offers no text encoder (`export_plugin!(Model)`) the call answers `RNone`.
+    #[sabi(missing_field(option))]
+    pub load_text_encoder: extern "C" fn(request: &TextLoadRequest) -> ROption<RResult<FfiTextEncoderBox, RString>>,
 }
 
 impl RootModule for PluginModRef {
@@ -398,10 +414,12 @@ pub trait Classifier: Send + Sized + 'static {
 #[doc(hidden)]
 pub const ROOT_SYMBOL: &str = "_1as_0lib_1header_0root_bmodule_bloader";
 
-/// Exports a [`Classifier`] as a shiftbench plugin. Use once, in a `cdylib` crate.
+/// Exports a [`Classifier`] as a shiftbench plugin. Use once, in a `cdylib` crate:
+/// `export_plugin!(Model)`, or `export_plugin!(Model, text_encoder = Encoder)` for a plugin that
+/// also offers a [`TextEncoder`] (interface 0.1.3).
 #[macro_export]
 macro_rules! export_plugin {
-    ($model:ty) => {
+    (@root $model:ty, $text:expr) => {
         const _: () = {
             use $crate::__private::abi_stable as __sabi;
 
@@ -435,6 +453,7 @@ macro_rules! export_plugin {
                     load: __shiftbench_load,
                     load_typed: __shiftbench_load_typed,
                     load_embed: __shiftbench_load_embed,
+                    load_text_encoder: $text,
                 }
                 .leak_into_prefix()
             }
@@ -456,11 +475,29 @@ macro_rules! export_plugin {
             };
         };
     };
+    ($model:ty $(,)?) => {
+        $crate::export_plugin!(@root $model, $crate::no_text_encoder);
+    };
+    ($model:ty, text_encoder = $encoder:ty $(,)?) => {
+        $crate::export_plugin!(@root $model, {
+            extern "C" fn __shiftbench_load_text_encoder(
+                request: &$crate::TextLoadRequest,
+            ) -> $crate::__private::abi_stable::std_types::ROption<
+                $crate::__private::abi_stable::std_types::RResult<
+                    $crate::FfiTextEncoderBox,
+                    $crate::__private::abi_stable::std_types::RString,
+                >,
+            > {
+                $crate::__private::abi_stable::std_types::ROption::RSome($crate::load_text_adapter::<$encoder>(request))
+            }
+            __shiftbench_load_text_encoder
+        });
+    };
 }
 
 #[cfg(test)]
 mod tests {
-    use super::loader::{v0_1_0, v0_1_1};
+    use super::loader::{v0_1_0, v0_1_1, v0_1_2};
     use super::*;
 
     #[test]
@@ -476,8 +513,9 @@ mod tests {
         use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
         let v0 = <v0_1_0::PluginModRef as StableAbi>::LAYOUT;
         let v1 = <v0_1_1::PluginModRef as StableAbi>::LAYOUT;
+        let v2 = <v0_1_2::PluginModRef as StableAbi>::LAYOUT;
         let now = <PluginModRef as StableAbi>::LAYOUT;
-        for (older, newer) in [(v0, v1), (v0, now), (v1, now)] {
+        for (older, newer) in [(v0, v1), (v0, v2), (v1, v2), (v0, now), (v1, now), (v2, now)] {
             assert!(check_layout_compatibility(older, newer).is_ok());
             assert!(check_layout_compatibility(newer, older).is_err());
         }

@@ -12,6 +12,12 @@
 //! class by a Gaussian log-likelihood around its prototype. Clutter, odd colours and partly
 //! visible objects (what the LAIONet-like demo suite has) break those cues, as distribution shift
 //! does for real models.
+//!
+//! It also offers a text encoder, `toy-hash` ([`text`]): hashed words and character trigrams, so
+//! that `shiftbench demo` can build a LAIONet-like suite from captions without downloading a
+//! language model.
+
+pub mod text;
 
 use shiftbench_plugin::{
     export_plugin, ChannelOrder, Classifier, Interpolation, Layout, LoadRequest, ModelCard, PreprocessSpec, ScoreKind,
@@ -262,7 +268,8 @@ impl Classifier for ShapeColourModel {
     }
 }
 
-export_plugin!(ShapeColourModel);
+// The classifier, and the toy text encoder (`--encoder example`).
+export_plugin!(ShapeColourModel, text_encoder = text::ToyHash);
 
 #[cfg(test)]
 mod tests {

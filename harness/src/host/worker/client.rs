@@ -3,24 +3,19 @@
 //! difference. Any broken exchange (EOF, a malformed frame, a timeout) becomes [`ModelStopped`]
 //! with one sentence saying what happened.
 
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use abi_stable::std_types::{RString, RVec};
 use anyhow::{anyhow, bail, Result};
 use shiftbench_plugin::{ModelCard, PreprocessSpec, ScoreKind};
 
+use super::process::{WorkerProcess, WORKER_COMMAND};
 use super::protocol::{read_f32s, read_head, read_text, write_frame, CardWire, SHM_FD};
 use super::shm::SharedOut;
-use super::watchdog::{forward_stderr, StderrTail, Watchdog};
 use crate::host::plugin::checked_state;
 use crate::host::scorer::{filled, ModelBackend, ModelState, ModelStopped, Output, Scorer};
-
-/// The hidden subcommand that runs a worker.
-pub const WORKER_COMMAND: &str = "__worker";
 
 /// Default `--batch-timeout`, seconds: a generous bound for one batch of a large model on a CPU.
 pub const DEFAULT_BATCH_TIMEOUT: f64 = 300.0;
@@ -51,19 +46,12 @@ impl WorkerOptions {
     }
 }
 
-/// How long a worker may take to exit after its stdin closes before it is killed.
-const EXIT_GRACE: Duration = Duration::from_secs(2);
-
 /// A model running in a worker process.
 pub struct WorkerModel {
     /// The card the worker sent (until then, a placeholder naming the library as the plugin).
     state: ModelState,
-    library: PathBuf,
-    child: Arc<Mutex<Child>>,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-    watchdog: Watchdog,
-    stderr: Arc<(Mutex<StderrTail>, Condvar)>,
+    /// The process (dropping it closes its stdin, which ends it).
+    proc: WorkerProcess,
     batch_timeout: Duration,
     /// Why the worker is gone, once it is.
     stopped: Option<String>,
@@ -73,35 +61,7 @@ pub struct WorkerModel {
 
 impl std::fmt::Debug for WorkerModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerModel").field("name", &self.state.card.name).field("library", &self.library).finish()
-    }
-}
-
-fn signal_name(sig: i32) -> String {
-    let name = match sig {
-        4 => "SIGILL, illegal instruction",
-        6 => "SIGABRT, the plugin aborted",
-        7 => "SIGBUS, bus error",
-        8 => "SIGFPE, arithmetic exception",
-        9 => "SIGKILL: killed, perhaps by the out-of-memory killer",
-        11 => "SIGSEGV, segmentation fault",
-        15 => "SIGTERM",
-        _ => return format!("signal {sig}"),
-    };
-    format!("signal {sig} ({name})")
-}
-
-fn describe_exit(status: ExitStatus) -> String {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(sig) = status.signal() {
-            return format!("was killed by {}", signal_name(sig));
-        }
-    }
-    match status.code() {
-        Some(c) => format!("exited with status {c}"),
-        None => format!("ended ({status})"),
+        f.debug_struct("WorkerModel").field("name", &self.state.card.name).field("library", &self.proc.library).finish()
     }
 }
 
@@ -131,13 +91,6 @@ impl WorkerModel {
         if let Some(c) = config {
             cmd.arg("--config").arg(c);
         }
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        #[cfg(unix)]
-        {
-            use std::os::unix::process::CommandExt;
-            // Its own process group: a Ctrl-C at the terminal is the harness's to handle.
-            cmd.process_group(0);
-        }
         let shm = SharedOut::new().ok();
         #[cfg(unix)]
         if let Some(shm) = &shm {
@@ -161,14 +114,7 @@ impl WorkerModel {
                 });
             }
         }
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| anyhow!("cannot start a worker process ({} {WORKER_COMMAND}): {e}", opts.exe.display()))?;
-        let stdin = child.stdin.take().expect("piped");
-        let stdout = BufReader::with_capacity(1 << 16, child.stdout.take().expect("piped"));
-        let stderr = forward_stderr(child.stderr.take().expect("piped"));
-        let child = Arc::new(Mutex::new(child));
-        let watchdog = Watchdog::start(Arc::clone(&child));
+        let proc = WorkerProcess::spawn(cmd, &opts.exe, library)?;
         let w = WorkerModel {
             state: ModelState {
                 card: ModelCard {
@@ -183,12 +129,7 @@ impl WorkerModel {
                 embedding_len: 0,
                 output: Output::Scores,
             },
-            library: library.to_path_buf(),
-            child,
-            stdin: Some(stdin),
-            stdout,
-            watchdog,
-            stderr,
+            proc,
             batch_timeout: opts.batch_timeout,
             stopped: None,
             shm,
@@ -207,15 +148,15 @@ impl PendingWorker {
     /// Waits (up to the load timeout) for the worker's card, or says why it did not come.
     fn ready(self) -> Result<WorkerModel> {
         let PendingWorker { mut w, load_timeout } = self;
-        let library = w.library.clone();
+        let library = w.proc.library.clone();
         let library = library.as_path();
-        w.watchdog.set(Some(Instant::now() + load_timeout));
-        let answer = read_head(&mut w.stdout).and_then(|h| match h {
-            Some((t @ (b'C' | b'L'), len)) => Ok((t, read_text(&mut w.stdout, len)?)),
+        w.proc.watchdog.set(Some(Instant::now() + load_timeout));
+        let answer = read_head(&mut w.proc.stdout).and_then(|h| match h {
+            Some((t @ (b'C' | b'L'), len)) => Ok((t, read_text(&mut w.proc.stdout, len)?)),
             Some((t, _)) => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("unexpected frame {t}"))),
             None => Err(std::io::ErrorKind::UnexpectedEof.into()),
         });
-        w.watchdog.set(None);
+        w.proc.watchdog.set(None);
         match answer {
             Ok((b'C', json)) => {
                 let wire: CardWire = serde_json::from_str(&json)
@@ -237,60 +178,13 @@ impl WorkerModel {
     /// Explains why an exchange with the worker failed and makes sure it is gone.
     /// `limit` names the timeout that applied (`300 s (--batch-timeout)`).
     fn failure(&mut self, during: &str, limit: &str, io: &std::io::Error) -> String {
-        let lib = self.library.display().to_string();
+        let lib = self.proc.library.display().to_string();
         let who = if self.state.plugin_name == lib {
             format!("plugin {lib}")
         } else {
             format!("plugin {} ({lib})", self.state.plugin_name)
         };
-        let what = if self.watchdog.fired() {
-            self.reap(Duration::ZERO);
-            format!("{who} did not answer within {limit} {during}: its worker was killed")
-        } else {
-            // The stream broke: the worker is dying or dead. Give it a moment, then make sure.
-            match self.reap(EXIT_GRACE) {
-                Some(s) => format!("{who} crashed {during}: its worker process {}", describe_exit(s)),
-                None => format!("{who} broke the worker protocol {during} ({io}): its worker was killed"),
-            }
-        };
-        // Wait briefly for the last stderr lines, which often say why.
-        let (lock, cv) = &*self.stderr;
-        let g = lock.lock().unwrap_or_else(|e| e.into_inner());
-        let g = cv.wait_timeout_while(g, Duration::from_millis(500), |t| !t.eof).unwrap_or_else(|e| e.into_inner()).0;
-        let last: Vec<&str> = g.lines.iter().map(String::as_str).filter(|l| !l.starts_with("note: run with")).collect();
-        let mut why = what;
-        if !last.is_empty() {
-            let mut words = last.join(" | ");
-            if words.len() > 400 {
-                let mut cut = words.len() - 400;
-                while !words.is_char_boundary(cut) {
-                    cut += 1;
-                }
-                words = format!("...{}", &words[cut..]);
-            }
-            why = format!("{why}; its last words on stderr: {words}");
-        }
-        why
-    }
-
-    /// Waits up to `grace` for the worker to exit, then kills it. Returns how it exited on its
-    /// own, or None when it had to be killed. (Polls: the watchdog needs the lock to kill.)
-    fn reap(&self, grace: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + grace;
-        loop {
-            let mut c = self.child.lock().unwrap_or_else(|e| e.into_inner());
-            match c.try_wait() {
-                Ok(Some(s)) => return Some(s),
-                Ok(None) if Instant::now() < deadline => {}
-                _ => {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                    return None;
-                }
-            }
-            drop(c);
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        self.proc.failure(&who, during, limit, io)
     }
 
     fn exchange(&mut self, input: &[f32], batch: usize) -> std::io::Result<Result<Vec<f32>, (bool, String)>> {
@@ -299,7 +193,7 @@ impl WorkerModel {
             Some(Ok(())) => self.send_shared(batch, bytes.len())?,
             // No shared memory, or it could not grow (out of memory for /dev/shm): the pipe.
             _ => {
-                let stdin = self.stdin.as_mut().ok_or(std::io::ErrorKind::BrokenPipe)?;
+                let stdin = self.proc.stdin.as_mut().ok_or(std::io::ErrorKind::BrokenPipe)?;
                 write_frame(stdin, b'I', &[&(batch as u32).to_le_bytes(), bytes])?
             }
         }
@@ -308,7 +202,7 @@ impl WorkerModel {
 
     /// Tells the worker that a batch of `bytes` is in the shared memory.
     fn send_shared(&mut self, batch: usize, bytes: usize) -> std::io::Result<()> {
-        let stdin = self.stdin.as_mut().ok_or(std::io::ErrorKind::BrokenPipe)?;
+        let stdin = self.proc.stdin.as_mut().ok_or(std::io::ErrorKind::BrokenPipe)?;
         let mut head = [0u8; 12];
         head[..4].copy_from_slice(&(batch as u32).to_le_bytes());
         head[4..].copy_from_slice(&(bytes as u64).to_le_bytes());
@@ -317,7 +211,7 @@ impl WorkerModel {
 
     /// The worker's answer to the batch in flight.
     fn receive(&mut self, batch: usize) -> std::io::Result<Result<Vec<f32>, (bool, String)>> {
-        let (tag, len) = read_head(&mut self.stdout)?.ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        let (tag, len) = read_head(&mut self.proc.stdout)?.ok_or(std::io::ErrorKind::UnexpectedEof)?;
         match tag {
             b'S' => {
                 let n = batch * self.row_len();
@@ -327,10 +221,10 @@ impl WorkerModel {
                         format!("a {len}-byte reply to a batch of {batch}, expected {} bytes", n * 4),
                     ));
                 }
-                Ok(Ok(read_f32s(&mut self.stdout, n)?))
+                Ok(Ok(read_f32s(&mut self.proc.stdout, n)?))
             }
-            b'E' => Ok(Err((false, read_text(&mut self.stdout, len)?))),
-            b'F' => Ok(Err((true, read_text(&mut self.stdout, len)?))),
+            b'E' => Ok(Err((false, read_text(&mut self.proc.stdout, len)?))),
+            b'F' => Ok(Err((true, read_text(&mut self.proc.stdout, len)?))),
             t => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("an unexpected reply (tag {t})"))),
         }
     }
@@ -351,7 +245,7 @@ impl ModelBackend for WorkerModel {
             return Err(ModelStopped(why.clone()).into());
         }
         let byte = [(output == Output::Embedding) as u8];
-        let sent = match self.stdin.as_mut() {
+        let sent = match self.proc.stdin.as_mut() {
             Some(stdin) => write_frame(stdin, b'O', &[&byte]),
             None => Err(std::io::ErrorKind::BrokenPipe.into()),
         };
@@ -409,9 +303,9 @@ impl WorkerModel {
         batch: usize,
         exchange: impl FnOnce(&mut Self) -> std::io::Result<Result<Vec<f32>, (bool, String)>>,
     ) -> Result<Vec<f32>> {
-        self.watchdog.set(Some(Instant::now() + self.batch_timeout));
+        self.proc.watchdog.set(Some(Instant::now() + self.batch_timeout));
         let r = exchange(self);
-        self.watchdog.set(None);
+        self.proc.watchdog.set(None);
         match r {
             Ok(Ok(scores)) => Ok(scores),
             Ok(Err((false, e))) => Err(anyhow!(e)),
@@ -426,13 +320,5 @@ impl WorkerModel {
                 Err(ModelStopped(why).into())
             }
         }
-    }
-}
-
-impl Drop for WorkerModel {
-    fn drop(&mut self) {
-        // Closing stdin asks the worker to exit; one that does not is killed.
-        drop(self.stdin.take());
-        self.reap(EXIT_GRACE);
     }
 }

@@ -30,6 +30,12 @@
 //! | `E` | worker -> harness | the plugin's error for this batch, UTF-8 |
 //! | `F` | worker -> harness | the model stopped for good (it panicked, or broke the contract), UTF-8 |
 //!
+//! A text-encoder worker (`__worker --text-encoder`, [`text_serve`], [`text_client`]) speaks the
+//! same frames with one request of its own: `T` (harness -> worker), the number of texts (u32
+//! LE), then each text's byte length (u32 LE) and UTF-8 bytes; its `C` frame is the encoder's
+//! info as JSON, and `S` holds `texts * dim` f32, the raw embeddings (the harness checks and
+//! normalises them).
+//!
 //! Closing the worker's stdin asks it to exit. The worker keeps its stdout for the protocol only:
 //! at start it moves the protocol to a private copy of fd 1 and points fd 1 at stderr, so a
 //! plugin that prints cannot corrupt a frame. Its stderr is the harness's (forwarded line by
@@ -45,21 +51,28 @@
 
 //!
 //! The parts: [`protocol`] (frames, the card on the wire), [`shm`] (shared memory), [`serve`]
-//! (the worker's side), [`watchdog`] (timeouts, the worker's stderr), [`client`] (the harness's
-//! side, [`WorkerModel`]).
+//! (the worker's side), [`watchdog`] (timeouts, the worker's stderr), [`process`] (a started
+//! worker, and why an exchange with it failed), [`client`] (the harness's side, [`WorkerModel`]);
+//! [`text_serve`] and [`text_client`], the same for a text encoder.
 
 pub mod client;
+pub mod process;
 pub mod protocol;
 pub mod serve;
 pub mod shm;
+pub mod text_client;
+pub mod text_serve;
 pub mod watchdog;
 
 use std::time::Duration;
 
 use anyhow::Result;
 
-pub use client::{WorkerModel, WorkerOptions, DEFAULT_BATCH_TIMEOUT, DEFAULT_LOAD_TIMEOUT, WORKER_COMMAND};
+pub use client::{WorkerModel, WorkerOptions, DEFAULT_BATCH_TIMEOUT, DEFAULT_LOAD_TIMEOUT};
+pub use process::WORKER_COMMAND;
 pub use serve::{serve, WorkerExit};
+pub use text_client::WorkerTextEncoder;
+pub use text_serve::serve_text;
 
 use crate::host::model::ModelRef;
 use crate::host::plugin::LoadedModel;

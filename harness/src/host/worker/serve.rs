@@ -25,21 +25,7 @@ pub enum WorkerExit {
 /// failure is sent to the harness, which reports it. Anything else that ends it is a
 /// [`WorkerExit`].
 pub fn serve(library: &Path, config: Option<&Path>, threads: u32, shm_fd: Option<i32>) -> Result<(), WorkerExit> {
-    // The harness owns this process's lifetime (it closes stdin, or kills it): a SIGTERM or SIGINT
-    // sent to every process of a job (Slurm's scancel, a time limit) is the harness's to handle,
-    // finishing the batch in flight, not a crash of the model.
-    #[cfg(unix)]
-    // SAFETY: setting a signal's disposition to SIG_IGN before any other thread starts.
-    unsafe {
-        libc::signal(libc::SIGTERM, libc::SIG_IGN);
-        libc::signal(libc::SIGINT, libc::SIG_IGN);
-    }
-    let proto = match protocol_stdout() {
-        Ok(f) => f,
-        Err(e) => {
-            return Err(WorkerExit::Said(format!("cannot set up its output: {e}")));
-        }
-    };
+    let proto = worker_stdio()?;
     let mut out = BufWriter::with_capacity(1 << 16, proto);
     let mut input = BufReader::with_capacity(1 << 16, std::io::stdin().lock());
     let mut model = match LoadedModel::load(library, config, threads) {
@@ -123,6 +109,21 @@ pub fn serve(library: &Path, config: Option<&Path>, threads: u32, shm_fd: Option
             return Err(WorkerExit::Quiet);
         }
     }
+}
+
+/// What every worker does first: leave SIGTERM and SIGINT to the harness, and move the protocol
+/// off fd 1 ([`protocol_stdout`]); returns the protocol's output.
+pub(crate) fn worker_stdio() -> Result<std::fs::File, WorkerExit> {
+    // The harness owns this process's lifetime (it closes stdin, or kills it): a SIGTERM or SIGINT
+    // sent to every process of a job (Slurm's scancel, a time limit) is the harness's to handle,
+    // finishing the batch in flight, not a crash of the model.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN before any other thread starts.
+    unsafe {
+        libc::signal(libc::SIGTERM, libc::SIG_IGN);
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+    }
+    protocol_stdout().map_err(|e| WorkerExit::Said(format!("cannot set up its output: {e}")))
 }
 
 /// Scores one batch and writes the reply frame.

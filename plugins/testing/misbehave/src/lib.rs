@@ -14,11 +14,24 @@
 //! Behaving well, it scores the 10 classes of the example plugin from the mean colour of the
 //! image, so its results are deterministic. It has a 4-value embedding (also from the mean), and
 //! `embed` misbehaves as `infer` does (batches counted together).
+//!
+//! It also offers a text encoder ([`MisbehaveText`]), for an `encoder.yaml` such as
+//!
+//! ```yaml
+//! plugin: misbehave
+//! behave: segfault           # good, segfault, abort, hang, panic, error, wrong-length, nan, panic-load
+//! after: 1                   # behave well for this many calls first (default 0)
+//! ```
+//!
+//! Behaving well, it embeds a text as 4 values from its length and first byte.
 
 use std::time::Duration;
 
 use shiftbench_model_config::ModelConfig;
-use shiftbench_plugin::{export_plugin, Classifier, LoadRequest, ModelCard, PreprocessSpec, ScoreKind};
+use shiftbench_plugin::{
+    export_plugin, Classifier, LoadRequest, ModelCard, PreprocessSpec, ScoreKind, TextEncoder, TextEncoderInfo,
+    TextLoadRequest,
+};
 
 /// The example plugin's classes, in output order.
 const LABELS: [&str; 10] = [
@@ -216,4 +229,58 @@ impl Misbehave {
     }
 }
 
-export_plugin!(Misbehave);
+/// The fixture's text encoder, misbehaving as its `encoder.yaml` says.
+pub struct MisbehaveText {
+    behave: String,
+    after: u64,
+    calls: u64,
+}
+
+/// The value of `key:` in a flat YAML file (enough for this fixture).
+fn yaml_value(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':').map(|v| v.trim().to_string()))
+}
+
+impl TextEncoder for MisbehaveText {
+    fn load(req: &TextLoadRequest) -> Result<Self, String> {
+        let text = std::fs::read_to_string(req.config_path.as_str())
+            .map_err(|e| format!("the misbehave text encoder needs an encoder.yaml with behave: ({e})"))?;
+        let behave = yaml_value(&text, "behave").unwrap_or_else(|| "good".into());
+        match behave.as_str() {
+            "panic-load" => panic!("misbehave: panicking in load as asked"),
+            "segfault-load" => segfault(),
+            "good" | "segfault" | "abort" | "hang" | "panic" | "error" | "wrong-length" | "nan" => {}
+            other => return Err(format!("unknown behaviour {other:?}")),
+        }
+        let after = yaml_value(&text, "after").map(|a| a.parse().map_err(|_| format!("after: {a} is not a count")));
+        Ok(MisbehaveText { behave, after: after.transpose()?.unwrap_or(0), calls: 0 })
+    }
+
+    fn info(&self) -> TextEncoderInfo {
+        TextEncoderInfo { name: format!("misbehave-{}", self.behave).into(), dim: 4, max_batch: 0 }
+    }
+
+    fn encode(&mut self, texts: &[&str]) -> Result<Vec<f32>, String> {
+        let mut out: Vec<f32> = texts
+            .iter()
+            .flat_map(|t| [t.len() as f32, 1.0, t.bytes().next().unwrap_or(0) as f32 / 255.0, 0.5])
+            .collect();
+        self.calls += 1;
+        if self.calls <= self.after {
+            return Ok(out);
+        }
+        match self.behave.as_str() {
+            "segfault" => segfault(),
+            "abort" => std::process::abort(),
+            "hang" => hang(),
+            "panic" => panic!("misbehave: panicking in encode as asked"),
+            "error" => return Err(format!("misbehave: refusing {} texts as asked", texts.len())),
+            "wrong-length" => out.push(0.5),
+            "nan" => out[1] = f32::NAN,
+            _ => {}
+        }
+        Ok(out)
+    }
+}
+
+export_plugin!(Misbehave, text_encoder = MisbehaveText);
