@@ -447,3 +447,119 @@ fn matching_equals_the_papers_python_on_wordnet_text() {
     assert!(s.one_class > 1000 && s.multi_class > 50, "{s:?}");
     assert_eq!(s.null_captions, 1);
 }
+
+/// img2dataset's `files` output for every candidate of the hand-made corpus: a small PNG and its
+/// `.json` with the URL, per row.
+fn fetch_images(d: &Path) -> PathBuf {
+    let root = d.join("images");
+    for id in [1i64, 2, 7, 8, 9, 10, 11, 12, 13, 14] {
+        let key = format!("{:09}", id);
+        let img = image::RgbImage::from_fn(40, 32, |x, y| image::Rgb([(id * 20) as u8, (x * 6) as u8, (y * 7) as u8]));
+        let p = root.join(format!("00000/{key}.png"));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        img.save(&p).unwrap();
+        let json = format!(r#"{{"url": "http://x/{id}.jpg", "key": "{key}", "status": "success"}}"#);
+        std::fs::write(root.join(format!("00000/{key}.json")), json).unwrap();
+    }
+    root
+}
+
+#[test]
+fn sweep_and_score_work_on_the_candidates_at_other_thresholds() {
+    use shiftbench::run::score::{score_noted, ScoreSpec};
+    use shiftbench::run::sweep::{sweep, SweepSpec};
+    let d = tempfile::tempdir().unwrap();
+    corpus(d.path());
+    build(&spec(d.path(), "out"), &mut fake(), &Silent).unwrap();
+    let out = d.path().join("out");
+    let images = fetch_images(d.path());
+    // The written suite, with the images folder the environment would name, and a loose copy.
+    let y = std::fs::read_to_string(out.join("candidates.yaml")).unwrap();
+    let y = y.replace("${LAIONET_IMAGES}", &images.display().to_string());
+    std::fs::write(out.join("at.yaml"), &y).unwrap();
+    std::fs::write(out.join("loose.yaml"), y.replace("min_similarity: 0.5", "min_similarity: 0.0")).unwrap();
+    let r = shiftbench::run(&shiftbench::RunSpec {
+        suites: vec![out.join("loose.yaml")],
+        models: vec![common::plugin_lib("shiftbench_example").to_string_lossy().into_owned()],
+        out: d.path().join("run"),
+        eval: shiftbench::EvalOptions { batch: 4, threads: 2, ..Default::default() },
+        fresh: true,
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(r.results[0].totals.expected, 9); // every candidate but the NSFW one
+    let log = shiftbench::log_path(&d.path().join("run"), &r.results[0].model, "laionet-candidates");
+    let s =
+        sweep(&SweepSpec { logs: vec![log.clone()], suite: out.join("loose.yaml"), thresholds: vec![0.25, 0.5, 0.75] })
+            .unwrap();
+    // NSFW-kept candidates strictly above each threshold (worked out from the corpus).
+    let expected: Vec<u64> = s.points.iter().map(|p| p.totals.expected).collect();
+    assert_eq!(expected, vec![8, 6, 4]);
+    // At the build's threshold, the sweep is `score --log --suite` with the written suite.
+    let scored = score_noted(&ScoreSpec { logs: vec![log], suite: Some(out.join("at.yaml")), ..ScoreSpec::default() })
+        .unwrap()
+        .0
+        .results
+        .remove(0);
+    let p = &s.points[1];
+    assert_eq!((p.totals, p.metrics, p.classes_present), (scored.totals, scored.metrics, scored.classes_present));
+}
+
+#[test]
+fn the_cli_builds_with_the_example_encoder_and_counts_as_the_papers_python() {
+    let d = tempfile::tempdir().unwrap();
+    let captions = shiftbench::data::demo::write_captions(d.path()).unwrap();
+    let out = d.path().join("out");
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(common::shiftbench_bin()).args(args).output().unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let c = captions.display().to_string();
+    let o = out.display().to_string();
+    let (ok, stdout, stderr) =
+        run(&["laionet", "build", "--captions", &c, "--encoder", "example", "--threshold", "0.3", "--out", &o]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("captions read:             256 in 1 files"), "{stdout}");
+    // The paper's Python on the same captions gives the same per-class match counts.
+    let jl = d.path().join("demo.jsonl");
+    let texts: String = shiftbench::data::demo::DEMO_CAPTIONS
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::to_string(l.split('\t').nth(2).unwrap()).unwrap() + "\n")
+        .collect();
+    std::fs::write(&jl, texts).unwrap();
+    let py = std::process::Command::new("python3")
+        .arg(common::repo().join("bench/paper_match.py"))
+        .arg(common::repo().join("suites/laionet/lemma2wnid.tsv"))
+        .arg(&jl)
+        .output()
+        .unwrap();
+    assert!(py.status.success());
+    let theirs = String::from_utf8(py.stdout).unwrap();
+    let ours = std::fs::read_to_string(out.join("class_counts.csv")).unwrap();
+    let mut n = 0;
+    for line in ours.lines().skip(1) {
+        let c: Vec<&str> = line.split(',').collect();
+        // The default dictionary names Siberian husky by ImageNet-1k's wnid, the paper's file by its own.
+        let w = if c[0] == "n02110185" { "n02112837" } else { c[0] };
+        let want = format!("{w}\t{}\t{}\t{}", c[1], c[2], c[3]);
+        assert!(theirs.lines().any(|l| l == want), "{want} not in the Python counts");
+        n += c[1].parse::<u64>().unwrap();
+    }
+    assert!(n > 100, "{n}");
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!((summary["candidates"].as_u64(), summary["multi_class"].as_u64()), (Some(130), Some(42)));
+    // The laionet suite reads what was selected.
+    let s = Suite::load_labels(&out.join("laionet.yaml")).unwrap();
+    assert_eq!(s.samples.len() as u64, summary["selected"].as_u64().unwrap());
+    // --match-only needs no encoder; an encoder without a paper threshold needs --threshold.
+    let m = d.path().join("m").display().to_string();
+    let (ok, stdout, _) = run(&["laionet", "build", "--captions", &c, "--match-only", "--out", &m]);
+    assert!(ok && stdout.contains("matched one class:         130"), "{stdout}");
+    let (ok, _, stderr) = run(&["laionet", "build", "--captions", &c, "--encoder", "example", "--out", &m]);
+    assert!(!ok && stderr.contains("give --threshold for the encoder toy-hash"), "{stderr}");
+}

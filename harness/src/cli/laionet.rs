@@ -157,3 +157,42 @@ pub(crate) fn laionet_command(cmd: LaionetCmd) -> Result<()> {
     }
     Ok(())
 }
+
+/// The demo's last step: LAIONet built from the few hundred captions the project ships, with the
+/// example plugin's toy text encoder (no download), and the counts a user would check.
+pub(crate) fn demo_build(out: &std::path::Path, isolate: &IsolationArgs) -> Result<()> {
+    let captions = shiftbench::data::demo::write_captions(out)?;
+    let dir = out.join("laionet-build");
+    let mut spec = BuildSpec::new(vec![captions], dir.clone(), DEMO_THRESHOLD);
+    spec.max_per_class = None;
+    let options = TextEncoderOptions { threads: 0, isolation: isolate.isolation()? };
+    let mut encoder = open_text_encoder("example", &options)?;
+    let built = build(&spec, encoder.as_mut(), &Terminal::new(false))?;
+    write_build_files(&built, &dir)?;
+    println!();
+    println!(
+        "Where LAIONet comes from: `shiftbench laionet build` on {} LAION-style captions the project",
+        built.summary.captions
+    );
+    println!(
+        "ships, as the paper builds it: the captions naming exactly one class by its lemmas are candidates, those"
+    );
+    println!(
+        "naming two are dropped, and a candidate is kept when its text is similar enough to its class's definition (the"
+    );
+    println!("example plugin's toy encoder here, threshold {DEMO_THRESHOLD}; the paper: all-mpnet-base-v2 at 0.58, CLIP at 0.82):");
+    for l in summary_lines(&built) {
+        if !l.starts_with("note:") {
+            println!("  {l}");
+        }
+    }
+    println!(
+        "  (shiftbench laionet build --captions {} --encoder example --threshold {DEMO_THRESHOLD} --out {})",
+        out.join("captions").display(),
+        dir.display()
+    );
+    Ok(())
+}
+
+/// The demo's threshold for the toy encoder.
+const DEMO_THRESHOLD: f64 = 0.3;

@@ -202,6 +202,7 @@ fn main_inner() -> Result<ExitCode> {
             println!("suites, predictions logs and result.json are in {}", out.display());
             check_model_errors(&run)?;
             demo_similarity(&spec, &perf, &isolate)?;
+            laionet::demo_build(&out, &isolate)?;
         }
         Cmd::Run {
             plan,
