@@ -563,3 +563,47 @@ fn the_cli_builds_with_the_example_encoder_and_counts_as_the_papers_python() {
     let (ok, _, stderr) = run(&["laionet", "build", "--captions", &c, "--encoder", "example", "--out", &m]);
     assert!(!ok && stderr.contains("give --threshold for the encoder toy-hash"), "{stderr}");
 }
+
+#[test]
+fn a_suite_reads_the_papers_pickled_labels_directly() {
+    let d = tempfile::tempdir().unwrap();
+    corpus(d.path());
+    build(&spec(d.path(), "out"), &mut fake(), &Silent).unwrap();
+    let out = d.path().join("out");
+    // The paper's form: wnid -> list of row indices (here the rows' SAMPLE_IDs), by pickle.dump.
+    let py = |code: &str| {
+        let o = std::process::Command::new("python3").arg("-c").arg(code).current_dir(&out).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    py("import pickle\n\
+        d = {'n02119789': [1], 'n02123045': [8, 11], 'n01443537': [9, 12], 'n01440764': [13]}\n\
+        pickle.dump(d, open('labels-p4.pkl', 'wb'), protocol=4)\n\
+        pickle.dump({k: tuple(v) for k, v in d.items()}, open('labels-p5.pkl', 'wb'), protocol=5)\n\
+        pickle.dump(d | {'n07747607': [12]}, open('labels-two.pkl', 'wb'))\n");
+    let suite = |pkl: &str| {
+        let y = std::fs::read_to_string(out.join("laionet.yaml"))
+            .unwrap()
+            .replace("    wnid_column: wnid\n", &format!("    labels: {{table: {pkl}, row_column: SAMPLE_ID}}\n"));
+        std::fs::write(out.join("pkl.yaml"), y).unwrap();
+        Suite::load_labels(&out.join("pkl.yaml"))
+    };
+    let by_column = Suite::load_labels(&out.join("laionet.yaml")).unwrap();
+    let pairs = |s: &Suite| {
+        let mut v: Vec<(String, String)> = s.samples.iter().map(|x| (x.id.clone(), x.wnid.clone())).collect();
+        v.sort();
+        v
+    };
+    for pkl in ["labels-p4.pkl", "labels-p5.pkl"] {
+        assert_eq!(pairs(&suite(pkl).unwrap()), pairs(&by_column), "{pkl}");
+    }
+    let e = format!("{:#}", suite("labels-two.pkl").unwrap_err());
+    assert!(e.contains("labels-two.pkl: row 12 is listed under both"), "{e}");
+    // NumPy arrays are not plain lists: refused with the conversion to use.
+    let np = std::process::Command::new("python3").arg("-c").arg("import numpy").output().unwrap();
+    if np.status.success() {
+        py("import pickle, numpy as np\npickle.dump({'n02119789': np.array([1])}, open('labels-np.pkl', 'wb'))\n");
+        let e = format!("{:#}", suite("labels-np.pkl").unwrap_err());
+        assert!(e.contains("labels-np.pkl: the rows of n02119789 are not a list of integers"), "{e}");
+        assert!(e.contains("convert them first: pickle.dump({w: [int(i) for i in ix]"), "{e}");
+    }
+}
