@@ -5,7 +5,10 @@
 //! substring match counts sum to 6.4 M over 400 M captions), drawn in proportion to those counts
 //! when the table is given. Deterministic (seeded).
 //!
-//!     cargo run --release --example synthetic_captions -- OUT_DIR CAPTIONS FILES [COUNTS.tsv]
+//!     cargo run --release --example synthetic_captions -- OUT_DIR CAPTIONS FILES [COUNTS.tsv] [--jsonl PATH]
+//!
+//! `--jsonl PATH` also writes the captions as JSON lines (a string or null each), for
+//! `bench/paper_match.py`.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -224,7 +227,16 @@ const WORDS: &[&str] = &[
 const SEPARATORS: &[&str] = &[" ", " ", " ", " ", " ", " ", ", ", " - ", " | ", ": ", " / "];
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let jsonl = match args.iter().position(|a| a == "--jsonl") {
+        Some(i) if i + 1 < args.len() => {
+            let p = args.remove(i + 1);
+            args.remove(i);
+            Some(std::io::BufWriter::new(File::create(p)?))
+        }
+        _ => None,
+    };
+    let mut jsonl = jsonl;
     if args.len() < 4 {
         anyhow::bail!("usage: synthetic_captions OUT_DIR CAPTIONS FILES [COUNTS.tsv]");
     }
@@ -308,6 +320,10 @@ fn main() -> anyhow::Result<()> {
                     chars += t.len() as u64;
                     Some(t)
                 };
+                if let Some(j) = jsonl.as_mut() {
+                    use std::io::Write;
+                    writeln!(j, "{}", serde_json::to_string(&text)?)?;
+                }
                 texts.push(text);
                 hs.push(Some(rng.random_range(200..1200)));
                 ws.push(Some(rng.random_range(200..1200)));
