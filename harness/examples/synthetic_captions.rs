@@ -254,6 +254,8 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
+    // Caption words that are no lemma themselves, so lemmas come in at the rate set below.
+    let vocab: Vec<&str> = WORDS.iter().copied().filter(|w| !dict.entries.iter().any(|(l, _)| l == w)).collect();
     let mut cumulative = Vec::new();
     let mut acc = 0.0;
     for (_, w) in &dict.entries {
@@ -306,7 +308,7 @@ fn main() -> anyhow::Result<()> {
                             let k = cumulative.partition_point(|c| *c < x).min(dict.entries.len() - 1);
                             t.push_str(&dict.entries[k].0);
                         } else {
-                            let word = WORDS[rng.random_range(0..WORDS.len())];
+                            let word = vocab[rng.random_range(0..vocab.len())];
                             if i == 0 && rng.random_bool(0.5) {
                                 let mut c = word.chars();
                                 let first = c.next().map(|f| f.to_uppercase().collect::<String>()).unwrap_or_default();

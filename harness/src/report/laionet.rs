@@ -20,13 +20,16 @@ pub fn write_build_files(b: &Built, out: &Path) -> Result<Vec<String>> {
         written.push(name.to_string());
         Ok(())
     };
-    let mut csv = String::from("wnid,matched,multi_dropped,candidates,above_threshold,selected\n");
+    // Without a selection (--match-only, a shard), only the match counts.
+    let selected = b.selected.is_some();
+    let mut csv = String::from("wnid,matched,multi_dropped,candidates");
+    csv.push_str(if selected { ",above_threshold,selected\n" } else { "\n" });
     for c in &b.classes {
-        let _ = writeln!(
-            csv,
-            "{},{},{},{},{},{}",
-            c.wnid, c.matched, c.multi_dropped, c.candidates, c.above_threshold, c.selected
-        );
+        let _ = write!(csv, "{},{},{},{}", c.wnid, c.matched, c.multi_dropped, c.candidates);
+        if selected {
+            let _ = write!(csv, ",{},{}", c.above_threshold, c.selected);
+        }
+        csv.push('\n');
     }
     put("class_counts.csv", &csv)?;
     let Some(s) = &b.selected else { return Ok(written) };
