@@ -357,6 +357,29 @@ fn bad_input_is_one_sentence_and_loses_nothing() {
     w.close().unwrap();
     let e = err(&spec(d.path(), "out"));
     assert!(e.contains("c.parquet: column \"TEXT\", row 2: the caption is not UTF-8"), "{e}");
+    // The same bytes in a column marked as text (UTF8): refused naming the file and column.
+    {
+        use parquet::basic::{ConvertedType, Repetition, Type as PhysicalType};
+        use parquet::data_type::{ByteArray, ByteArrayType};
+        use parquet::file::writer::SerializedFileWriter;
+        use parquet::schema::types::Type;
+        let field = Type::primitive_type_builder("TEXT", PhysicalType::BYTE_ARRAY)
+            .with_converted_type(ConvertedType::UTF8)
+            .with_repetition(Repetition::REQUIRED)
+            .build()
+            .unwrap();
+        let schema = Arc::new(Type::group_type_builder("schema").with_fields(vec![Arc::new(field)]).build().unwrap());
+        let mut w = SerializedFileWriter::new(File::create(&bad).unwrap(), schema, Default::default()).unwrap();
+        let mut rg = w.next_row_group().unwrap();
+        let mut col = rg.next_column().unwrap().unwrap();
+        let vals = [ByteArray::from(&b"kit fox"[..]), ByteArray::from(&b"bad \xff byte"[..])];
+        col.typed::<ByteArrayType>().write_batch(&vals, None, None).unwrap();
+        col.close().unwrap();
+        rg.close().unwrap();
+        w.close().unwrap();
+    }
+    let e = err(&spec(d.path(), "out"));
+    assert!(e.contains("c.parquet: column \"TEXT\", row group 0") && e.contains("UTF-8"), "{e}");
     std::fs::remove_file(&bad).unwrap();
     // A query table missing a class that has lemmas.
     let q = d.path().join("queries.tsv");

@@ -141,9 +141,12 @@ impl Reporter for Terminal {
             }),
             Event::LogsRead => self.set_bar(None),
             Event::BuildStarted { files, rows, reused } => {
-                self.line(&format!(
-                    "{files} caption files, {rows} captions; {reused} files already done by an earlier run with the same settings"
-                ));
+                let done = if reused > 0 {
+                    format!(" ({reused} done by an earlier run with the same settings, reused)")
+                } else {
+                    String::new()
+                };
+                self.line(&format!("{files} caption files{done}, {rows} captions to match"));
                 let template = "{prefix} [{bar:30}] {pos}/{len} captions {per_sec} eta {eta}";
                 self.set_bar(self.bar(rows, "matching".into(), template));
             }
