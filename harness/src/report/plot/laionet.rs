@@ -73,10 +73,17 @@ pub fn similarity_figure(
             .configure_mesh()
             .x_desc("threshold (similarity strictly above)")
             .y_desc("classes covered")
+            .y_label_formatter(&|v| format!("{v:.0}"))
             .label_style((FONT, 13))
             .draw()
             .map_err(err)?;
-        chart.configure_secondary_axes().y_desc("rows kept").label_style((FONT, 13)).draw().map_err(err)?;
+        chart
+            .configure_secondary_axes()
+            .y_desc("rows kept")
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .label_style((FONT, 13))
+            .draw()
+            .map_err(err)?;
         let (c0, c1) = (palette(0), palette(1));
         chart
             .draw_series(LineSeries::new(curve.iter().map(|c| (c.0, c.1 as f64)), c0.stroke_width(2)))
@@ -120,6 +127,7 @@ pub fn frequency_figure(freqs: &[f64], classes: usize) -> Result<String> {
         chart
             .configure_mesh()
             .x_desc("classes, sorted by frequency")
+            .x_label_formatter(&|v| format!("{v:.0}"))
             .y_desc("relative frequency")
             .label_style((FONT, 13))
             .draw()
