@@ -256,6 +256,27 @@ fn reruns_reuse_parts_only_under_the_same_settings_and_shards_merge_exactly() {
     assert_eq!(build(&s, &mut fake(), &Silent).unwrap().summary.parts_reused, 0);
     let mut other = Fake { name: "other-enc", calls: 0 };
     assert_eq!(build(&spec(d.path(), "out"), &mut other, &Silent).unwrap().summary.parts_reused, 0);
+    // Another file of the same name, size and modification time (one caption's digit changed,
+    // the time set back): its footer differs, so it is done again.
+    let before = std::fs::read(&files[1]).unwrap();
+    let stamp = d.path().join("stamp");
+    std::fs::write(&stamp, b"").unwrap();
+    assert!(std::process::Command::new("touch").arg("-r").arg(&files[1]).arg(&stamp).status().unwrap().success());
+    let mut rows_b = vec![
+        (11, Some("tabby sim 0.9"), U),
+        (12, Some("goldfish sim 0.99"), U),
+        (13, Some("a tench and a tench sim 0.6"), U),
+        (14, Some("kit fox sim 0.2"), U),
+        (15, Some("paid for it sim 0.9"), U),
+    ];
+    write_captions(&files[1], &rows_b);
+    assert!(std::process::Command::new("touch").arg("-r").arg(&stamp).arg(&files[1]).status().unwrap().success());
+    assert_eq!(std::fs::read(&files[1]).unwrap().len(), before.len(), "the same size");
+    assert_ne!(std::fs::read(&files[1]).unwrap(), before);
+    let b = build(&spec(d.path(), "out"), &mut fake(), &Silent).unwrap();
+    assert_eq!(b.summary.parts_reused, 1);
+    rows_b[0].1 = Some("tabby sim 0.8");
+    write_captions(&files[1], &rows_b);
     // A changed input file is done again, the other reused.
     std::thread::sleep(std::time::Duration::from_millis(20));
     write_captions(&files[1], &[(11, Some("tabby sim 0.8"), U), (12, Some("goldfish sim 0.99"), U)]);
