@@ -54,6 +54,9 @@ impl Matcher {
             .match_kind(MatchKind::Standard)
             .kind(Some(AhoCorasickKind::DFA))
             .ascii_case_insensitive(ignore_case)
+            // Every pattern starts with a space, which nearly every caption holds: a prefilter for it
+            // only costs time (measured: about a tenth of the match stage).
+            .prefilter(false)
             .build(&patterns)
             .context("cannot build the lemma matcher")?;
         let mut table = [0u8; 256];
