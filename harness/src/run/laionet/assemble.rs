@@ -286,11 +286,6 @@ fn names(schema: &SchemaRef) -> String {
     schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
 }
 
-/// Writes `text` to `path` atomically (a helper for the small outputs).
-pub fn write_text(path: &Path, text: &str) -> Result<()> {
-    crate::util::files::write_atomic(path, text.as_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@
 pub mod assemble;
 pub mod parts;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -428,9 +428,4 @@ fn write_suites(spec: &BuildSpec, sim_col: &str) -> Result<()> {
         write_atomic(&spec.out.join(file), yaml.as_bytes())?;
     }
     Ok(())
-}
-
-/// Whether `path` looks like one of this builder's output folders (for messages).
-pub fn is_build_dir(path: &Path) -> bool {
-    path.join("parts").is_dir()
 }
