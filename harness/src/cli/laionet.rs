@@ -137,7 +137,8 @@ pub(crate) fn laionet_command(cmd: LaionetCmd) -> Result<()> {
         }
         build(&spec, encoder.as_mut(), &reporter)?
     };
-    let files = write_build_files(&built, &spec.out)?;
+    // A shard's counts are its files' only: the folder's tables wait for the assembly.
+    let files = if built.shard_only.is_some() { Vec::new() } else { write_build_files(&built, &spec.out)? };
     for l in summary_lines(&built) {
         println!("{l}");
     }
