@@ -236,6 +236,38 @@ proptest! {
     }
 }
 
+/// Captions made of the paper's lemmas, punctuation, spaces, other words and non-ASCII text.
+fn caption_text() -> impl Strategy<Value = Vec<u8>> {
+    let lemmas: Vec<String> =
+        shiftbench::data::lexicon::Lemmas::default_paper().entries.into_iter().map(|(l, _)| l).step_by(7).collect();
+    let token = prop_oneof![
+        prop::sample::select(lemmas),
+        prop::sample::select(vec![" ", "  ", ",", "-", "'", "(", ")", "_", ".", "\t", "!", "/"]).prop_map(String::from),
+        prop::sample::select(vec!["hot", "dog", "paid", "ai", "Dog", "sloth", "é", "日本", "x"]).prop_map(String::from),
+    ];
+    prop::collection::vec(token, 0..12).prop_map(|t| t.concat().into_bytes())
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn the_lemma_matcher_finds_what_the_papers_loop_finds(caption in caption_text()) {
+        fuzzing::caption_match(&caption).unwrap();
+    }
+
+    #[test]
+    fn the_lemma_matcher_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..128)) {
+        fuzzing::caption_match(&bytes).unwrap();
+    }
+
+    #[test]
+    fn lemma_tables_and_label_pickles_read_or_fail_cleanly(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        let _ = fuzzing::lemma_table(&bytes);
+        let _ = fuzzing::labels_pickle(&bytes);
+    }
+}
+
 #[test]
 fn hostile_paths_in_yaml_are_errors_not_endless_reads() {
     let e = fuzzing::suite_yaml(b"name: t\nsource: {table: /dev/zero}\n").unwrap_err();

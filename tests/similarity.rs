@@ -68,6 +68,12 @@ fn the_demo_shows_the_laionet_like_suite_less_alike_and_the_falling_classes_losi
     let out = d.path().join("demo");
     let stdout = ok(&shiftbench(&["demo", "--out"], &[&out]));
     assert!(stdout.contains("intra-class similarity of example-shape-colour"), "{stdout}");
+    // It ends with a LAIONet built from the shipped captions (tests/laionet_build.rs checks the
+    // counts against the paper's Python).
+    assert!(stdout.contains("Where LAIONet comes from: `shiftbench laionet build` on 256"), "{stdout}");
+    assert!(stdout.contains("matched one class:         130 (50.78% of captions)"), "{stdout}");
+    assert!(stdout.contains("dropped, multiple classes: 42 (16.41% of captions)"), "{stdout}");
+    assert!(out.join("laionet-build/laionet.parquet").is_file());
     let sim = out.join("similarity");
     let csv = read(&sim.join("similarity.csv"));
     assert_eq!(csv.lines().next().unwrap(), "suite,wnid,n,pairs,mean_cosine,std_cosine,se");

@@ -22,6 +22,8 @@ use shiftbench::results::shard::Shard;
 use shiftbench::{result_path, shard_log_path, EvalResult, RunResult};
 
 const TEST: &str = "slurm";
+/// One cluster at a time: two started at once could pick the same free ports.
+static ONE_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const SHARDS: u32 = 4;
 /// The array task cancelled mid-run: the first to start.
 const KILLED: u32 = 0;
@@ -44,7 +46,7 @@ fn the_page_shows_the_sbatch_files_verbatim() {
         .collect();
     files.sort();
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["merge.sbatch", "nightly.sbatch"]);
+    assert_eq!(names, ["laionet-assemble.sbatch", "laionet-build.sbatch", "merge.sbatch", "nightly.sbatch"]);
     assert_eq!(
         shown.len(),
         files.len(),
@@ -65,7 +67,7 @@ fn the_page_shows_the_sbatch_files_verbatim() {
             );
         }
     }
-    let nightly = &files[1].1;
+    let nightly = &files[3].1;
     assert!(nightly.contains("\n#SBATCH --gres=gpu:1\n"), "the documented script asks for a GPU");
     assert!(nightly.contains("--shard \"${SLURM_ARRAY_TASK_ID}/${SHARDS}\""), "{nightly}");
 }
@@ -275,6 +277,7 @@ fn check_merged(out: &Path, whole: &[EvalResult], what: &str) -> Vec<EvalResult>
 
 #[test]
 fn the_nightly_job_array_on_a_real_slurm_merges_to_the_unsharded_result() {
+    let _one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let t0 = Instant::now();
     if !cfg!(target_os = "linux") {
         common::skipped(TEST, "scripts/slurm-local.sh sets up Slurm on Linux only");
@@ -422,4 +425,94 @@ fn the_nightly_job_array_on_a_real_slurm_merges_to_the_unsharded_result() {
         (t_night2 - t_night1).as_secs_f64(),
         t0.elapsed().as_secs_f64()
     );
+}
+
+/// Three LAION-style caption files from the demo's captions (every third row each).
+fn caption_files(dir: &Path) {
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let rows: Vec<Vec<String>> = shiftbench::data::demo::DEMO_CAPTIONS
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').map(String::from).collect())
+        .collect();
+    std::fs::create_dir_all(dir).unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("SAMPLE_ID", DataType::Int64, false),
+        Field::new("URL", DataType::Utf8, false),
+        Field::new("TEXT", DataType::Utf8, true),
+        Field::new("NSFW", DataType::Utf8, true),
+    ]));
+    for f in 0..3 {
+        let mine: Vec<&Vec<String>> = rows.iter().skip(f).step_by(3).collect();
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(mine.iter().map(|r| r[0].parse::<i64>().unwrap()).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(mine.iter().map(|r| r[1].clone()).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(mine.iter().map(|r| r[2].clone()).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(mine.iter().map(|r| r[3].clone()).collect::<Vec<_>>())),
+        ];
+        let path = dir.join(format!("part-{f:05}.parquet"));
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema.clone(), None).unwrap();
+        w.write(&RecordBatch::try_new(schema.clone(), cols).unwrap()).unwrap();
+        w.close().unwrap();
+    }
+}
+
+#[test]
+fn the_laionet_build_array_on_a_real_slurm_equals_an_unsharded_build() {
+    let _one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    if !cfg!(target_os = "linux") {
+        common::skipped(TEST, "scripts/slurm-local.sh sets up Slurm on Linux only");
+        return;
+    }
+    if common::plugin_lib_if_built("shiftbench_example", TEST).is_none() {
+        return;
+    }
+    let repo = common::repo();
+    let bin = common::shiftbench_bin();
+    let d = tempfile::tempdir().unwrap();
+    let captions = d.path().join("captions");
+    caption_files(&captions);
+    let whole = d.path().join("whole");
+    let o = Command::new(&bin)
+        .args(["laionet", "build", "--encoder", "example", "--threshold", "0.3", "--captions"])
+        .arg(&captions)
+        .arg("--out")
+        .arg(&whole)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let Some(cluster) = Cluster::start() else { return };
+    let work = d.path().join("work");
+    std::fs::create_dir_all(work.join("logs")).unwrap();
+    let out = work.join("out");
+    let env = vec![
+        ("SHIFTBENCH", bin.to_string_lossy().into_owned()),
+        ("CAPTIONS", captions.to_string_lossy().into_owned()),
+        ("OUT", out.to_string_lossy().into_owned()),
+        ("SHARDS", "3".to_string()),
+        ("ENCODER", "example".to_string()),
+        ("BUILD_ARGS", "--threshold 0.3".to_string()),
+    ];
+    let build = repo.join("docs/slurm/laionet-build.sbatch");
+    let assemble = repo.join("docs/slurm/laionet-assemble.sbatch");
+    let a = cluster.sbatch(&work, &env, &[CPU_ONLY[0], CPU_ONLY[1], "--array=0-2"], &build);
+    let m = cluster.sbatch(&work, &env, &[&format!("--dependency=afterok:{a}")], &assemble);
+    cluster.wait(&m, Duration::from_secs(300), &work);
+    for job in [&a, &m] {
+        let s = cluster.states(job);
+        assert!(
+            !s.is_empty() && s.iter().all(|(_, st, ex)| st == "COMPLETED" && ex == "0:0"),
+            "job {job}: {s:?}\n{}",
+            cluster.logs(&work)
+        );
+    }
+    for f in ["candidates.parquet", "laionet.parquet", "urls.txt", "class_counts.csv", "laionet.yaml"] {
+        assert_eq!(std::fs::read(out.join(f)).unwrap(), std::fs::read(whole.join(f)).unwrap(), "{f}");
+    }
+    let parts = std::fs::read_dir(out.join("parts")).unwrap().count();
+    assert_eq!(parts, 6, "a part and its sidecar per caption file");
 }

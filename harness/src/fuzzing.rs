@@ -180,3 +180,55 @@ pub fn result_file(data: &[u8]) -> Result<(), String> {
     assert_eq!(again, r);
     Ok(())
 }
+
+/// Reads a pickled `wnid -> row indices` dict (a LAIONet suite's `labels:`).
+pub fn labels_pickle(data: &[u8]) -> Result<(), String> {
+    let p = scratch_file("labels.pkl", data);
+    crate::data::sources::pickle::read_index_labels(&p).map(|_| ()).map_err(|e| format!("{e:#}"))
+}
+
+/// Reads a lemma table (`--lemmas`: pairs or lists per class). Invariant: every lemma of the
+/// dictionary is listed once.
+pub fn lemma_table(data: &[u8]) -> Result<(), String> {
+    let p = scratch_file("lemmas.tsv", data);
+    let l = crate::data::lexicon::Lemmas::load(&p).map_err(|e| format!("{e:#}"))?;
+    let mut seen = std::collections::HashSet::new();
+    assert!(l.entries.iter().all(|(lemma, _)| seen.insert(lemma.as_str())), "a lemma listed twice");
+    Ok(())
+}
+
+/// Matches `data` as a caption against the paper's dictionary. Invariant: the classes found are
+/// exactly those the paper's loop finds (each lemma, padded, tested as a substring of the caption
+/// with its punctuation made spaces and padded).
+pub fn caption_match(data: &[u8]) -> Result<(), String> {
+    use crate::data::lexicon::Lemmas;
+    use crate::data::matcher::{Matcher, PUNCTUATION};
+    static M: std::sync::OnceLock<(Lemmas, Matcher)> = std::sync::OnceLock::new();
+    let (lemmas, m) = M.get_or_init(|| {
+        let l = Lemmas::default_paper();
+        let m = Matcher::new(&l, false).expect("the paper's dictionary builds");
+        (l, m)
+    });
+    let (mut buf, mut hits) = (Vec::new(), Vec::new());
+    m.classes(data, &mut buf, &mut hits);
+    let mut found: Vec<&str> = hits.iter().map(|&c| m.wnids[c as usize].as_str()).collect();
+    found.sort();
+    found.dedup();
+    let text: Vec<u8> = std::iter::once(b' ')
+        .chain(data.iter().map(|b| if PUNCTUATION.contains(b) { b' ' } else { *b }))
+        .chain(std::iter::once(b' '))
+        .collect();
+    let mut naive: Vec<&str> = lemmas
+        .entries
+        .iter()
+        .filter(|(l, _)| {
+            let pat = format!(" {l} ");
+            text.windows(pat.len()).any(|w| w == pat.as_bytes())
+        })
+        .map(|(_, w)| w.as_str())
+        .collect();
+    naive.sort();
+    naive.dedup();
+    assert_eq!(found, naive, "the matcher and the paper's loop disagree on {:?}", String::from_utf8_lossy(data));
+    Ok(())
+}

@@ -295,6 +295,11 @@ pub(crate) enum Cmd {
         #[command(flatten)]
         isolate: IsolationArgs,
     },
+    /// Make LAIONet from LAION's captions (`shiftbench laionet build`).
+    Laionet {
+        #[command(subcommand)]
+        cmd: crate::laionet::LaionetCmd,
+    },
     /// Look at a model before running it: what its plugin reads from the model file and the card
     /// the harness will use (`show`), or a model YAML to start from for a model file (`init`).
     Model {

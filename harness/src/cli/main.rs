@@ -1,6 +1,7 @@
 //! The `shiftbench` command line: parses ([`args`]), calls the library, prints.
 
 mod args;
+mod laionet;
 mod reporter;
 
 use std::collections::BTreeMap;
@@ -201,6 +202,7 @@ fn main_inner() -> Result<ExitCode> {
             println!("suites, predictions logs and result.json are in {}", out.display());
             check_model_errors(&run)?;
             demo_similarity(&spec, &perf, &isolate)?;
+            laionet::demo_build(&out, &isolate)?;
         }
         Cmd::Run {
             plan,
@@ -431,6 +433,7 @@ fn main_inner() -> Result<ExitCode> {
             }
         }
         Cmd::Sweep(a) => sweep_command(&a)?,
+        Cmd::Laionet { cmd } => laionet::laionet_command(cmd)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -140,6 +140,30 @@ impl Reporter for Terminal {
                 b.inc(1);
             }),
             Event::LogsRead => self.set_bar(None),
+            Event::BuildStarted { files, rows, reused } => {
+                let done = if reused > 0 {
+                    format!(" ({reused} done by an earlier run with the same settings, reused)")
+                } else {
+                    String::new()
+                };
+                self.line(&format!("{files} caption files{done}, {rows} captions to match"));
+                let template = "{prefix} [{bar:30}] {pos}/{len} captions {per_sec} eta {eta}";
+                self.set_bar(self.bar(rows, "matching".into(), template));
+            }
+            Event::PartReused { file, candidates } => {
+                self.line(&format!("{}: done before ({candidates} candidates), reused", file.display()))
+            }
+            Event::CaptionsMatched { rows } => self.with_bar(|b| b.inc(rows)),
+            Event::PartWritten { file, rows, candidates, seconds } => self.line(&format!(
+                "{}: {rows} captions, {candidates} candidates, {:.1} s ({:.0} captions/s)",
+                file.display(),
+                seconds,
+                rows as f64 / seconds.max(1e-9)
+            )),
+            Event::Assembling { parts } => {
+                self.set_bar(None);
+                self.line(&format!("putting {parts} parts together"));
+            }
             Event::Note(n) => self.line(&format!("note: {n}")),
         }
     }

@@ -186,3 +186,46 @@ pub fn generate(out: &Path) -> Result<DemoSuites> {
     )?;
     Ok(DemoSuites { imagenet, laionet })
 }
+
+/// The demo's LAION-style captions (`SAMPLE_ID`, `URL`, `TEXT`, `NSFW`): captions of the demo's
+/// classes that describe the thing, ones that name it in passing (`orange juice carton label`),
+/// ones naming two classes, capitalised names the paper's case-sensitive match misses, captions
+/// of nothing in particular, and a few NSFW tags.
+pub const DEMO_CAPTIONS: &str = include_str!("demo_captions.tsv");
+
+/// Writes [`DEMO_CAPTIONS`] as `captions/demo-captions.parquet` under `out`, as LAION ships its
+/// metadata, for `shiftbench laionet build`; returns the folder.
+pub fn write_captions(out: &Path) -> Result<PathBuf> {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+
+    let (mut id, mut url, mut text, mut nsfw) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (i, line) in DEMO_CAPTIONS.lines().enumerate().skip(1) {
+        let c: Vec<&str> = line.split('\t').collect();
+        anyhow::ensure!(c.len() == 4, "demo_captions.tsv:{}: expected 4 columns", i + 1);
+        id.push(c[0].parse::<i64>().with_context(|| format!("demo_captions.tsv:{}", i + 1))?);
+        url.push(c[1].to_string());
+        text.push(c[2].to_string());
+        nsfw.push(c[3].to_string());
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("SAMPLE_ID", DataType::Int64, false),
+        Field::new("URL", DataType::Utf8, false),
+        Field::new("TEXT", DataType::Utf8, true),
+        Field::new("NSFW", DataType::Utf8, true),
+    ]));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(id)),
+        Arc::new(StringArray::from(url)),
+        Arc::new(StringArray::from(text)),
+        Arc::new(StringArray::from(nsfw)),
+    ];
+    let dir = out.join("captions");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut w = crate::data::captions::AtomicParquet::create(&dir.join("demo-captions.parquet"), schema.clone())?;
+    w.write(&RecordBatch::try_new(schema, cols)?)?;
+    w.finish()?;
+    Ok(dir)
+}

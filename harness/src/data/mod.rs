@@ -10,10 +10,13 @@
 //!   weights; [`checksums`]: pinned sha256 files; [`env`]: paths and `${VAR}` in YAML;
 //! - [`verify`]: `shiftbench verify`; [`demo`]: the synthetic suites of `shiftbench demo`.
 
+pub mod captions;
 pub mod checksums;
 pub mod classes;
 pub mod demo;
 pub mod env;
+pub mod lexicon;
+pub mod matcher;
 pub mod sample;
 pub mod sources;
 pub mod suite;

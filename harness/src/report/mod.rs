@@ -21,6 +21,7 @@ pub mod document;
 pub mod documents;
 pub mod history;
 pub mod html;
+pub mod laionet;
 pub mod plot;
 pub mod similarity;
 pub mod sinks;

@@ -45,6 +45,17 @@ pub enum Event<'a> {
     LogRead { log: &'a Path },
     /// All of them were read.
     LogsRead,
+    /// `laionet build` starts on `files` caption files holding `rows` captions, of which
+    /// `reused` files have a part from an earlier run with the same settings.
+    BuildStarted { files: usize, rows: u64, reused: usize },
+    /// An earlier run's part for `file` was reused (same file, same settings).
+    PartReused { file: &'a Path, candidates: u64 },
+    /// `rows` more captions were matched.
+    CaptionsMatched { rows: u64 },
+    /// The part of `file` was written: `rows` captions, `candidates` naming exactly one class.
+    PartWritten { file: &'a Path, rows: u64, candidates: u64, seconds: f64 },
+    /// The parts are being put together into the outputs.
+    Assembling { parts: usize },
     /// Something worth a line that changes no number (`note: ...`).
     Note(&'a str),
 }

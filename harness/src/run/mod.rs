@@ -16,6 +16,7 @@
 //!   (`shiftbench similarity`), through the same pass.
 
 pub mod events;
+pub mod laionet;
 pub mod merge;
 pub mod models;
 pub mod options;

@@ -27,9 +27,9 @@
 //! --suite`, `shiftbench sweep`).
 //!
 //! The assigned class is read from `wnid_column` (default `name_def_wnid`). The paper's own files
-//! keep the class in a pickled `wnid -> row indices` dictionary instead; `labels:` reads the same
-//! as a table (row key -> wnid), which a three-line Python script makes from the pickle (see
-//! `suites/laionet.yaml`).
+//! keep the class in a pickled `wnid -> row indices` dictionary instead; `labels:` reads that
+//! pickle directly (`table: wnid2laionindices(...).pkl`, see [`super::pickle`]) or the same as a
+//! table (row key -> wnid).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -37,6 +37,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use shiftbench_model_config::is_wnid;
 
+use super::pickle::{is_pickle, read_index_labels};
 use super::webdataset::ImageIndex;
 use crate::data::sample::{ImageRef, Sample};
 use crate::data::table::{for_each_row, read_map, table_files, Cell};
@@ -232,7 +233,11 @@ pub fn load(
     let labels: Option<(HashMap<String, String>, String)> = match &y.labels {
         Some(l) => {
             let p = resolve(&l.table)?;
-            let map = read_map(&p, &l.key_column, &l.wnid_column)?.into_iter().map(|(_, k, v)| (k, v)).collect();
+            let map = if is_pickle(&p) {
+                read_index_labels(&p).context("source.laionet.labels")?
+            } else {
+                read_map(&p, &l.key_column, &l.wnid_column)?.into_iter().map(|(_, k, v)| (k, v)).collect()
+            };
             Some((map, l.row_column.clone().unwrap_or_else(|| y.id_column.clone())))
         }
         None => None,

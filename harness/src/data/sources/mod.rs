@@ -19,6 +19,7 @@ pub mod folders;
 pub mod labels;
 pub mod laionet;
 pub mod matfile;
+pub mod pickle;
 pub mod webdataset;
 
 use std::collections::BTreeMap;

@@ -26,6 +26,7 @@
 
 pub mod classes;
 pub mod draw;
+pub mod laionet;
 pub mod plots;
 pub mod run;
 pub mod shift;
