@@ -32,11 +32,14 @@ if [ -z "$enc" ]; then
     "$py" scripts/export-text-encoder.py .pyenv-test/models/all-mpnet-base-v2 "$enc" >&2
 fi
 if [ -n "${TEXTS:-}" ]; then
-    head -n "$N" "$TEXTS" > "$work/texts.txt"
+    awk -v n="$N" 'NR <= n' "$TEXTS" > "$work/texts.txt"
 else
-    tail -n +2 ../shared/data/paper/laionet_name_def_queries.tsv | cut -f4 | head -n "$N" > "$work/texts.txt"
+    awk -F'\t' -v n="$N" 'NR > 1 && NR <= n + 1 {print $4}' ../shared/data/paper/laionet_name_def_queries.tsv > "$work/texts.txt"
 fi
-cargo build --release --locked -p shiftbench -p shiftbench-onnx-plugin --example text_encode >&2
+cargo build --release --locked -p shiftbench -p shiftbench-onnx-plugin >&2
+cargo build --release --locked -p shiftbench --example text_encode >&2
+# The example binary lives in target/release/examples: the plugins are found beside shiftbench.
+export SHIFTBENCH_PLUGIN_PATH="$PWD/target/release"
 a_cmd=(target/release/examples/text_encode "$enc" "$work/texts.txt" --threads "$THREADS")
 b_cmd=("$py" bench/text_encode_ort.py "$enc" "$work/texts.txt" --threads "$THREADS")
 field() { "$py" -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
