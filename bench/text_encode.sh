@@ -15,7 +15,9 @@
 # B: Python onnxruntime (bench/text_encode_ort.py) on the batches the plugin builds (the same
 #    tokenizer.json, truncation, sort by token count, batch_size, padding): only session.run is
 #    timed; tokenizing is reported apart.
-# ROUNDS (default 3) rounds alternate which goes first; each side's median and A / B are printed.
+# ROUNDS (default 3) rounds alternate which goes first; each side's median, the ratio of the
+# medians and the median of the rounds' own ratios (the figure to quote on a busy machine: a
+# round's two runs see the same load) are printed.
 # THREADS (default 2) intra-op threads for both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,16 +34,19 @@ if [ -z "$enc" ]; then
     "$py" scripts/export-text-encoder.py .pyenv-test/models/all-mpnet-base-v2 "$enc" >&2
 fi
 if [ -n "${TEXTS:-}" ]; then
-    head -n "$N" "$TEXTS" > "$work/texts.txt"
+    awk -v n="$N" 'NR <= n' "$TEXTS" > "$work/texts.txt"
 else
-    tail -n +2 ../shared/data/paper/laionet_name_def_queries.tsv | cut -f4 | head -n "$N" > "$work/texts.txt"
+    awk -F'\t' -v n="$N" 'NR > 1 && NR <= n + 1 {print $4}' ../shared/data/paper/laionet_name_def_queries.tsv > "$work/texts.txt"
 fi
-cargo build --release --locked -p shiftbench -p shiftbench-onnx-plugin --example text_encode >&2
+cargo build --release --locked -p shiftbench -p shiftbench-onnx-plugin >&2
+cargo build --release --locked -p shiftbench --example text_encode >&2
+# The example binary lives in target/release/examples: the plugins are found beside shiftbench.
+export SHIFTBENCH_PLUGIN_PATH="$PWD/target/release"
 a_cmd=(target/release/examples/text_encode "$enc" "$work/texts.txt" --threads "$THREADS")
 b_cmd=("$py" bench/text_encode_ort.py "$enc" "$work/texts.txt" --threads "$THREADS")
 field() { "$py" -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
 median() { sort -n | awk '{v[NR]=$1} END {if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
-as=() bs=() tok=()
+as=() bs=() tok=() ratios=()
 for ((r = 0; r < ROUNDS; r++)); do
     if ((r % 2 == 0)); then
         a=$("${a_cmd[@]}"); b=$("${b_cmd[@]}")
@@ -50,7 +55,7 @@ for ((r = 0; r < ROUNDS; r++)); do
     fi
     ae=$(field encode_seconds <<< "$a") be=$(field encode_seconds <<< "$b")
     echo "round $((r + 1)): shiftbench $ae s, onnxruntime alone $be s (tokenizing $(field tokenize_seconds <<< "$b") s more); checksums $(field checksum <<< "$a") / $(field checksum <<< "$b")" >&2
-    as+=("$ae") bs+=("$be") tok+=("$(field tokenize_seconds <<< "$b")")
+    as+=("$ae") bs+=("$be") tok+=("$(field tokenize_seconds <<< "$b")") ratios+=("$(echo "scale=4; $ae / $be" | bc)")
 done
 am=$(printf '%s\n' "${as[@]}" | median)
 bm=$(printf '%s\n' "${bs[@]}" | median)
@@ -58,4 +63,4 @@ tm=$(printf '%s\n' "${tok[@]}" | median)
 echo "encoder: $(field encoder <<< "$a"), texts: $(wc -l < "$work/texts.txt"), threads: $THREADS, rounds: $ROUNDS"
 echo "shiftbench (tokenizing + ONNX Runtime + worker + normalising): median $am s"
 echo "onnxruntime alone (session.run on the same batches):           median $bm s (+ $tm s tokenizing in Python)"
-echo "shiftbench / onnxruntime alone: $(echo "scale=3; $am / $bm" | bc)"
+echo "shiftbench / onnxruntime alone: $(echo "scale=3; $am / $bm" | bc) (ratio of the medians); round by round: ${ratios[*]}, median $(printf '%s\n' "${ratios[@]}" | median)"

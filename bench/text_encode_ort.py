@@ -6,8 +6,8 @@ bench/text_encode.sh.
 
 ENCODER_DIR is a folder made by scripts/export-text-encoder.py. The texts (one per line) are
 tokenized with its tokenizer.json by the Python `tokenizers` library, truncated to
-max_seq_length, sorted by token count, cut into batches of batch_size, each padded to its
-longest: the batches the plugin builds. `encode_seconds` times only the `session.run` calls over
+max_seq_length; taken 256 at a time (the host's calls), sorted by token count, cut into batches
+of batch_size, each padded to its longest: the batches the plugin builds. `encode_seconds` times only the `session.run` calls over
 those batches (plus the order restored); `tokenize_seconds` is reported apart. Prints one JSON line.
 """
 import argparse
@@ -27,6 +27,7 @@ def main():
     ap.add_argument("texts")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--per-call", type=int, default=256, help="texts per host call (host::text::TEXTS_PER_CALL)")
     a = ap.parse_args()
     with open(os.path.join(a.encoder, "encoder.yaml")) as f:
         cfg = yaml.safe_load(f)
@@ -48,19 +49,26 @@ def main():
     lower = bool(cfg.get("lowercase", False))
     encs = tok.encode_batch([s.lower() if lower else s for s in texts])
     ids = [e.ids for e in encs]
-    order = sorted(range(len(texts)), key=lambda i: -len(ids[i]))
     bs = int(cfg.get("batch_size", 32))
     pad = int(cfg.get("pad_id", 0))
     batches = []
-    for s in range(0, len(order), bs):
-        chunk = order[s : s + bs]
+    # The host sends at most --per-call texts per call (host::text::TEXTS_PER_CALL); the plugin
+    # sorts each call's texts by token count (stable, longest first) and cuts batches.
+    for c in range(0, len(texts), a.per_call):
+        call = range(c, min(c + a.per_call, len(texts)))
+        order = sorted(call, key=lambda i: -len(ids[i]))
+        for s in range(0, len(order), bs):
+            batches.append(order[s : s + bs])
+    made = []
+    for chunk in batches:
         n = max(len(ids[i]) for i in chunk)
         x = np.full((len(chunk), n), pad, dtype=np.int64)
         m = np.zeros((len(chunk), n), dtype=np.int64)
         for r, i in enumerate(chunk):
             x[r, : len(ids[i])] = ids[i]
             m[r, : len(ids[i])] = 1
-        batches.append((chunk, x, m))
+        made.append((chunk, x, m))
+    batches = made
     tokenize_s = time.perf_counter() - t
 
     times = []

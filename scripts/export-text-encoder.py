@@ -313,6 +313,8 @@ def main():
         ]
         with open(os.path.join(work, "encoder.yaml"), "w") as f:
             f.write("\n".join(lines) + "\n")
+        # mkdtemp's folder is private (0700); an export is shared like any model folder.
+        os.chmod(work, 0o755)
         if os.path.isdir(out):
             os.rmdir(out)
         os.replace(work, out)

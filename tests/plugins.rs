@@ -126,6 +126,22 @@ fn a_plugin_of_interface_0_1_1_still_loads_and_runs_without_an_embedding() {
 }
 
 #[test]
+fn a_plugin_of_interface_0_1_2_still_loads_and_embeds_without_a_text_encoder() {
+    use shiftbench::host::scorer::Output;
+    // Built as plugins were before text encoders: `load_embed` is its last field.
+    let lib = plugin_lib("shiftbench_v0_1_2");
+    let module = load_library(&lib).unwrap();
+    assert!(module.load_embed().is_some() && module.load_text_encoder().is_none());
+    let mut m = LoadedModel::load(&lib, None, 0).unwrap();
+    assert_eq!(m.card().name.as_str(), "interface-0.1.2");
+    let n = m.card().preprocess.image_len();
+    assert_eq!(m.infer(&vec![0.5; 3 * n], 3).unwrap().len(), 30);
+    assert_eq!(m.embedding_len(), 2);
+    m.set_output(Output::Embedding).unwrap();
+    assert_eq!(m.infer(&vec![0.5; 2 * n], 2).unwrap(), vec![0.5, 1.0, 0.5, 1.0]);
+}
+
+#[test]
 fn the_example_plugin_embeds_in_process_and_in_a_worker() {
     use shiftbench::host::scorer::Output;
     use shiftbench::host::worker::{WorkerModel, WorkerOptions};

@@ -77,7 +77,9 @@ fn the_example_toy_encoder_gives_the_same_normalised_rows_in_a_worker_and_in_pro
 
 #[test]
 fn a_plugin_without_a_text_encoder_is_refused_in_one_sentence() {
-    for (fixture, version) in [("shiftbench_v0_1_1", "0.1.1"), ("shiftbench_legacy", "0.1.0")] {
+    for (fixture, version) in
+        [("shiftbench_v0_1_2", "0.1.2"), ("shiftbench_v0_1_1", "0.1.1"), ("shiftbench_legacy", "0.1.0")]
+    {
         let lib = plugin_lib(fixture);
         for (mode, options) in both() {
             let e = format!("{:#}", open_text_encoder(lib.to_str().unwrap(), &options).err().unwrap());
@@ -180,7 +182,7 @@ fn errors_lies_and_load_failures_are_sentences() {
     // A crash while loading, in a worker.
     let dir = misbehaving(d.path(), "segfault-load", 0);
     let msg = format!("{:#}", open_text_encoder(dir.to_str().unwrap(), &both()[0].1).err().unwrap());
-    assert!(msg.contains("crashed while loading the text encoder") && msg.contains("SIGSEGV"), "{msg}");
+    assert!(msg.contains("crashed while loading its text encoder") && msg.contains("SIGSEGV"), "{msg}");
     // An encoder.yaml naming a plugin that does not exist.
     let bad = d.path().join("bad");
     std::fs::create_dir_all(&bad).unwrap();

@@ -12,7 +12,8 @@
 //! - [`text`]: text encoders (`--encoder`), the seam the LAIONet builder encodes captions through;
 //!   [`text_plugin`], a plugin's text encoder in this process.
 //!
-//! It knows nothing of suites, images or results: it takes tensors and gives scores.
+//! It knows nothing of suites, images or results: it takes tensors and gives scores (or texts, and
+//! gives embeddings).
 
 pub mod card;
 pub mod model;

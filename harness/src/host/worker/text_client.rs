@@ -54,9 +54,9 @@ impl WorkerTextEncoder {
                 .checked()?,
             Ok((_, err)) => bail!(err),
             Err(e) => {
-                let who = format!("the text encoder of plugin {}", library.display());
+                let who = format!("plugin {}", library.display());
                 let limit = format!("{} s (--load-timeout)", opts.load_timeout.as_secs_f64());
-                bail!("{}", proc.failure(&who, "while loading the text encoder", &limit, &e))
+                bail!("{}", proc.failure(&who, "while loading its text encoder", &limit, &e))
             }
         };
         Ok(WorkerTextEncoder { info, proc, batch_timeout: opts.batch_timeout, stopped: None })
