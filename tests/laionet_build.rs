@@ -669,3 +669,72 @@ fn a_suite_reads_the_papers_pickled_labels_directly() {
         assert!(e.contains("convert them first: pickle.dump({w: [int(i) for i in ix]"), "{e}");
     }
 }
+
+#[test]
+fn ctrl_c_keeps_the_finished_parts_and_the_same_command_goes_on_to_the_uninterrupted_output() {
+    let d = tempfile::tempdir().unwrap();
+    // Six files whose every caption names goldfish: each part encodes 40,000 captions.
+    for f in 0..6i64 {
+        let texts: Vec<String> = (0..40_000i64).map(|i| format!("goldfish number {i} from batch {f}")).collect();
+        let rows: Vec<Row> =
+            texts.iter().enumerate().map(|(i, t)| (f * 100_000 + i as i64, Some(t.as_str()), U)).collect();
+        write_captions(&d.path().join(format!("captions/c{f}.parquet")), &rows);
+    }
+    let c = d.path().join("captions").display().to_string();
+    let args = |out: &str| -> Vec<String> {
+        ["laionet", "build", "--captions", &c, "--encoder", "example", "--threshold", "0.3", "--out", out]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let out = d.path().join("out");
+    let parts = out.join("parts");
+    let mut child = std::process::Command::new(common::shiftbench_bin())
+        .args(args(&out.display().to_string()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Stop it once the first part is finished (its sidecar written), while later files remain.
+    let done = |p: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(p)
+            .map(|r| r.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect())
+            .unwrap_or_default()
+    };
+    let start = std::time::Instant::now();
+    while done(&parts).is_empty() {
+        assert!(start.elapsed().as_secs() < 300, "no part was finished");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted: ") && stderr.contains("run the same command again"), "{stderr}");
+    let kept = done(&parts).len();
+    assert!((1..6).contains(&kept), "{kept} parts kept");
+    // No half-written part or temporary file is left behind.
+    for e in std::fs::read_dir(&parts).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        assert!(!name.starts_with('.'), "left behind: {name}");
+        if name.ends_with(".parquet") {
+            assert!(e.path().with_extension("json").is_file(), "a part without its sidecar: {name}");
+        }
+    }
+    assert!(!out.join("candidates.parquet").exists());
+    // The same command reuses what was kept and gives exactly an uninterrupted build's output.
+    let o =
+        std::process::Command::new(common::shiftbench_bin()).args(args(&out.display().to_string())).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let fresh = d.path().join("fresh");
+    let f =
+        std::process::Command::new(common::shiftbench_bin()).args(args(&fresh.display().to_string())).output().unwrap();
+    assert!(f.status.success());
+    for file in ["candidates.parquet", "laionet.parquet", "class_counts.csv"] {
+        assert!(bytes(&out.join(file)) == bytes(&fresh.join(file)), "{file} differs after the resume");
+    }
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["parts_reused"].as_u64(), Some(kept as u64));
+    assert_eq!(summary["candidates"].as_u64(), Some(240_000));
+}

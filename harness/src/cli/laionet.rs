@@ -119,6 +119,8 @@ pub(crate) fn laionet_command(cmd: LaionetCmd) -> Result<()> {
         let Some(enc) = &a.encoder else {
             bail!("give --encoder (a text encoder), or --match-only to count matches without one");
         };
+        // Ctrl-C or SIGTERM stops between batches: finished parts stay, the same command goes on.
+        shiftbench::util::interrupt::install(crate::reporter::say_stop)?;
         let options = TextEncoderOptions { threads: a.encoder_threads, isolation: a.isolate.isolation()? };
         let mut encoder = open_text_encoder(enc, &options)?;
         spec.threshold = match (a.threshold, paper_threshold(encoder.name())) {

@@ -528,7 +528,7 @@ fn check_init_out(out: &Path, force: bool) -> Result<()> {
 fn main() -> ExitCode {
     match main_inner() {
         Ok(code) => code,
-        Err(e) if e.is::<Interrupted>() => {
+        Err(e) if e.is::<Interrupted>() || e.is::<shiftbench::run::laionet::BuildInterrupted>() => {
             eprintln!("{e}");
             ExitCode::from(EXIT_INTERRUPTED)
         }

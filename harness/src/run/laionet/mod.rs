@@ -245,6 +245,19 @@ pub fn count_matches(spec: &BuildSpec, reporter: &dyn Reporter) -> Result<Built>
     Ok(Built { classes: class_rows(&matcher.wnids, &total, None), summary, selected: None, shard_only: None })
 }
 
+/// A build stopped by Ctrl-C or SIGTERM between parts or within one: the finished parts are
+/// kept, the unfinished one is discarded, and the same command goes on from there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "interrupted: {done} of {total} caption files are done, their parts kept in {}; run the same command again to go on from there",
+    .parts.display()
+)]
+pub struct BuildInterrupted {
+    pub parts: PathBuf,
+    pub done: usize,
+    pub total: usize,
+}
+
 /// Builds LAIONet: the parts of this shard's caption files (reusing those done before), then,
 /// unless this is one shard of several, every output.
 pub fn build(spec: &BuildSpec, encoder: &mut dyn TextEncoder, reporter: &dyn Reporter) -> Result<Built> {
@@ -326,7 +339,21 @@ pub fn build(spec: &BuildSpec, encoder: &mut dyn TextEncoder, reporter: &dyn Rep
                 Some(info.clone())
             }
             (Some(info), false) => Some(info.clone()),
-            (None, true) => Some(make_part(f, p, key, (*size, *modified), &settings, encoder, reporter)?),
+            (None, true) => {
+                let stopped = || BuildInterrupted {
+                    parts: parts_dir.clone(),
+                    done: infos.iter().zip(&mine).filter(|(i, m)| i.is_some() && **m).count(),
+                    total: mine.iter().filter(|m| **m).count(),
+                };
+                if crate::util::interrupt::requested() {
+                    return Err(stopped().into());
+                }
+                match make_part(f, p, key, (*size, *modified), &settings, encoder, reporter) {
+                    Ok(info) => Some(info),
+                    Err(e) if e.is::<parts::PartStopped>() => return Err(stopped().into()),
+                    Err(e) => return Err(e),
+                }
+            }
             (None, false) => None,
         };
         infos.push(info);

@@ -205,8 +205,14 @@ pub fn added_fields(similarity_column: &str) -> [Field; 3] {
     ]
 }
 
+/// A part was left unmade because a stop was asked for (Ctrl-C, SIGTERM).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("stopped")]
+pub struct PartStopped;
+
 /// Makes the part of `input` at `path`: matches, encodes the candidates, writes the Parquet
-/// part and then its sidecar (so a part with a sidecar is complete).
+/// part and then its sidecar (so a part with a sidecar is complete). Stops between batches when
+/// a stop was asked for ([`PartStopped`]), leaving no part behind.
 pub fn make_part(
     input: &Path,
     path: &Path,
@@ -238,6 +244,10 @@ pub fn make_part(
     let mut out = AtomicParquet::create(path, schema.clone())?;
     let mut at = 0usize;
     for batch in file.read_rows(&only_rows)? {
+        // Ctrl-C: stop between batches; dropping `out` unfinished removes its temporary file.
+        if crate::util::interrupt::requested() {
+            return Err(PartStopped.into());
+        }
         let batch = batch?;
         let n = batch.num_rows();
         let classes = &rows[at..at + n];
