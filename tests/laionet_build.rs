@@ -689,7 +689,7 @@ fn ctrl_c_keeps_the_finished_parts_and_the_same_command_goes_on_to_the_uninterru
     };
     let out = d.path().join("out");
     let parts = out.join("parts");
-    let mut child = std::process::Command::new(common::shiftbench_bin())
+    let child = std::process::Command::new(common::shiftbench_bin())
         .args(args(&out.display().to_string()))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
