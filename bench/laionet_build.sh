@@ -2,7 +2,7 @@
 # The whole `shiftbench laionet build` (read, match, encode with all-mpnet-base-v2, select, write)
 # against the paper's whole pipeline on the same captions, side by side (not a timed test):
 #
-#   bench/laionet_build.sh [CAPTIONS] [WORK]     CAPTIONS default 60000, WORK default /tmp/laionet-build-bench
+#   bench/laionet_build.sh [CAPTIONS] [WORK]     CAPTIONS default 150000, WORK default /tmp/laionet-build-bench
 #
 # 1. Writes CAPTIONS synthetic LAION-like captions as one Parquet file and as JSON lines
 #    (examples/synthetic_captions.rs: a lemma of the paper's dictionary in about 1.6% of them,
@@ -22,7 +22,7 @@
 # ENCODER=DIR uses an export made already (e.g. the one tests/laionet_reference.rs caches).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${1:-60000}
+N=${1:-150000}
 WORK=${2:-/tmp/laionet-build-bench}
 ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-$(nproc)}
