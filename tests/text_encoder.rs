@@ -220,65 +220,6 @@ fn an_export_folder_missing_a_file_is_one_sentence_naming_it() {
     }
 }
 
-/// The Python test environment (`scripts/setup-python-env.sh`), or None with a SKIPPED line.
-fn pyenv(test: &str) -> Option<PathBuf> {
-    let env = common::repo().join(".pyenv-test");
-    if env.join("venv/bin/python").is_file() {
-        Some(env)
-    } else {
-        common::skipped(test, &format!("{} is absent (scripts/setup-python-env.sh makes it)", env.display()));
-        None
-    }
-}
-
-/// `${SHIFTBENCH_CACHE:-$HOME/.cache/shiftbench}`, as the setup scripts compute it.
-fn cache_root() -> PathBuf {
-    match std::env::var_os("SHIFTBENCH_CACHE").filter(|v| !v.is_empty()) {
-        Some(c) => PathBuf::from(c),
-        None => match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-            Some(x) => PathBuf::from(x).join("shiftbench"),
-            None => PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/shiftbench"),
-        },
-    }
-}
-
-/// The export of the sentence-transformers model `name` (from the test environment's models),
-/// made once per content of the source folder and of the export script, and cached under the
-/// shiftbench cache (`text-encoders/<name>-<key>`).
-fn exported(env: &Path, name: &str) -> PathBuf {
-    use shiftbench::util::digest::{sha256_file, sha256_hex};
-    let src = env.join("models").join(name);
-    let script = common::repo().join("scripts/export-text-encoder.py");
-    let mut files: Vec<PathBuf> = walk(&src);
-    files.sort();
-    let mut key = String::new();
-    for f in files.iter().chain([&script]) {
-        let rel = f.strip_prefix(&src).unwrap_or(f);
-        key.push_str(&format!("{}\t{}\n", rel.display(), sha256_file(f).unwrap().1));
-    }
-    let dest = cache_root().join("text-encoders").join(format!("{name}-{}", &sha256_hex(key.as_bytes())[..16]));
-    if dest.join("encoder.yaml").is_file() {
-        return dest;
-    }
-    let o = std::process::Command::new(env.join("venv/bin/python")).arg(&script).arg(&src).arg(&dest).output().unwrap();
-    assert!(o.status.success(), "export failed: {}", String::from_utf8_lossy(&o.stderr));
-    eprintln!("{}", String::from_utf8_lossy(&o.stdout).trim());
-    dest
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 /// Caption/query pairs of real texts nobody here wrote: WordNet definitions as captions. The
 /// first `own` are the definitions of LAIONet classes paired with their own class's query (high
 /// similarities); the next `other` are definitions of other synsets, each paired with a query
@@ -320,8 +261,8 @@ fn pairs(data: &Path, own: usize, other: usize) -> (Vec<String>, Vec<String>) {
 fn matches_the_reference(name: &str, own: usize, other: usize) {
     let test = "text_encoder reference";
     let Some(data) = common::shared_data(test) else { return };
-    let Some(env) = pyenv(test) else { return };
-    let dir = exported(&env, name);
+    let Some(env) = common::pyenv(test) else { return };
+    let dir = common::exported_text_encoder(&env, name);
     let (captions, queries) = pairs(&data, own, other);
     let d = tempfile::tempdir().unwrap();
     let input = d.path().join("pairs.json");
@@ -381,7 +322,7 @@ fn all_mpnet_base_v2_matches_sentence_transformers_within_1e_4() {
 fn a_small_random_clip_exports_and_matches_transformers_within_1e_4() {
     let test = "text_encoder clip";
     let Some(data) = common::shared_data(test) else { return };
-    let Some(env) = pyenv(test) else { return };
+    let Some(env) = common::pyenv(test) else { return };
     let d = tempfile::tempdir().unwrap();
     let clip = d.path().join("tiny-clip");
     let make = r#"

@@ -5,10 +5,11 @@
 //! substring match counts sum to 6.4 M over 400 M captions), drawn in proportion to those counts
 //! when the table is given. Deterministic (seeded).
 //!
-//!     cargo run --release --example synthetic_captions -- OUT_DIR CAPTIONS FILES [COUNTS.tsv] [--jsonl PATH]
+//!     cargo run --release --example synthetic_captions -- OUT_DIR CAPTIONS FILES [COUNTS.tsv] [--jsonl PATH] [--rows-jsonl PATH]
 //!
 //! `--jsonl PATH` also writes the captions as JSON lines (a string or null each), for
-//! `bench/paper_match.py`.
+//! `bench/paper_match.py`; `--rows-jsonl PATH` writes each row's SAMPLE_ID, TEXT and NSFW as a
+//! JSON object a line, for `bench/laionet_reference.py`.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -237,6 +238,14 @@ fn main() -> anyhow::Result<()> {
         _ => None,
     };
     let mut jsonl = jsonl;
+    let mut rows_jsonl = match args.iter().position(|a| a == "--rows-jsonl") {
+        Some(i) if i + 1 < args.len() => {
+            let p = args.remove(i + 1);
+            args.remove(i);
+            Some(std::io::BufWriter::new(File::create(p)?))
+        }
+        _ => None,
+    };
     if args.len() < 4 {
         anyhow::bail!("usage: synthetic_captions OUT_DIR CAPTIONS FILES [COUNTS.tsv]");
     }
@@ -330,7 +339,13 @@ fn main() -> anyhow::Result<()> {
                 hs.push(Some(rng.random_range(200..1200)));
                 ws.push(Some(rng.random_range(200..1200)));
                 lic.push(if rng.random_bool(0.9) { None } else { Some("?".to_string()) });
-                nsfw.push(Some(if rng.random_bool(0.95) { "UNLIKELY" } else { "UNSURE" }.to_string()));
+                let tag = if rng.random_bool(0.95) { "UNLIKELY" } else { "UNSURE" };
+                if let Some(j) = rows_jsonl.as_mut() {
+                    use std::io::Write;
+                    let row = serde_json::json!({"SAMPLE_ID": id * 13 + 7, "TEXT": texts.last().unwrap(), "NSFW": tag});
+                    writeln!(j, "{row}")?;
+                }
+                nsfw.push(Some(tag.to_string()));
                 sims.push(Some(0.28 + rng.random::<f64>() * 0.2));
             }
             let cols: Vec<ArrayRef> = vec![

@@ -199,3 +199,68 @@ pub fn example_run_on_demo(dir: &std::path::Path, name: &str) -> PathBuf {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     out
 }
+
+/// The Python test environment (`scripts/setup-python-env.sh`: torch, sentence-transformers and
+/// its models), or None with a SKIPPED line.
+pub fn pyenv(test: &str) -> Option<PathBuf> {
+    let env = repo().join(".pyenv-test");
+    if env.join("venv/bin/python").is_file() {
+        Some(env)
+    } else {
+        skipped(test, &format!("{} is absent (scripts/setup-python-env.sh makes it)", env.display()));
+        None
+    }
+}
+
+/// `${SHIFTBENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/shiftbench}`, as the setup scripts compute it.
+pub fn cache_root() -> PathBuf {
+    match std::env::var_os("SHIFTBENCH_CACHE").filter(|v| !v.is_empty()) {
+        Some(c) => PathBuf::from(c),
+        None => match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+            Some(x) => PathBuf::from(x).join("shiftbench"),
+            None => PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/shiftbench"),
+        },
+    }
+}
+
+/// The export (scripts/export-text-encoder.py) of the sentence-transformers model `name` of the
+/// test environment `env`, made once per content of the source folder and of the export script
+/// and cached under the shiftbench cache (`text-encoders/<name>-<key>`), so that every test (and
+/// a CI run) exports it once. The script moves a finished export into place in one step; when two
+/// tests export at once, the one that loses the race uses the other's.
+pub fn exported_text_encoder(env: &std::path::Path, name: &str) -> PathBuf {
+    use shiftbench::util::digest::{sha256_file, sha256_hex};
+    let src = env.join("models").join(name);
+    let script = repo().join("scripts/export-text-encoder.py");
+    let mut files: Vec<PathBuf> = walk(&src);
+    files.sort();
+    let mut key = String::new();
+    for f in files.iter().chain([&script]) {
+        let rel = f.strip_prefix(&src).unwrap_or(f);
+        key.push_str(&format!("{}\t{}\n", rel.display(), sha256_file(f).unwrap().1));
+    }
+    let dest = cache_root().join("text-encoders").join(format!("{name}-{}", &sha256_hex(key.as_bytes())[..16]));
+    if dest.join("encoder.yaml").is_file() {
+        return dest;
+    }
+    let o = std::process::Command::new(env.join("venv/bin/python")).arg(&script).arg(&src).arg(&dest).output().unwrap();
+    if !o.status.success() && dest.join("encoder.yaml").is_file() {
+        return dest;
+    }
+    assert!(o.status.success(), "export failed: {}", String::from_utf8_lossy(&o.stderr));
+    eprintln!("{}", String::from_utf8_lossy(&o.stdout).trim());
+    dest
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
