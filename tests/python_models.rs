@@ -786,3 +786,50 @@ fn the_batch_is_a_read_only_float32_view_in_the_cards_layout() {
         assert!(recs.values().all(|r| r.status == Status::Ok), "{layout}: {recs:?}");
     }
 }
+
+#[test]
+fn editing_a_helper_module_the_code_imports_starts_the_log_over() {
+    let test = "python_models";
+    if !ready(test) {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let models = d.path().join("models");
+    std::fs::create_dir_all(models.join("lib")).unwrap();
+    // The model file imports a helper beside it and one in a local package.
+    std::fs::write(
+        models.join("main.py"),
+        "import numpy as np\nimport helper\nfrom lib import scale\n\ndef load():\n    return lambda x: helper.project(x) * scale.K\n",
+    )
+    .unwrap();
+    let helper = "import numpy as np\nW = np.random.default_rng(0).standard_normal((3, 1000)).astype(np.float32)\n\ndef project(x):\n    return x.mean(axis=(2, 3)) @ W\n";
+    std::fs::write(models.join("helper.py"), helper).unwrap();
+    std::fs::write(models.join("lib/__init__.py"), "").unwrap();
+    std::fs::write(models.join("lib/scale.py"), "K = 1.0\n").unwrap();
+    let suite = common::synthetic_suite(d.path(), "shapes", 1);
+    let out = d.path().join("out");
+    let model = models.join("main.py");
+    let go = || {
+        let o = run(&suite, &[&model], &out, &[], None);
+        let (stdout, stderr) = text(&o);
+        assert!(o.status.success(), "{stdout}{stderr}");
+        stderr
+    };
+    go();
+    assert!(go().contains("resumed 10 of 10 from"), "unchanged: resumed");
+    // The helper's sign flipped: the same command must not resume the old predictions.
+    std::fs::write(models.join("helper.py"), helper.replace("@ W", "@ -W")).unwrap();
+    let stderr = go();
+    assert!(stderr.contains("python sources ") && !stderr.contains("resumed 10 of 10"), "{stderr}");
+    assert!(go().contains("resumed 10 of 10 from"));
+    // A module of the local package edited.
+    std::fs::write(models.join("lib/scale.py"), "K = 2.0\n").unwrap();
+    let stderr = go();
+    assert!(stderr.contains("python sources ") && !stderr.contains("resumed 10 of 10"), "{stderr}");
+    // Python's caches and hidden folders are not sources: new files there still resume.
+    std::fs::create_dir_all(models.join("__pycache__")).unwrap();
+    std::fs::write(models.join("__pycache__/helper.py"), "junk").unwrap();
+    std::fs::create_dir_all(models.join(".git")).unwrap();
+    std::fs::write(models.join(".git/hook.py"), "junk").unwrap();
+    assert!(go().contains("resumed 10 of 10 from"));
+}

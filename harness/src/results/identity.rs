@@ -19,6 +19,7 @@
 //! | `embedding` | the embedding tensor or method (embeddings logs) |
 //! | `python code`, `python factory`, `python args`, `python env`, `python device`, `python embedding` | a Python model's YAML keys (`module` and its file when found; its `.py` file's digest is the `model file`) |
 //! | `python arg <key>` | sha256 of each file a Python model's `args:` value names (a folder: its path) |
+//! | `python sources` | a digest of every `.py` file under the model code's folder (a `python:` file's folder, or a `module:`'s YAML folder): the helpers and local packages the code imports |
 //!
 //! The suite's content digest and the digest of the labels predictions are taken over stay in
 //! the log header's own fields; each sample's image is fingerprinted in its record.
@@ -98,6 +99,13 @@ impl Identity {
         id.set("python env", &env);
         id.set("python device", &p.device);
         id.set("python embedding", embedding.unwrap_or("(none)"));
+        let root = match &p.source {
+            PythonSource::File(f) => f.parent().map(Path::to_path_buf),
+            PythonSource::Module(_) => Some(p.base.clone()),
+        };
+        if let Some(root) = root {
+            id.set("python sources", &python_sources(&root));
+        }
         for (at, path) in p.arg_paths() {
             let value = if path.is_dir() {
                 format!("folder {} (its files are not hashed)", path.display())
@@ -201,6 +209,53 @@ pub fn short_digests(v: &str) -> String {
     }
     flush(&mut run, &mut out);
     out
+}
+
+/// The most `.py` files [`python_sources`] reads, and how deep it goes.
+const MAX_SOURCES: usize = 5000;
+const MAX_SOURCE_DEPTH: usize = 8;
+
+/// A digest of every `.py` file under `root` (relative path and sha256 of each, in path order),
+/// so that editing a helper module the model's code imports starts its log over. Hidden folders,
+/// `__pycache__`, `site-packages` and virtual environments (a folder holding `pyvenv.cfg`) are
+/// not entered; at most [`MAX_SOURCES`] files, [`MAX_SOURCE_DEPTH`] folders deep.
+fn python_sources(root: &Path) -> String {
+    fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+        if depth > MAX_SOURCE_DEPTH || out.len() >= MAX_SOURCES || dir.join("pyvenv.cfg").exists() {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let mut entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if name.starts_with('.') || name == "__pycache__" || name == "site-packages" || name == "node_modules" {
+                continue;
+            }
+            if p.is_dir() {
+                walk(&p, depth + 1, out);
+            } else if name.ends_with(".py") && out.len() < MAX_SOURCES {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(root, 0, &mut files);
+    let lines: Vec<String> = files
+        .iter()
+        .map(|f| {
+            let rel = f.strip_prefix(root).unwrap_or(f).display().to_string();
+            let digest = crate::util::digest::sha256_file(f).map_or_else(|e| format!("unreadable ({e})"), |(_, d)| d);
+            format!("{rel}\t{digest}")
+        })
+        .collect();
+    let capped = if files.len() >= MAX_SOURCES { format!(" (the first {MAX_SOURCES})") } else { String::new() };
+    format!(
+        "{} .py files{capped} under {} ({})",
+        files.len(),
+        root.display(),
+        &crate::util::digest::lines_digest(lines.iter().map(String::as_str))
+    )
 }
 
 /// A file's digest, or why it has none (a file that cannot be read never matches a readable one).
