@@ -21,6 +21,25 @@ pub fn fingerprint(bytes: &[u8]) -> String {
     format!("{}:{:016x}", bytes.len(), twox_hash::XxHash3_64::oneshot(bytes))
 }
 
+/// A file's [`fingerprint`] over its whole content, read in 1 MiB pieces: `<length>:<xxh3-64
+/// hex>`. Cheap enough to take on every input of a build each time (xxh3 runs at memory speed).
+pub fn file_fingerprint(path: &Path) -> std::io::Result<String> {
+    use std::hash::Hasher;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = twox_hash::XxHash3_64::with_seed(0);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        h.write(&buf[..n]);
+    }
+    Ok(format!("{total}:{:016x}", h.finish()))
+}
+
 /// `(size, hex sha256)` of a file, read in 1 MiB pieces (fine for model files of gigabytes).
 pub fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
     let mut f = std::fs::File::open(path)?;

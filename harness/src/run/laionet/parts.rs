@@ -155,8 +155,12 @@ pub fn part_path(parts: &Path, input: &Path, settings_digest: &str) -> Result<(P
         .unwrap_or(0);
     let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let footer = footer_digest(input)?;
+    // The whole content too: an edit that keeps the size, the time and the footer (a Parquet file
+    // written without statistics, its time restored by `cp -p` or `rsync -t`) still changes it.
+    let content =
+        crate::util::digest::file_fingerprint(input).with_context(|| format!("cannot read {}", input.display()))?;
     let key = sha256_hex(
-        format!("{PART_FORMAT}\n{settings_digest}\n{name}\n{}\n{modified}\n{footer}", meta.len()).as_bytes(),
+        format!("{PART_FORMAT}\n{settings_digest}\n{name}\n{}\n{modified}\n{footer}\n{content}", meta.len()).as_bytes(),
     );
     let stem: String = input
         .file_stem()
