@@ -158,6 +158,9 @@ fn every_count_of_a_hand_made_corpus() {
     assert_eq!((s.one_class, s.multi_class, s.candidates), (10, 1, 10));
     // Above 0.5: 1, 7, 8, 9, 11, 12, 13; row 7 is NSFW.
     assert_eq!((s.above_threshold, s.nsfw_dropped, s.selected, s.over_max_per_class), (7, 1, 6, 0));
+    // The summary's lines add up: above - NSFW-tagged among them - over the cap = selected.
+    assert_eq!(s.nsfw_dropped_above, 1);
+    assert_eq!(s.above_threshold - s.nsfw_dropped_above - s.over_max_per_class, s.selected);
     assert_eq!(s.classes_with_lemmas, 995);
     assert_eq!((s.classes_with_candidates, s.classes_selected), (5, 4));
     assert!(s.notes.iter().any(|n| n.starts_with("64 lemmas hold punctuation")), "{:?}", s.notes);
@@ -623,7 +626,7 @@ fn the_cli_builds_with_the_example_encoder_and_counts_as_the_papers_python() {
     let (ok, stdout, stderr) =
         run(&["laionet", "build", "--captions", &c, "--encoder", "example", "--threshold", "0.3", "--out", &o]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("captions read:             256 in 1 files"), "{stdout}");
+    assert!(stdout.contains("captions read:             256 in 1 file,"), "{stdout}");
     // The paper's Python on the same captions gives the same per-class match counts.
     let jl = d.path().join("demo.jsonl");
     let texts: String = shiftbench::data::demo::DEMO_CAPTIONS
@@ -653,6 +656,11 @@ fn the_cli_builds_with_the_example_encoder_and_counts_as_the_papers_python() {
     assert!(n > 100, "{n}");
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!((summary["candidates"].as_u64(), summary["multi_class"].as_u64()), (Some(130), Some(42)));
+    // The printed lines add up (some NSFW-tagged candidates lie below the threshold).
+    let n = |k: &str| summary[k].as_u64().unwrap();
+    assert!(n("nsfw_dropped_above") < n("nsfw_dropped"), "{summary}");
+    assert_eq!(n("above_threshold") - n("nsfw_dropped_above") - n("over_max_per_class"), n("selected"));
+    assert!(stdout.contains(&format!("dropped by the NSFW tag:   {} of those above", n("nsfw_dropped_above"))));
     // The laionet suite reads what was selected.
     let s = Suite::load_labels(&out.join("laionet.yaml")).unwrap();
     assert_eq!(s.samples.len() as u64, summary["selected"].as_u64().unwrap());
@@ -778,4 +786,31 @@ fn ctrl_c_keeps_the_finished_parts_and_the_same_command_goes_on_to_the_uninterru
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["parts_reused"].as_u64(), Some(kept as u64));
     assert_eq!(summary["candidates"].as_u64(), Some(240_000));
+}
+
+#[test]
+fn files_of_another_layout_are_refused_naming_what_differs() {
+    let d = tempfile::tempdir().unwrap();
+    write_captions(&d.path().join("captions/a.parquet"), &[(1, Some("goldfish sim 0.9"), U)]);
+    // The second file: SAMPLE_ID may be null there, and it has no WIDTH.
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("SAMPLE_ID", DataType::Int64, true),
+        Field::new("URL", DataType::Utf8, false),
+        Field::new("TEXT", DataType::Utf8, true),
+        Field::new("NSFW", DataType::Utf8, true),
+    ]));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(vec![2])),
+        Arc::new(StringArray::from(vec!["http://x/2.jpg"])),
+        Arc::new(StringArray::from(vec!["goldfish sim 0.8"])),
+        Arc::new(StringArray::from(vec!["UNLIKELY"])),
+    ];
+    let f = File::create(d.path().join("captions/b.parquet")).unwrap();
+    let mut w = ArrowWriter::try_new(f, schema.clone(), None).unwrap();
+    w.write(&RecordBatch::try_new(schema, cols).unwrap()).unwrap();
+    w.close().unwrap();
+    let e = build(&spec(d.path(), "out"), &mut fake(), &Silent).unwrap_err().to_string();
+    assert!(e.contains("b.parquet: its columns differ from the first caption file's"), "{e}");
+    assert!(e.contains("SAMPLE_ID: Int64 (nullable) here, Int64 (not null) there"), "{e}");
+    assert!(e.contains("WIDTH missing"), "{e}");
 }

@@ -79,7 +79,13 @@ pub fn summary_lines(b: &Built) -> Vec<String> {
     let rate =
         if s.seconds > 0.0 { format!(" ({:.0} captions/s)", s.captions as f64 / s.seconds) } else { String::new() };
     let mut l = vec![
-        format!("captions read:             {} in {} files, {:.1} s{rate}", s.captions, s.files, s.seconds),
+        format!(
+            "captions read:             {} in {} file{}, {:.1} s{rate}",
+            s.captions,
+            s.files,
+            if s.files == 1 { "" } else { "s" },
+            s.seconds
+        ),
         format!("null captions:             {} (they match nothing)", s.null_captions),
         format!(
             "matched one class:         {} ({} of captions): the candidates",
@@ -96,7 +102,10 @@ pub fn summary_lines(b: &Built) -> Vec<String> {
                 s.above_threshold,
                 pct(s.above_threshold, s.candidates)
             ));
-            l.push(format!("dropped by the NSFW tag:   {} candidates", s.nsfw_dropped));
+            l.push(format!(
+                "dropped by the NSFW tag:   {} of those above ({} of all candidates)",
+                s.nsfw_dropped_above, s.nsfw_dropped
+            ));
             if let Some(m) = s.max_per_class {
                 l.push(format!("beyond {m} per class:        {}", s.over_max_per_class));
             }

@@ -44,6 +44,8 @@ pub struct Selected {
     pub selected: Vec<u64>,
     /// Candidates dropped by the NSFW filter alone (whatever their similarity).
     pub nsfw_dropped: u64,
+    /// ... of them above the threshold (those the filter took out of the selection).
+    pub nsfw_dropped_above: u64,
     /// For the figures: per threshold `k / 100`, the NSFW-kept candidates strictly above it, per
     /// class (`curve[k][class]`); and the density of all candidates' similarities.
     pub curve: Vec<Vec<u64>>,
@@ -200,10 +202,9 @@ pub fn assemble(
         let part_schema = ParquetRecordBatchReaderBuilder::try_new(File::open(part)?)?.schema().clone();
         if part_schema.fields() != schema.fields() {
             bail!(
-                "{}: its columns ({}) differ from the first caption file's ({}); build files of one layout together",
+                "{}: its columns differ from the first caption file's ({}); build files of one layout together",
                 input.display(),
-                names(&part_schema),
-                names(&schema)
+                difference(&part_schema, &schema)
             );
         }
         for batch in read_batches(part)? {
@@ -216,6 +217,7 @@ pub fn assemble(
                 s.density[d as usize] += 1;
                 if !f.safe[i] {
                     s.nsfw_dropped += 1;
+                    s.nsfw_dropped_above += u64::from(sim > t);
                 } else {
                     bins[c][above_count(&edges, sim)] += 1;
                 }
@@ -282,8 +284,29 @@ pub fn assemble(
     Ok(s)
 }
 
-fn names(schema: &SchemaRef) -> String {
-    schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+/// What differs between a file's columns and the first file's: each column missing on one side,
+/// or typed differently (its type and whether it may be null), in a few words.
+fn difference(this: &SchemaRef, first: &SchemaRef) -> String {
+    let describe = |f: &arrow_schema::Field| {
+        format!("{} {}", f.data_type(), if f.is_nullable() { "(nullable)" } else { "(not null)" })
+    };
+    let mut out = Vec::new();
+    for f in first.fields() {
+        match this.field_with_name(f.name()) {
+            Err(_) => out.push(format!("{} missing", f.name())),
+            Ok(g) if g != f.as_ref() => out.push(format!("{}: {} here, {} there", f.name(), describe(g), describe(f))),
+            Ok(_) => {}
+        }
+    }
+    for g in this.fields() {
+        if first.field_with_name(g.name()).is_err() {
+            out.push(format!("{} not in the first file", g.name()));
+        }
+    }
+    if out.is_empty() {
+        out.push("the same columns in another order".into());
+    }
+    out.join("; ")
 }
 
 #[cfg(test)]

@@ -126,6 +126,9 @@ pub struct Summary {
     pub candidates: u64,
     pub above_threshold: u64,
     pub nsfw_dropped: u64,
+    /// ... of them above the threshold: above_threshold - nsfw_dropped_above - over_max_per_class = selected.
+    #[serde(default)]
+    pub nsfw_dropped_above: u64,
     pub over_max_per_class: u64,
     pub selected: u64,
     pub classes_with_lemmas: usize,
@@ -280,6 +283,10 @@ pub fn build(spec: &BuildSpec, encoder: &mut dyn TextEncoder, reporter: &dyn Rep
     let refs: Vec<&str> = query_texts.iter().map(String::as_str).collect();
     let mut query_embeddings = Vec::with_capacity(refs.len() * dim);
     for chunk in refs.chunks(spec.encode_batch.max(1)) {
+        // Ctrl-C while the class queries are encoded: nothing is written yet.
+        if crate::util::interrupt::requested() {
+            return Err(BuildInterrupted { parts: spec.out.join("parts"), done: 0, total: files.len() }.into());
+        }
         query_embeddings.extend(encoder.encode(chunk).context("the text encoder failed on the class queries")?);
     }
     if query_embeddings.len() != refs.len() * dim {
@@ -414,6 +421,7 @@ pub fn build(spec: &BuildSpec, encoder: &mut dyn TextEncoder, reporter: &dyn Rep
     write_suites(spec, &sim_col)?;
     summary.above_threshold = s.above.iter().sum();
     summary.nsfw_dropped = s.nsfw_dropped;
+    summary.nsfw_dropped_above = s.nsfw_dropped_above;
     summary.selected = s.selected.iter().sum();
     summary.over_max_per_class = s.above_safe.iter().sum::<u64>() - summary.selected;
     summary.classes_selected = s.selected.iter().filter(|n| **n > 0).count();
