@@ -211,3 +211,39 @@ fn history_and_compare_name_what_changed_in_a_card() {
     assert_eq!(row.len(), 1, "the note beside its point, once");
     assert!(row[0].contains("channel_order rgb -&gt; bgr") && row[0].contains(model), "{}", row[0]);
 }
+
+/// A night where one model fails to load still judges the others against the baseline: the
+/// comparison is printed and written (compare.html, compare.junit.xml), and the night exits 3.
+#[test]
+fn a_model_that_fails_to_load_does_not_cost_the_others_their_comparison() {
+    let d = tempfile::tempdir().unwrap();
+    let night0 = common::example_run_on_demo(d.path(), "night0");
+    let suites = shiftbench::demo::generate(&d.path().join("suites")).unwrap();
+    let broken = d.path().join("broken.yaml");
+    std::fs::write(&broken, "plugin: onnx\nmodel: gone.onnx\nname: broken\n").unwrap();
+    let night1 = d.path().join("night1");
+    let o = std::process::Command::new(common::shiftbench_bin())
+        .arg("run")
+        .arg("--suite")
+        .arg(&suites.laionet)
+        .arg("--model")
+        .arg(common::plugin_lib("shiftbench_example"))
+        .arg("--model")
+        .arg(&broken)
+        .arg("--out")
+        .arg(&night1)
+        .arg("--baseline")
+        .arg(&night0)
+        .arg("--report-dir")
+        .arg(night1.join("report"))
+        .current_dir(common::repo())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(3), "{stdout}{stderr}");
+    for f in ["compare.html", "compare.junit.xml", "run.json"] {
+        assert!(night1.join("report").join(f).is_file(), "{f} not written\n{stdout}{stderr}");
+    }
+    let junit = std::fs::read_to_string(night1.join("report/compare.junit.xml")).unwrap();
+    assert!(junit.contains("example-shape-colour"), "{junit}");
+}

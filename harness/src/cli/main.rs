@@ -276,16 +276,22 @@ fn main_inner() -> Result<ExitCode> {
             if let Some(dir) = &report.report_dir {
                 write_run_dir(&run, dir, "run")?;
             }
+            // The comparison is reported even when a model failed: the models that ran are still
+            // judged against the baseline (a nightly job must not lose its verdict on them).
+            let regressed = match (base, baseline) {
+                (Some(b), Some(bp)) => {
+                    let c = compare(&b, &run, &bp.display().to_string(), &path.display().to_string(), tol);
+                    // report.html is the run's page; the comparison's is beside it.
+                    report_comparison(&c, &report, "compare.html")?
+                }
+                _ => false,
+            };
             check_model_errors(&run)?;
             if strict || plan.strict.unwrap_or(false) {
                 strict_check(&run)?;
             }
-            if let (Some(b), Some(bp)) = (base, baseline) {
-                let c = compare(&b, &run, &bp.display().to_string(), &path.display().to_string(), tol);
-                // report.html is the run's page; the comparison's is beside it.
-                if report_comparison(&c, &report, "compare.html")? {
-                    return Ok(ExitCode::from(1));
-                }
+            if regressed {
+                return Ok(ExitCode::from(1));
             }
         }
         Cmd::Similarity { suites, model, out, per_class, seed, min_per_class, result, fresh, perf, isolate } => {
