@@ -449,12 +449,20 @@ fn write_suites(spec: &BuildSpec, sim_col: &str) -> Result<()> {
         let cap = spec.max_per_class.map(|m| format!("    max_per_class: {m}\n")).unwrap_or_default();
         let yaml = format!(
             "# Written by `shiftbench laionet build`: {rows} with the images img2dataset fetched for its URLs\n\
-             # (img2dataset --url_list urls.txt --output_format webdataset --output_folder laionet-images).\n\
+             # ({fetch}).\n\
              # The selection is the build's: similarity strictly above {t}, the NSFW tag kept{capnote}.\n\
              name: {name}\nsource:\n  laionet:\n    rows: {rows}\n    images: ${{LAIONET_IMAGES}}\n    join: url\n\
              \x20   id_column: {id}\n    url_column: {url}\n    wnid_column: wnid\n    similarity_column: {sim}\n\
              \x20   min_similarity: {t}\n    similarity_inclusive: false\n{nsfw}{cap}    drop_if_true: []\nweights: own\n",
             t = spec.threshold,
+            // urls.txt holds the selected rows' URLs: a sweep below the build's threshold needs
+            // every candidate's image.
+            fetch = if rows == "candidates.parquet" {
+                "every candidate's: img2dataset --url_list candidates.parquet --input_format parquet --url_col URL \
+                 --output_format webdataset --output_folder laionet-images; urls.txt has the selected rows' only"
+            } else {
+                "img2dataset --url_list urls.txt --output_format webdataset --output_folder laionet-images"
+            },
             capnote = spec.max_per_class.map(|m| format!(", the {m} most similar per class")).unwrap_or_default(),
             id = q(&spec.id_column),
             url = q(&spec.url_column),
