@@ -269,7 +269,7 @@ fn reruns_reuse_parts_only_under_the_same_settings_and_shards_merge_exactly() {
     let mut other = Fake { name: "other-enc", calls: 0 };
     assert_eq!(build(&spec(d.path(), "out"), &mut other, &Silent).unwrap().summary.parts_reused, 0);
     // Another file of the same name, size and modification time (one caption's digit changed,
-    // the time set back): its footer differs, so it is done again.
+    // the time set back): its content differs, so it is done again.
     let before = std::fs::read(&files[1]).unwrap();
     let stamp = d.path().join("stamp");
     std::fs::write(&stamp, b"").unwrap();

@@ -2,8 +2,8 @@
 //! whose caption names exactly one class, all its columns, plus the class, its query and the
 //! caption's similarity to it) and its counts, written atomically under `DIR/parts/`.
 //!
-//! A part is named by a key: a digest of the input file (name, size, modification time and its
-//! Parquet footer, which holds every row group's offsets, sizes and statistics) and of
+//! A part is named by a key: a digest of the input file (name, size, modification time and an
+//! xxh3 fingerprint of its whole content) and of
 //! every setting that decides its content (the lemma dictionary, the queries, the encoder's name,
 //! size and its embeddings of the queries, ignore-case, the caption column). A rerun finds the
 //! part of an unchanged file under unchanged settings and skips it; a changed file or setting
@@ -154,13 +154,12 @@ pub fn part_path(parts: &Path, input: &Path, settings_digest: &str) -> Result<(P
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let footer = footer_digest(input)?;
-    // The whole content too: an edit that keeps the size, the time and the footer (a Parquet file
+    // The whole content: an edit that keeps the size, the time and even the Parquet footer (a file
     // written without statistics, its time restored by `cp -p` or `rsync -t`) still changes it.
     let content =
         crate::util::digest::file_fingerprint(input).with_context(|| format!("cannot read {}", input.display()))?;
     let key = sha256_hex(
-        format!("{PART_FORMAT}\n{settings_digest}\n{name}\n{}\n{modified}\n{footer}\n{content}", meta.len()).as_bytes(),
+        format!("{PART_FORMAT}\n{settings_digest}\n{name}\n{}\n{modified}\n{content}", meta.len()).as_bytes(),
     );
     let stem: String = input
         .file_stem()
@@ -171,27 +170,6 @@ pub fn part_path(parts: &Path, input: &Path, settings_digest: &str) -> Result<(P
         .take(80)
         .collect();
     Ok((parts.join(format!("{stem}.{}.parquet", &key[..16])), key, meta.len(), modified))
-}
-
-/// A digest of a Parquet file's footer (its schema, row groups, column chunk offsets, sizes and
-/// statistics): a cheap fingerprint of its content that a file of the same name, size and
-/// modification time but other rows would not share. A file too short to have one digests as is.
-fn footer_digest(path: &Path) -> Result<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let len = f.metadata()?.len();
-    if len < 12 {
-        return Ok(sha256_hex(&std::fs::read(path)?));
-    }
-    let mut tail = [0u8; 8];
-    f.seek(SeekFrom::End(-8))?;
-    f.read_exact(&mut tail)?;
-    let meta_len = u32::from_le_bytes(tail[..4].try_into().expect("4 bytes")) as u64;
-    let take = (meta_len + 8).min(len).min(256 << 20);
-    let mut buf = vec![0u8; take as usize];
-    f.seek(SeekFrom::End(-(take as i64)))?;
-    f.read_exact(&mut buf)?;
-    Ok(sha256_hex(&buf))
 }
 
 /// The sidecar of the part at `path` if it is complete and has `key`.
